@@ -1,0 +1,31 @@
+# Two commands work on a fresh machine: `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench install guests clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[all,dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/python -m observe_sdk.demo
+
+test: install
+	$(BIN)/python -m pytest -q tests
+
+bench: install
+	$(BIN)/python -m pytest -q benchmarks --benchmark-only -p no:cacheprovider
+
+# Rebuild the guest examples (needs clang/wasi-libc; the built .wasm are committed).
+guests:
+	bash guest-examples/build.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .benchmarks

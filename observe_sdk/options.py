@@ -1,0 +1,33 @@
+"""Options for one observed module."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass
+class Options:
+    min_span_duration_us: float = 20.0
+    """Spans shorter than this are dropped (root spans are always kept);
+    their allocations move up to the parent."""
+
+    max_events: int = 5_000_000
+    """The event cap: a trace stops recording after this many raw events and
+    reports how many it dropped."""
+
+    recorder: Literal["auto", "python", "wasm"] = "auto"
+    """Which recorder records the automatic-instrumentation events: ``wasm``
+    never enters Python per event (needs ``store=`` and WASI); ``auto`` picks
+    it when it can work."""
+
+    def __post_init__(self) -> None:
+        if self.min_span_duration_us < 0:
+            raise ValueError("min_span_duration_us must be >= 0")
+        if self.max_events < 1:
+            raise ValueError("max_events must be >= 1")
+        if self.recorder not in ("auto", "python", "wasm"):
+            raise ValueError(f"recorder must be 'auto', 'python' or 'wasm', not {self.recorder!r}")
+
+    @property
+    def min_span_duration_ns(self) -> int:
+        return int(self.min_span_duration_us * 1000)
