@@ -1,0 +1,58 @@
+"""What every adapter says the same way: attribute names and span status.
+
+One place decides how a :class:`~observe_sdk.trace.Span` maps onto key/value
+attributes, so that OTLP/JSON, OpenTelemetry, Datadog and Zipkin agree.
+"""
+from __future__ import annotations
+
+from typing import Union
+
+from ..trace import Log, Metric, Span
+
+AttrValue = Union[str, int, float, bool]
+
+ATTR_FUNCTION_INDEX = "function.index"
+ATTR_FUNCTION_RAW_NAME = "function.raw_name"
+ATTR_SPAN_KIND = "wasm.span.kind"          # "function" or "manual"
+ATTR_ALLOCATION = "allocation"             # pages of memory growth within the span
+ATTR_ERROR_MESSAGE = "error.message"
+
+EVENT_LOG = "log"
+ATTR_LOG_SEVERITY = "log.severity"
+ATTR_LOG_MESSAGE = "log.message"
+
+EVENT_METRIC = "metric"
+ATTR_METRIC_FORMAT = "metric.format"
+ATTR_METRIC_VALUE = "metric.value"
+
+DEFAULT_SERVICE_NAME = "observe-sdk"
+
+STATUS_UNSET = 0
+STATUS_OK = 1
+STATUS_ERROR = 2
+
+
+def span_attributes(span: Span) -> dict[str, AttrValue]:
+    """The attributes of a span: function index and raw name, allocation, tags."""
+    attrs: dict[str, AttrValue] = {}
+    if span.manual:
+        attrs[ATTR_SPAN_KIND] = "manual"
+    else:
+        attrs[ATTR_SPAN_KIND] = "function"
+        attrs[ATTR_FUNCTION_INDEX] = span.function_index
+        attrs[ATTR_FUNCTION_RAW_NAME] = span.raw_name
+    pages = span.allocated_pages
+    if pages:
+        attrs[ATTR_ALLOCATION] = pages
+    for key, value in span.tag_pairs():
+        if key:
+            attrs[key] = value
+    return attrs
+
+
+def log_attributes(log: Log) -> dict[str, AttrValue]:
+    return {ATTR_LOG_SEVERITY: log.severity, ATTR_LOG_MESSAGE: log.message}
+
+
+def metric_attributes(metric: Metric) -> dict[str, AttrValue]:
+    return {ATTR_METRIC_FORMAT: metric.format_name, ATTR_METRIC_VALUE: metric.value}
