@@ -1,0 +1,57 @@
+"""OtelStdoutAdapter: one OTLP/JSON ``TracesData`` document per trace, one per line."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import IO, Any
+
+from ..trace import Trace
+from .base import Adapter
+from .common import DEFAULT_SERVICE_NAME
+from .otlp_json import traces_data
+
+
+class OtelStdoutAdapter(Adapter):
+    """Writes each trace as a line of OTLP/JSON to stdout, a stream, or a file (appended)."""
+
+    name = "otel-stdout"
+
+    def __init__(self, out: str | IO[str] | None = None, *, service_name: str = DEFAULT_SERVICE_NAME,
+                 resource_attributes: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.service_name = service_name
+        self.resource_attributes = dict(resource_attributes or {})
+        self._path = out if isinstance(out, str) else None
+        self._stream: IO[str] | None = out if out is not None and not isinstance(out, str) else None
+        self._file: IO[str] | None = None
+
+    @classmethod
+    def from_env(cls, out: str | None = None, **kwargs: Any) -> "OtelStdoutAdapter":
+        """Configured from ``OTEL_SERVICE_NAME``; ``out`` is a file path (default stdout)."""
+        kwargs.setdefault("service_name", os.environ.get("OTEL_SERVICE_NAME") or DEFAULT_SERVICE_NAME)
+        return cls(out, **kwargs)
+
+    def _target(self) -> IO[str]:
+        if self._stream is not None:
+            return self._stream
+        if self._path is not None:
+            if self._file is None:
+                self._file = open(self._path, "a", encoding="utf-8")
+            return self._file
+        return sys.stdout
+
+    def encode(self, trace: Trace) -> str:
+        doc = traces_data([trace], self.service_name, self.resource_attributes)
+        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+
+    def export(self, traces: list[Trace]) -> None:
+        out = self._target()
+        for trace in traces:
+            out.write(self.encode(trace) + "\n")
+        out.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -1,0 +1,91 @@
+"""StdoutAdapter: each trace as a readable indented tree."""
+from __future__ import annotations
+
+import sys
+from typing import IO, Any
+
+from ..trace import Allocation, Log, Metric, Span, Trace
+from .base import Adapter
+
+
+def format_duration(ns: int) -> str:
+    if ns >= 1_000_000_000:
+        return f"{ns / 1e9:.3f} s"
+    if ns >= 1_000_000:
+        return f"{ns / 1e6:.3f} ms"
+    if ns >= 1_000:
+        return f"{ns / 1e3:.1f} us"
+    return f"{ns} ns"
+
+
+def format_trace(trace: Trace) -> str:
+    """The trace as text: one line per span and event, children indented."""
+    n_spans = sum(1 for _ in trace.spans())
+    head = f"trace {trace.trace_id_hex}"
+    if trace.module_name:
+        head += f" module {trace.module_name}"
+    head += f" ({n_spans} span{'s' if n_spans != 1 else ''}"
+    if trace.errors:
+        head += f", {len(trace.errors)} error{'s' if len(trace.errors) != 1 else ''}"
+    if trace.dropped_events:
+        head += f", {trace.dropped_events} events dropped"
+    lines = [head + ")"]
+    for message in trace.errors:
+        lines.append(f"  ! {message}")
+    stack: list[tuple[Any, int]] = [(e, 1) for e in reversed(trace.roots)]
+    while stack:
+        event, depth = stack.pop()
+        pad = "  " * depth
+        te = type(event)
+        if te is Span:
+            line = f"{pad}{event.name}  {format_duration(event.duration_ns)}"
+            pages = event.allocated_pages
+            if pages:
+                line += f"  alloc {pages} page{'s' if pages != 1 else ''}"
+            if event.tags:
+                line += "  [" + ", ".join(event.tags) + "]"
+            if event.error is not None:
+                line += f"  ERROR: {event.error}"
+            lines.append(line)
+            stack.extend((e, depth + 1) for e in reversed(event.events) if type(e) is not Allocation)
+        elif te is Log:
+            lines.append(f"{pad}log {event.severity}: {event.message}")
+        elif te is Metric:
+            lines.append(f"{pad}metric {event.format_name}: {event.value}")
+        elif te is Allocation:
+            lines.append(f"{pad}alloc {event.pages} page{'s' if event.pages != 1 else ''}")
+    return "\n".join(lines)
+
+
+class StdoutAdapter(Adapter):
+    """Prints each finished trace as an indented tree to stdout (or a stream/file)."""
+
+    name = "stdout"
+
+    def __init__(self, out: str | IO[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._path = out if isinstance(out, str) else None
+        self._stream = out if out is not None and not isinstance(out, str) else None
+        self._file: IO[str] | None = None
+
+    @classmethod
+    def from_env(cls, out: str | None = None, **kwargs: Any) -> "StdoutAdapter":
+        return cls(out, **kwargs)
+
+    def export(self, traces: list[Trace]) -> None:
+        if self._stream is not None:
+            out = self._stream
+        elif self._path is not None:
+            if self._file is None:
+                self._file = open(self._path, "a", encoding="utf-8")
+            out = self._file
+        else:
+            out = sys.stdout
+        for trace in traces:
+            out.write(format_trace(trace) + "\n")
+        out.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None

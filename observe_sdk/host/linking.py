@@ -1,0 +1,121 @@
+"""Linking the Observe ABI's three namespaces into a ``wasmtime.Linker``.
+
+The instrument functions come from the recorder (Python callables, or exports
+of the in-wasm recorder); the Observe API functions always run in Python: they
+read the guest's memory, validate what they read, and record an event.  A bad
+pointer, invalid UTF-8, an unknown level or format, or a ``span-exit`` with
+nothing open is recorded as a fault on the trace, never raised into the guest.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+import wasmtime
+
+from ..abi import IMPORTS, NS_API, NS_INSTRUMENT, NS_LEGACY, EventKind, LogLevel, MetricFormat
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .context import TraceContext
+
+_VALTYPES = {"i32": wasmtime.ValType.i32(), "i64": wasmtime.ValType.i64()}
+
+K_SPAN_ENTER = int(EventKind.SPAN_ENTER)
+K_SPAN_EXIT = int(EventKind.SPAN_EXIT)
+K_TAGS = int(EventKind.TAGS)
+K_METRIC = int(EventKind.METRIC)
+K_LOG = int(EventKind.LOG)
+
+_LEVELS = {int(level) for level in LogLevel}
+_FORMATS = {int(fmt) for fmt in MetricFormat}
+
+
+def func_type(params: tuple[str, ...]) -> wasmtime.FuncType:
+    return wasmtime.FuncType([_VALTYPES[p] for p in params], [])
+
+
+class GuestFault(Exception):
+    """What the guest passed cannot be used; recorded on the trace as an error."""
+
+
+def read_guest_string(caller: wasmtime.Caller, ptr: int, length: int, what: str) -> str:
+    """Read ``length`` bytes of UTF-8 at ``ptr`` from the caller's exported ``memory``."""
+    memory = caller.get("memory")
+    if not isinstance(memory, wasmtime.Memory):
+        raise GuestFault(f"{what}: the guest exports no memory named 'memory'")
+    # wasmtime-py hands i32/i64 over as signed ints; pointers and lengths are unsigned
+    if ptr < 0:
+        ptr += (1 << 32) if ptr >= -(1 << 31) else (1 << 64)
+    length &= 0xFFFFFFFF
+    size = memory.data_len(caller)
+    if ptr + length > size:
+        raise GuestFault(f"{what}: pointer {ptr}+{length} is out of bounds of memory ({size} bytes)")
+    raw = memory.read(caller, ptr, ptr + length) if length else b""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise GuestFault(f"{what}: invalid UTF-8 at byte {exc.start} of {length}") from None
+
+
+def api_functions(ctx: "TraceContext") -> dict[str, Callable[..., None]]:
+    """The Observe API, by canonical operation; each takes (caller, *args)."""
+
+    def recording(op: str, fn: Callable[..., Any]) -> Callable[..., None]:
+        def host(caller: wasmtime.Caller, *args: int) -> None:
+            recorder = ctx._recorder
+            recorder.sync()  # keep buffered automatic events ahead of this one
+            try:
+                kind, payload = fn(caller, *args)
+            except GuestFault as exc:
+                ctx._fault(op, str(exc))
+                return
+            recorder.log.add(kind, payload)
+        return host
+
+    def span_enter(caller: wasmtime.Caller, ptr: int, length: int) -> tuple[int, Any]:
+        return K_SPAN_ENTER, read_guest_string(caller, ptr, length, "span-enter")
+
+    def span_tags(caller: wasmtime.Caller, ptr: int, length: int) -> tuple[int, Any]:
+        return K_TAGS, read_guest_string(caller, ptr, length, "span-tags")
+
+    def metric(caller: wasmtime.Caller, fmt: int, ptr: int, length: int) -> tuple[int, Any]:
+        if fmt not in _FORMATS:
+            raise GuestFault(f"metric: unknown metric format {fmt}")
+        return K_METRIC, (fmt, read_guest_string(caller, ptr, length, "metric"))
+
+    def log(caller: wasmtime.Caller, level: int, ptr: int, length: int) -> tuple[int, Any]:
+        if level not in _LEVELS:
+            raise GuestFault(f"log: unknown log level {level}")
+        return K_LOG, (level, read_guest_string(caller, ptr, length, "log"))
+
+    def span_exit(caller: wasmtime.Caller) -> tuple[int, Any]:
+        return K_SPAN_EXIT, None
+
+    return {
+        "span-enter": recording("span-enter", span_enter),
+        "span-exit": recording("span-exit", span_exit),
+        "span-tags": recording("span-tags", span_tags),
+        "metric": recording("metric", metric),
+        "log": recording("log", log),
+    }
+
+
+def link_observe_abi(linker: wasmtime.Linker, ctx: "TraceContext", instrument: dict[str, Any]) -> None:
+    """Define every import of the three namespaces in ``linker``.
+
+    ``instrument`` maps ``enter``/``exit``/``memory-grow`` to Python callables
+    taking the one i32, or to ``wasmtime.Func`` exports of an in-wasm recorder.
+    """
+    linker.allow_shadowing = True
+    api = api_functions(ctx)
+    for (namespace, name), (params, op) in IMPORTS.items():
+        if op in api:
+            linker.define_func(namespace, name, func_type(params), api[op], access_caller=True)
+            continue
+        target = instrument[op]
+        if isinstance(target, wasmtime.Func):
+            linker.define(ctx._store, namespace, name, target)
+        else:
+            linker.define_func(namespace, name, func_type(params), target)
+
+
+__all__ = ["link_observe_abi", "read_guest_string", "GuestFault", "NS_API", "NS_INSTRUMENT", "NS_LEGACY"]

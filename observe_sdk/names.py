@@ -1,0 +1,213 @@
+"""What the host needs to know about a module: its Observe imports and its function names.
+
+Reads just enough of the binary format: the import and export sections and the
+``name`` custom section (function-names subsection).  Names are demangled
+(C++ Itanium, Rust legacy and v0) for display; the raw name is kept.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .abi import IMPORTS, NAMESPACES, VERSION_MAJOR_EXPORT, VERSION_MINOR_EXPORT
+
+
+class ModuleFormatError(ValueError):
+    """The bytes are not a WebAssembly module this reader understands."""
+
+
+_MAGIC = b"\0asm"
+_SEC_CUSTOM, _SEC_IMPORT, _SEC_EXPORT = 0, 2, 7
+_EXTERN_FUNC = 0
+
+
+class _Reader:
+    __slots__ = ("data", "pos", "end")
+
+    def __init__(self, data: bytes | memoryview, pos: int = 0, end: int | None = None) -> None:
+        self.data = data
+        self.pos = pos
+        self.end = len(data) if end is None else end
+
+    def byte(self) -> int:
+        if self.pos >= self.end:
+            raise ModuleFormatError(f"unexpected end of data at byte offset {self.pos}")
+        b = self.data[self.pos]
+        self.pos += 1
+        return b
+
+    def u32(self) -> int:
+        result = shift = 0
+        while True:
+            b = self.byte()
+            result |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return result
+            shift += 7
+            if shift > 35:
+                raise ModuleFormatError(f"LEB128 integer too long at byte offset {self.pos}")
+
+    def bytes(self, n: int) -> bytes:
+        if self.pos + n > self.end:
+            raise ModuleFormatError(f"{n} bytes run past the end of their section at byte offset {self.pos}")
+        out = bytes(self.data[self.pos:self.pos + n])
+        self.pos += n
+        return out
+
+    def name(self) -> str:
+        at = self.pos
+        raw = self.bytes(self.u32())
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ModuleFormatError(f"invalid UTF-8 in a name at byte offset {at}") from None
+
+    def skip_limits(self) -> None:
+        flags = self.byte()
+        self.u32()
+        if flags & 1:
+            self.u32()
+        if flags & 0x08:  # custom page size
+            self.u32()
+
+
+def demangle(raw: str) -> str:
+    """The display form of a possibly mangled name (the name itself when it is not mangled)."""
+    if not raw.startswith(("_Z", "_R", "__Z", "_ZN")):
+        return raw
+    try:
+        import pydemumble
+        out = pydemumble.demangle(raw)
+    except Exception:  # a demangler failure is never the guest's fault to pay for
+        return raw
+    return out or raw
+
+
+@dataclass
+class ModuleInfo:
+    """The facts about one module that observing it needs."""
+
+    imports: list[tuple[str, str, int]] = field(default_factory=list)  # (module, name, kind)
+    exports: list[tuple[str, int]] = field(default_factory=list)       # (name, kind)
+    imported_functions: int = 0
+    function_names: dict[int, str] = field(default_factory=dict)      # raw names by function index
+    module_name: str = ""
+
+    @property
+    def observe_imports(self) -> list[tuple[str, str]]:
+        return [(m, n) for m, n, _ in self.imports if m in NAMESPACES]
+
+    def imports_namespace(self, namespace: str) -> bool:
+        return any(m == namespace for m, _, _ in self.imports)
+
+    @property
+    def has_version_exports(self) -> bool:
+        names = {n for n, _ in self.exports}
+        return VERSION_MAJOR_EXPORT in names and VERSION_MINOR_EXPORT in names
+
+    @property
+    def unknown_observe_imports(self) -> list[tuple[str, str]]:
+        return [key for key in self.observe_imports if key not in IMPORTS]
+
+    def exported_functions(self) -> list[str]:
+        return [n for n, kind in self.exports if kind == _EXTERN_FUNC]
+
+
+def read_module_info(wasm: bytes) -> ModuleInfo:
+    """Parse the sections the host needs; raise :class:`ModuleFormatError` on malformed input."""
+    data = memoryview(wasm) if not isinstance(wasm, memoryview) else wasm
+    if len(data) < 8 or bytes(data[:4]) != _MAGIC:
+        raise ModuleFormatError("not a WebAssembly module (missing the \\0asm magic)")
+    version = int.from_bytes(data[4:8], "little")
+    if version != 1:
+        raise ModuleFormatError(f"unsupported WebAssembly binary version {version} (a component?)")
+    info = ModuleInfo()
+    r = _Reader(data, 8)
+    while r.pos < r.end:
+        sec_id = r.byte()
+        size = r.u32()
+        start = r.pos
+        if start + size > r.end:
+            raise ModuleFormatError(f"section {sec_id} at byte offset {start} runs past the end of the module")
+        body = _Reader(data, start, start + size)
+        try:
+            if sec_id == _SEC_IMPORT:
+                _read_imports(body, info)
+            elif sec_id == _SEC_EXPORT:
+                for _ in range(body.u32()):
+                    name = body.name()
+                    kind = body.byte()
+                    body.u32()
+                    info.exports.append((name, kind))
+            elif sec_id == _SEC_CUSTOM:
+                if body.name() == "name":
+                    _read_name_section(body, info)
+        except ModuleFormatError as exc:
+            raise ModuleFormatError(f"in section {sec_id} (starting at byte offset {start}): {exc}") from None
+        r.pos = start + size
+    return info
+
+
+def _read_imports(r: _Reader, info: ModuleInfo) -> None:
+    for _ in range(r.u32()):
+        module, name = r.name(), r.name()
+        kind = r.byte()
+        if kind == 0:          # function: type index
+            r.u32()
+            info.imported_functions += 1
+        elif kind == 1:        # table: reftype + limits
+            t = r.byte()
+            if t in (0x63, 0x64):  # (ref null? ht)
+                r.u32()
+            r.skip_limits()
+        elif kind == 2:        # memory
+            r.skip_limits()
+        elif kind == 3:        # global: valtype + mut
+            t = r.byte()
+            if t in (0x63, 0x64):
+                r.u32()
+            r.byte()
+        elif kind == 4:        # tag
+            r.byte()
+            r.u32()
+        else:
+            raise ModuleFormatError(f"unknown import kind {kind} at byte offset {r.pos - 1}")
+        info.imports.append((module, name, kind))
+
+
+def _read_name_section(r: _Reader, info: ModuleInfo) -> None:
+    # A malformed name section is ignored past what could be read: names are a courtesy.
+    try:
+        while r.pos < r.end:
+            sub_id = r.byte()
+            size = r.u32()
+            end = r.pos + size
+            if sub_id == 0:
+                info.module_name = r.name()
+            elif sub_id == 1:
+                for _ in range(r.u32()):
+                    idx = r.u32()
+                    info.function_names[idx] = r.name()
+            r.pos = end
+    except ModuleFormatError:
+        pass
+
+
+class FunctionNames:
+    """Resolves function indices to (display, raw) names, demangling each name once."""
+
+    __slots__ = ("_raw", "_cache")
+
+    def __init__(self, raw_names: dict[int, str]) -> None:
+        self._raw = raw_names
+        self._cache: dict[int, tuple[str, str]] = {}
+
+    def __call__(self, index: int) -> tuple[str, str]:
+        hit = self._cache.get(index)
+        if hit is None:
+            raw = self._raw.get(index)
+            hit = (demangle(raw), raw) if raw is not None else (f"func[{index}]", f"func[{index}]")
+            self._cache[index] = hit
+        return hit
+
+    def __len__(self) -> int:
+        return len(self._raw)
