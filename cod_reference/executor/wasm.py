@@ -1,0 +1,525 @@
+"""The Wasm executor: runs one execution of a Wasm job in wasmtime with WASI.
+
+One :class:`WasmExecutor` per compute node holds one ``wasmtime.Engine`` (epoch
+interruption on) and a compile-once module cache; :meth:`WasmExecutor.run` may be
+called from several threads at once, each execution getting its own ``Store``,
+``Linker`` and WASI context:
+
+- argv is ``[argv0, *args]``, the environment is exactly ``env``, stdin is empty;
+- mounts become preopened directories (read-only or writable, see :mod:`.mounts`);
+- stdout and stderr go to files, and the first ``output_head_bytes`` of each come back;
+- import modules are instantiated first, in order, and defined under their names;
+- a WASI reactor's ``_initialize`` runs before the entrypoint; a normal return is exit 0,
+  ``proc_exit(n)`` is exit ``n``;
+- memory is capped per linear memory by ``memory_limit_bytes``; the timeout and the
+  cancel event stop the guest by epoch interruption (:mod:`.interrupt`).
+
+Telemetry: spans ``compile`` (one per module, with the cache outcome), ``instantiate``
+and ``call`` are children of the span current on the calling thread (the compute node's
+execution span; a ``wasm execution`` root span is made when there is none). Modules that
+import the Observe ABI run with the Observe SDK attached through
+:class:`observe_sdk.adapters.opentelemetry.OpenTelemetryAdapter`, so the guest's own
+function spans appear under ``call`` (or ``instantiate``, for a start function), in the
+same trace; a trap closes them as errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import wasmtime
+from opentelemetry import metrics, trace
+from opentelemetry.trace import Status, StatusCode
+
+from .cache import CompiledModule, InvalidModule, ModuleCache
+from .interrupt import Interrupter
+from .mounts import MountError, PreparedMounts, prepare_mounts
+from .output import read_head, read_tail
+from .types import ExecutionOutcome, ExecutionRequest
+
+__all__ = ["WasmExecutor", "DEFAULT_ARGV0"]
+
+log = logging.getLogger("cod_reference.executor")
+
+DEFAULT_ARGV0 = "main.wasm"
+ENTRY_MODULE_NAME = "main"
+WASM_PAGE = 65536
+_OBSERVE_NAMESPACES = ("dylibso:observe/instrument", "dylibso:observe/api", "dylibso_observe")
+# what guests print when an allocation fails (Rust's alloc error handler, Go, C programs)
+_OOM_HINTS = ("memory allocation of", "out of memory", "cannot allocate memory")
+
+# span attribute names
+ATTR_EXECUTION_ID = "cod.execution.id"
+ATTR_MODULE_NAME = "code.namespace"
+ATTR_FUNCTION = "code.function"
+ATTR_MODULE_SHA256 = "wasm.module.sha256"
+ATTR_MODULE_SIZE = "wasm.module.size"
+ATTR_MODULE_CACHE = "wasm.module.cache"       # "memory", "disk" or "compiled"
+ATTR_EXIT_CODE = "process.exit.code"
+ATTR_ERROR_KIND = "cod.error.kind"
+
+
+class _Failure(Exception):
+    """Ends an execution early with an error outcome."""
+
+    def __init__(self, kind: str, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.exit_code = exit_code
+
+
+@dataclass
+class _Run:
+    """The state of one execution while it runs."""
+
+    request: ExecutionRequest
+    interrupter: Interrupter
+    stderr_path: str
+    store: wasmtime.Store | None = None
+    linker: wasmtime.Linker | None = None
+    instances: list[wasmtime.Instance] = field(default_factory=list)
+    observed: list[Any] = field(default_factory=list)   # observe_sdk TraceContexts
+
+
+class WasmExecutor:
+    """Runs :class:`ExecutionRequest` s; one per compute node, shared by its worker threads."""
+
+    def __init__(
+        self,
+        *,
+        cache_dir: str | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        argv0: str = DEFAULT_ARGV0,
+        observe_options: Any = None,
+        max_cached_modules: int = 64,
+        trace_flush_timeout_s: float = 2.0,
+    ) -> None:
+        """
+        :param cache_dir: where compiled modules are kept across restarts (None: memory only).
+        :param tracer_provider: OpenTelemetry tracer provider (None: the global one).
+        :param meter_provider: OpenTelemetry meter provider (None: the global one).
+        :param argv0: the program name the guest sees as ``argv[0]``.
+        :param observe_options: :class:`observe_sdk.Options` for observed guests.
+        :param trace_flush_timeout_s: how long :meth:`run` waits, at most, for the guest's
+            spans to reach the tracer provider before returning.
+        """
+        config = wasmtime.Config()
+        config.epoch_interruption = True
+        self.engine = wasmtime.Engine(config)
+        self.modules = ModuleCache(self.engine, cache_dir=cache_dir, max_entries=max_cached_modules)
+        self.argv0 = argv0
+        self.trace_flush_timeout_s = trace_flush_timeout_s
+        self._tracer_provider = tracer_provider
+        self._tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer("cod_reference.executor")
+        meter = (meter_provider or metrics.get_meter_provider()).get_meter("cod_reference.executor")
+        self._active = meter.create_up_down_counter(
+            "wasm_active_executions", unit="{execution}", description="Wasm executions running now")
+        self._module_loads = meter.create_counter(
+            "wasm_module_loads", unit="{module}",
+            description="Modules prepared for an execution, by cache outcome (memory, disk, compiled)")
+        self._durations = meter.create_histogram(
+            "wasm_execution_duration", unit="s", description="Wall time of Wasm executions, by outcome")
+        self._observe_options = observe_options
+        self._adapter: Any = None
+        self._adapter_lock = threading.Lock()
+        self._closed = False
+
+    # -- public ----------------------------------------------------------------
+    def run(self, request: ExecutionRequest, cancel: threading.Event | None = None) -> ExecutionOutcome:
+        """Run ``request`` to its end (exit, trap, timeout, cancellation) and say what happened.
+
+        Blocking; never raises for anything the request or the guest did.
+        """
+        started = time.perf_counter()
+        self._active.add(1)
+        try:
+            outcome = self._run(request, cancel, started)
+        finally:
+            self._active.add(-1)
+        self._durations.record(outcome.duration_s, {"outcome": outcome.error_kind or "exit"})
+        return outcome
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until the guests' traces handed over so far are exported."""
+        adapter = self._adapter
+        return True if adapter is None else adapter.flush(timeout)
+
+    def close(self, timeout: float | None = 5.0) -> None:
+        """Flush the guests' traces and stop the Observe adapter's thread."""
+        self._closed = True
+        with self._adapter_lock:
+            adapter, self._adapter = self._adapter, None
+        if adapter is not None:
+            adapter.shutdown(timeout)
+
+    def __enter__(self) -> "WasmExecutor":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- one execution -----------------------------------------------------------
+    def _run(self, request: ExecutionRequest, cancel: threading.Event | None, started: float) -> ExecutionOutcome:
+        error = _validate(request)
+        if error:
+            return _outcome(request, None, "", "", "request", error, started)
+        temp_dir = None
+        stdout_path, stderr_path = request.stdout_path, request.stderr_path
+        if not stdout_path or not stderr_path:
+            temp_dir = tempfile.mkdtemp(prefix="cod-exec-out-")
+            stdout_path = stdout_path or os.path.join(temp_dir, "stdout")
+            stderr_path = stderr_path or os.path.join(temp_dir, "stderr")
+        mounts: PreparedMounts | None = None
+        exit_code: int | None = None
+        kind: str | None = None
+        message: str | None = None
+        try:
+            for path in (stdout_path, stderr_path):
+                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+                open(path, "wb").close()
+            mounts = prepare_mounts(request.mounts)
+            with self._root_span(request), Interrupter(self.engine, request.timeout_s, cancel) as intr:
+                run = _Run(request, intr, stderr_path)
+                try:
+                    exit_code = self._execute(run, stdout_path, stderr_path, mounts)
+                except _Failure as failure:
+                    kind, message, exit_code = failure.kind, failure.message, failure.exit_code
+                finally:
+                    if run.store is not None:
+                        run.store.close()
+                    if run.linker is not None:
+                        run.linker.close()
+        except MountError as exc:
+            kind, message = "request", f"invalid mount: {exc}"
+        except OSError as exc:
+            kind, message = "request", f"cannot prepare the execution: {exc}"
+        finally:
+            if mounts is not None:
+                try:
+                    mounts.finish()
+                except OSError as exc:
+                    log.error("execution %s: cannot copy a writable file mount back: %s",
+                              request.execution_id, exc)
+                    if kind is None:
+                        kind, message = "request", f"cannot copy a writable file mount back: {exc}"
+        try:
+            return _outcome(request, exit_code, stdout_path, stderr_path, kind, message, started)
+        finally:
+            if temp_dir is not None:
+                shutil.rmtree(temp_dir, ignore_errors=True)
+            if self._adapter is not None and self.trace_flush_timeout_s > 0:
+                self._adapter.flush(self.trace_flush_timeout_s)
+
+    def _execute(self, run: _Run, stdout_path: str, stderr_path: str, mounts: PreparedMounts) -> int:
+        request = run.request
+        imports = [(name, self._compile(request, name, data)) for name, data in request.import_modules]
+        entry = self._compile(request, ENTRY_MODULE_NAME, request.module)
+        self._check_interrupt(run)
+
+        store = run.store = wasmtime.Store(self.engine)
+        if request.memory_limit_bytes is not None:
+            store.set_limits(memory_size=request.memory_limit_bytes)
+        run.interrupter.attach(store)
+        wasi = wasmtime.WasiConfig()
+        wasi.argv = [self.argv0, *request.args]
+        wasi.env = list(request.env.items())
+        wasi.stdout_file = stdout_path
+        wasi.stderr_file = stderr_path
+        mounts.apply(wasi)
+        store.set_wasi(wasi)
+        linker = run.linker = wasmtime.Linker(self.engine)
+        linker.allow_shadowing = True
+        linker.define_wasi()
+
+        with self._span("instantiate", request, {ATTR_MODULE_NAME: ENTRY_MODULE_NAME}) as span:
+            try:
+                for name, compiled in imports:
+                    instance = self._instantiate(run, compiled, name)
+                    linker.define_instance(store, name, instance)
+                instance = self._instantiate(run, entry, ENTRY_MODULE_NAME)
+            except _Failure as failure:
+                self._finish_observed(run)
+                _mark_failed(span, failure)
+                raise
+
+        with self._span("call", request, {ATTR_FUNCTION: request.entrypoint}) as span:
+            try:
+                code = self._call(run, instance)
+            except _Failure as failure:
+                _mark_failed(span, failure)
+                raise
+            finally:
+                self._finish_observed(run)  # while `call` is current: the guest's roots go under it
+            span.set_attribute(ATTR_EXIT_CODE, code)
+            if code != 0:
+                span.set_status(Status(StatusCode.ERROR, f"exit code {code}"))
+            return code
+
+    def _compile(self, request: ExecutionRequest, name: str, data: bytes) -> CompiledModule:
+        with self._span("compile", request, {ATTR_MODULE_NAME: name}) as span:
+            try:
+                compiled = self.modules.get(data)
+            except InvalidModule as exc:
+                failure = _Failure("module", f"invalid module {_module_label(name)}: {exc}")
+                _mark_failed(span, failure)
+                raise failure from None
+            span.set_attribute(ATTR_MODULE_SHA256, compiled.sha256)
+            span.set_attribute(ATTR_MODULE_SIZE, len(compiled.wasm))
+            span.set_attribute(ATTR_MODULE_CACHE, compiled.source)
+            self._module_loads.add(1, {"cache": compiled.source})
+            return compiled
+
+    def _instantiate(self, run: _Run, compiled: CompiledModule, name: str) -> wasmtime.Instance:
+        assert run.store is not None and run.linker is not None
+        self._check_interrupt(run)
+        if any(imp.module in _OBSERVE_NAMESPACES for imp in compiled.module.imports):
+            self._observe(run, compiled)
+        try:
+            instance = run.linker.instantiate(run.store, compiled.module)
+        except wasmtime.ExitTrap as exc:
+            self._record_trap(run, exc)
+            raise _Failure("trap", f"{_module_label(name)} exited with code {exc.code} while starting",
+                           exit_code=exc.code) from None
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+            self._record_trap(run, exc)
+            raise self._classify(run, exc, during=f"instantiating {_module_label(name)}") from None
+        run.instances.append(instance)
+        return instance
+
+    def _call(self, run: _Run, instance: wasmtime.Instance) -> int:
+        store, request = run.store, run.request
+        assert store is not None
+        exports = instance.exports(store)
+        func = _entry_function(exports, request.entrypoint, store)
+        init = exports.get("_initialize") if request.entrypoint != "_initialize" else None
+        self._check_interrupt(run)
+        try:
+            if isinstance(init, wasmtime.Func):
+                init(store)
+            func(store)
+        except wasmtime.ExitTrap as exc:
+            self._record_trap(run, exc)
+            if exc.code != 0 and self._memory_exhausted(run):
+                raise _Failure("memory", self._memory_message(request), exit_code=exc.code) from None
+            return exc.code
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+            self._record_trap(run, exc)
+            raise self._classify(run, exc) from None
+        except Exception as exc:  # a host function (not the guest) failed; keep the node alive
+            log.exception("execution %s: host error while running the guest", request.execution_id)
+            self._record_trap(run, exc)
+            raise _Failure("trap", f"trap: host error: {type(exc).__name__}: {exc}") from None
+        return 0
+
+    # -- errors ------------------------------------------------------------------
+    def _check_interrupt(self, run: _Run) -> None:
+        reason = run.interrupter.check()
+        if reason is not None:
+            raise self._interrupted(run, reason)
+
+    def _interrupted(self, run: _Run, reason: str) -> _Failure:
+        if reason == "timeout":
+            return _Failure("timeout", f"timeout after {float(run.request.timeout_s or 0)}s")
+        return _Failure("cancelled", "cancelled")
+
+    def _classify(self, run: _Run, exc: BaseException, *, during: str = "") -> _Failure:
+        reason = run.interrupter.reason
+        if reason is not None:
+            return self._interrupted(run, reason)
+        text = str(exc)
+        if run.request.memory_limit_bytes is not None and (
+                "exceeds memory limits" in text or self._memory_exhausted(run)):
+            return _Failure("memory", self._memory_message(run.request))
+        if isinstance(exc, wasmtime.Trap) or "wasm backtrace" in text:
+            return _Failure("trap", "trap: " + _trap_summary(exc))
+        # not a trap: linking (unknown import, wrong type) or another instantiation error
+        return _Failure("module", f"cannot run the module: {during + ': ' if during else ''}{_first_cause(text)}")
+
+    def _memory_exhausted(self, run: _Run) -> bool:
+        """After a failure: did the guest run into the memory cap?
+
+        wasmtime only makes ``memory.grow`` return -1 at the cap, so this looks at the
+        evidence: a memory within one page of the cap, or the guest saying so on stderr.
+        """
+        limit = run.request.memory_limit_bytes
+        store = run.store
+        if limit is None or store is None:
+            return False
+        for instance in run.instances:
+            for value in instance.exports(store).values():
+                if isinstance(value, wasmtime.Memory) and value.data_len(store) + WASM_PAGE > limit:
+                    return True
+        try:
+            tail = read_tail(run.stderr_path, 2048)[0].lower()
+        except OSError:
+            return False
+        return any(hint in tail for hint in _OOM_HINTS)
+
+    @staticmethod
+    def _memory_message(request: ExecutionRequest) -> str:
+        return f"memory limit of {_format_bytes(request.memory_limit_bytes or 0)} exceeded"
+
+    # -- the Observe SDK -----------------------------------------------------------
+    def _observe(self, run: _Run, compiled: CompiledModule) -> None:
+        adapter = self._observe_adapter()
+        if adapter is None:
+            return
+        try:
+            ctx = adapter.start(run.linker, compiled.wasm, self._observe_options, store=run.store)
+        except Exception:  # telemetry must not stop the job
+            log.exception("execution %s: cannot attach the Observe SDK", run.request.execution_id)
+            return
+        run.observed.append(ctx)
+
+    def _observe_adapter(self) -> Any:
+        with self._adapter_lock:
+            if self._adapter is None and not self._closed:
+                try:
+                    from observe_sdk.adapters.opentelemetry import OpenTelemetryAdapter
+                except ImportError as exc:
+                    log.warning("the Observe SDK's OpenTelemetry adapter is unavailable (%s); "
+                                "guests run without their own spans", exc)
+                    self._closed = True
+                    return None
+                self._adapter = OpenTelemetryAdapter(tracer_provider=self._tracer_provider)
+            return self._adapter
+
+    def _record_trap(self, run: _Run, exc: BaseException) -> None:
+        for ctx in run.observed:
+            try:
+                ctx.record_trap(exc)
+            except Exception:
+                log.exception("execution %s: observe record_trap failed", run.request.execution_id)
+
+    def _finish_observed(self, run: _Run) -> None:
+        observed, run.observed = run.observed, []
+        for ctx in observed:
+            try:
+                ctx.finish()
+            except Exception:
+                log.exception("execution %s: observe finish failed", run.request.execution_id)
+
+    # -- spans -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _span(self, name: str, request: ExecutionRequest, attributes: dict[str, Any]) -> Iterator[Any]:
+        attrs = {ATTR_EXECUTION_ID: request.execution_id, **attributes}
+        with self._tracer.start_as_current_span(name, attributes=attrs, record_exception=False,
+                                                set_status_on_exception=False) as span:
+            yield span
+
+    @contextlib.contextmanager
+    def _root_span(self, request: ExecutionRequest) -> Iterator[None]:
+        """A ``wasm execution`` span when the caller has none, so the execution is one trace."""
+        if trace.get_current_span().get_span_context().is_valid:
+            yield
+            return
+        with self._span("wasm execution", request, {}):
+            yield
+
+
+# -- helpers ---------------------------------------------------------------------------
+def _validate(request: ExecutionRequest) -> str | None:
+    if not isinstance(request, ExecutionRequest):
+        return f"expected an ExecutionRequest, not {type(request).__name__}"
+    if not isinstance(request.module, (bytes, bytearray, memoryview)):
+        return f"module must be bytes, not {type(request.module).__name__}"
+    if not request.entrypoint or not isinstance(request.entrypoint, str):
+        return "entrypoint must be a non-empty string"
+    if request.timeout_s is not None and not request.timeout_s > 0:
+        return f"timeout_s must be positive, not {request.timeout_s!r}"
+    if request.memory_limit_bytes is not None and not request.memory_limit_bytes > 0:
+        return f"memory_limit_bytes must be positive, not {request.memory_limit_bytes!r}"
+    if request.output_head_bytes < 0:
+        return f"output_head_bytes must be >= 0, not {request.output_head_bytes!r}"
+    for arg in request.args:
+        if not isinstance(arg, str) or "\0" in arg:
+            return f"argument {arg!r} must be a string without NUL bytes"
+    for key, value in request.env.items():
+        if not isinstance(key, str) or not isinstance(value, str) or not key or "=" in key \
+                or "\0" in key or "\0" in value:
+            return f"environment variable {key!r}={value!r} is not valid"
+    names = [name for name, _ in request.import_modules]
+    for name in names:
+        if not isinstance(name, str) or not name:
+            return f"import module name {name!r} must be a non-empty string"
+    if len(set(names)) != len(names):
+        return "two import modules have the same name"
+    return None
+
+
+def _entry_function(exports: Any, name: str, store: wasmtime.Store) -> wasmtime.Func:
+    func = exports.get(name)
+    if not isinstance(func, wasmtime.Func):
+        funcs = sorted(k for k, v in exports.items() if isinstance(v, wasmtime.Func))
+        shown = ", ".join(funcs[:10]) + (", ..." if len(funcs) > 10 else "") if funcs else "none"
+        what = "not found" if func is None else "not a function"
+        raise _Failure("module", f"entrypoint {name!r} {what} in the module (exported functions: {shown})")
+    ty = func.type(store)
+    if ty.params:
+        raise _Failure("module", f"entrypoint {name!r} takes {len(ty.params)} parameter(s); it must take none")
+    return func
+
+
+def _outcome(request: ExecutionRequest, exit_code: int | None, stdout_path: str, stderr_path: str,
+             kind: str | None, message: str | None, started: float) -> ExecutionOutcome:
+    stdout, stdout_cut = read_head(stdout_path, request.output_head_bytes) if stdout_path else ("", False)
+    stderr, stderr_cut = read_head(stderr_path, request.output_head_bytes) if stderr_path else ("", False)
+    return ExecutionOutcome(
+        exit_code=exit_code if kind in (None, "memory") else None,
+        stdout_head=stdout, stderr_head=stderr,
+        stdout_truncated=stdout_cut, stderr_truncated=stderr_cut,
+        error=message, error_kind=kind,
+        duration_s=time.perf_counter() - started,
+    )
+
+
+def _mark_failed(span: Any, failure: _Failure) -> None:
+    span.set_attribute(ATTR_ERROR_KIND, failure.kind)
+    if failure.exit_code is not None:
+        span.set_attribute(ATTR_EXIT_CODE, failure.exit_code)
+    span.set_status(Status(StatusCode.ERROR, failure.message))
+
+
+def _module_label(name: str) -> str:
+    return "(entry module)" if name == ENTRY_MODULE_NAME else f"{name!r}"
+
+
+def _first_cause(text: str) -> str:
+    """The innermost cause of a wasmtime error message, on one line."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    if "Caused by:" in lines:
+        causes = lines[lines.index("Caused by:") + 1:]
+        if causes:
+            return causes[-1]
+    return lines[0] if lines else "unknown error"
+
+
+def _trap_summary(exc: BaseException) -> str:
+    """``wasm `unreachable` instruction executed (in boom)`` from a wasmtime trap."""
+    summary = _first_cause(str(exc))
+    for prefix in ("wasm trap: ",):
+        if summary.startswith(prefix):
+            summary = summary[len(prefix):]
+    frames = getattr(exc, "frames", None) or []
+    if frames:
+        name = frames[0].func_name or f"func[{frames[0].func_index}]"
+        summary += f" (in {name})"
+    return summary
+
+
+def _format_bytes(n: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            value = n / size
+            return f"{value:g} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{n} bytes"
