@@ -1,0 +1,3 @@
+module example.com/observe-guest
+
+go 1.21
