@@ -28,9 +28,11 @@ log = logging.getLogger("observe_sdk.adapters")
 
 TRACEPARENT = "traceparent"
 
+# The same names the OTLP/JSON adapter uses (observe_sdk.adapters.otlp_json).
 ATTR_MODULE = "wasm.module"
-ATTR_DROPPED_EVENTS = "wasm.dropped_events"
-ATTR_TRACE_ERRORS = "wasm.errors"
+ATTR_DROPPED_EVENTS = "observe.dropped_events"
+FAULT_EVENT = "observe.fault"            # an event per guest fault, attribute "message"
+ATTR_FAULT_MESSAGE = "message"
 
 _TRACEPARENT_RE = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 
@@ -109,12 +111,11 @@ def effective_trace_id(trace: Trace) -> int:
 
 
 def trace_attributes(trace: Trace) -> dict[str, str | int]:
-    """Trace-level facts that adapters attach to the root spans."""
+    """Trace-level facts that adapters attach to the root spans (faults are events:
+    :data:`FAULT_EVENT`, on the first root span)."""
     attrs: dict[str, str | int] = {}
     if trace.module_name:
         attrs[ATTR_MODULE] = trace.module_name
     if trace.dropped_events:
         attrs[ATTR_DROPPED_EVENTS] = trace.dropped_events
-    if trace.errors:
-        attrs[ATTR_TRACE_ERRORS] = "; ".join(trace.errors)
     return attrs

@@ -1,0 +1,321 @@
+"""The in-process OpenTelemetry adapter: guest telemetry through the host's OTel SDK.
+
+Each :class:`~observe_sdk.trace.Trace` becomes real spans of the host's
+``TracerProvider`` (start and end times from the guest), so they flow through
+whatever span processors and exporters the host configured.  The Wasm root
+spans are children of the host span that was current when the trace finished
+(or of an explicit ``traceparent``, see :mod:`.traceinfo`), in the same trace.
+
+Guest metrics (StatsD lines) go to metric instruments of a ``MeterProvider``:
+counters to ``Counter`` (value divided by the sample rate), gauges to
+``Gauge`` (``+N``/``-N`` change the last value), timers, histograms and
+distributions to ``Histogram`` (timers in ``ms``), sets to a ``Gauge`` of the
+number of distinct values seen.  StatsD tags become attributes.  Measurements
+carry the span's context, so exemplars link them to the span.
+
+Guest logs go to the OpenTelemetry logs pipeline of a ``LoggerProvider``,
+correlated with the span they were emitted in, and to the Python logger
+``observe_sdk.guest`` (with ``otelTraceID``/``otelSpanID`` on the record and
+the span's context current while handlers run).  A host that already bridges
+Python ``logging`` into OpenTelemetry (``LoggingHandler``) should pass
+``python_logging=False`` or ``logger_provider=False`` to avoid duplicates.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import metrics as otel_metrics
+from opentelemetry import trace as otel_trace
+from opentelemetry._logs import LogRecord, SeverityNumber, get_logger
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+from .. import __version__
+from ..abi import LogLevel, MetricFormat
+from ..trace import Log, Metric, Span, Trace
+from .base import Adapter
+from .common import (
+    ATTR_ERROR_MESSAGE,
+    ATTR_SPAN_KIND,
+    EVENT_LOG,
+    EVENT_METRIC,
+    log_attributes,
+    metric_attributes,
+    span_attributes,
+)
+from .statsd import StatsdError, StatsdMetric, parse_lines
+from .traceinfo import ATTR_MODULE, capture_host_parent, host_parent, trace_attributes
+
+log = logging.getLogger("observe_sdk.adapters")
+
+SCOPE_NAME = "observe_sdk"
+GUEST_LOGGER = "observe_sdk.guest"
+
+_SEVERITY = {
+    LogLevel.ERROR: (SeverityNumber.ERROR, logging.ERROR),
+    LogLevel.WARN: (SeverityNumber.WARN, logging.WARNING),
+    LogLevel.INFO: (SeverityNumber.INFO, logging.INFO),
+    LogLevel.DEBUG: (SeverityNumber.DEBUG, logging.DEBUG),
+    LogLevel.TRACE: (SeverityNumber.TRACE, 5),
+}
+_MAX_SET_MEMBERS = 100_000   # per (metric, attributes); bounds memory for runaway sets
+
+
+def severity_of(level: int) -> tuple[SeverityNumber, int]:
+    """(OpenTelemetry severity, Python logging level) for a guest log level."""
+    try:
+        return _SEVERITY[LogLevel(level)]
+    except ValueError:
+        return (SeverityNumber.UNSPECIFIED, logging.INFO)
+
+
+def instrument_name(name: str) -> str:
+    """A StatsD name made into a valid OpenTelemetry instrument name."""
+    cleaned = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "_.-/") else "_" for ch in name)
+    if not cleaned[:1].isalpha():
+        cleaned = "m_" + cleaned
+    return cleaned[:255]
+
+
+class _MetricRecorder:
+    """StatsD lines to OpenTelemetry instruments, with the state gauges and sets need."""
+
+    def __init__(self, meter: Any) -> None:
+        self._meter = meter
+        self._instruments: dict[tuple[str, str], Any] = {}
+        self._gauges: dict[tuple[str, frozenset], float] = {}
+        self._sets: dict[tuple[str, frozenset], set[str]] = {}
+        self.invalid = 0
+        self.skipped = 0
+
+    def _instrument(self, kind: str, name: str) -> Any:
+        key = (kind, name)
+        inst = self._instruments.get(key)
+        if inst is None:
+            m = self._meter
+            desc = f"guest statsd {kind}"
+            if kind == "counter":
+                inst = m.create_counter(name, description=desc)
+            elif kind in ("gauge", "set"):
+                inst = m.create_gauge(name, description=desc)
+            elif kind == "timer":
+                inst = m.create_histogram(name, unit="ms", description=desc)
+            else:
+                inst = m.create_histogram(name, description=desc)
+            self._instruments[key] = inst
+        return inst
+
+    def record_text(self, metric: Metric, ctx: Any, extra_attrs: dict) -> None:
+        if metric.format != MetricFormat.STATSD:
+            self._invalid(f"unsupported metric format {metric.format}")
+            return
+        try:
+            lines = parse_lines(metric.value)
+        except StatsdError as exc:
+            self._invalid(str(exc))
+            return
+        for line in lines:
+            self.record(line, ctx, extra_attrs)
+
+    def record(self, m: StatsdMetric, ctx: Any, extra_attrs: dict) -> None:
+        attrs = {**extra_attrs, **m.tag_dict}
+        name = instrument_name(m.name)
+        kind = m.kind
+        inst = self._instrument("histogram" if kind == "distribution" else kind, name)
+        if kind == "counter":
+            for v in m.values:
+                if v < 0:  # OTel counters are monotonic
+                    self.skipped += 1
+                    continue
+                inst.add(v / m.sample_rate, attrs, context=ctx)
+        elif kind == "gauge":
+            key = (name, frozenset(attrs.items()))
+            for v in m.values:
+                value = self._gauges.get(key, 0.0) + v if m.delta else v
+                self._gauges[key] = value
+                inst.set(value, attrs, context=ctx)
+        elif kind == "set":
+            key = (name, frozenset(attrs.items()))
+            members = self._sets.setdefault(key, set())
+            for v in m.values:
+                if len(members) < _MAX_SET_MEMBERS:
+                    members.add(str(v))
+            inst.set(len(members), attrs, context=ctx)
+        else:
+            for v in m.values:
+                inst.record(v, attrs, context=ctx)
+
+    def _invalid(self, why: str) -> None:
+        self.invalid += 1
+        if self.invalid == 1 or self.invalid % 100 == 0:
+            log.warning("guest metric ignored (%d so far): %s", self.invalid, why)
+
+
+class OpenTelemetryAdapter(Adapter):
+    """Guest spans, metrics and logs through the host's OpenTelemetry SDK.
+
+    ``tracer_provider``, ``meter_provider``, ``logger_provider``: the providers
+    to use; ``None`` means the global ones, ``False`` turns that signal off.
+    ``python_logging``: also send guest logs to the ``observe_sdk.guest``
+    Python logger.  ``span_events``: also attach logs and metrics to their span
+    as span events (names and attributes from :mod:`.common`).  Other keywords
+    configure the queue (see :class:`~observe_sdk.adapters.base.Adapter`).
+    """
+
+    name = "opentelemetry"
+    keeps_trace_ids = False   # True when the adapter's own id generator keeps the Wasm ids
+
+    def __init__(
+        self,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        logger_provider: Any = None,
+        *,
+        python_logging: bool = True,
+        span_events: bool = True,
+        **queue_options: Any,
+    ) -> None:
+        super().__init__(**queue_options)
+        self._tracer = (None if tracer_provider is False
+                        else otel_trace.get_tracer(SCOPE_NAME, __version__, tracer_provider=tracer_provider))
+        meter = (None if meter_provider is False
+                 else otel_metrics.get_meter(SCOPE_NAME, __version__, meter_provider=meter_provider))
+        self._metrics = _MetricRecorder(meter) if meter is not None else None
+        self._logger = (None if logger_provider is False
+                        else get_logger(SCOPE_NAME, __version__, logger_provider=logger_provider))
+        self._pylog = logging.getLogger(GUEST_LOGGER) if python_logging else None
+        self._span_events = span_events
+        self._emit_lock = threading.Lock()
+
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> "OpenTelemetryAdapter":
+        """The global providers (configure them with the OTel SDK or its auto-configuration)."""
+        return cls(**kwargs)
+
+    def on_trace_finished(self, trace: Trace) -> None:
+        capture_host_parent(trace)
+
+    @property
+    def invalid_metrics(self) -> int:
+        """Guest metric lines that could not be parsed (logged, never raised)."""
+        return self._metrics.invalid if self._metrics else 0
+
+    def export(self, traces: list[Trace]) -> None:
+        with self._emit_lock:
+            for trace in traces:
+                self.emit_trace(trace)
+
+    # -- one trace -----------------------------------------------------
+    def _before_span(self, trace: Trace, span: Span, is_root: bool) -> None:
+        """Hook before each span starts (the OTLP adapter presets ids here)."""
+
+    def emit_trace(self, trace: Trace) -> None:
+        parent = host_parent(trace)
+        if parent is not None:
+            parent_span = NonRecordingSpan(SpanContext(
+                parent.trace_id, parent.span_id, is_remote=True,
+                trace_flags=TraceFlags(TraceFlags.SAMPLED if parent.sampled else TraceFlags.DEFAULT)))
+            root_ctx = otel_trace.set_span_in_context(parent_span, otel_context.Context())
+        else:
+            root_ctx = otel_context.Context()   # never the exporter thread's own context
+        extra = {ATTR_MODULE: trace.module_name} if trace.module_name else {}
+        root_attrs = trace_attributes(trace)
+        roots = trace.roots
+        if parent is None and not self.keeps_trace_ids and len(trace.root_spans) > 1 and self._tracer:
+            # The SDK gives every parentless span a trace of its own; one
+            # holder span keeps the roots of this trace together.
+            holder = self._tracer.start_span(
+                f"wasm:{trace.module_name or 'module'}", context=root_ctx, kind=SpanKind.INTERNAL,
+                attributes={ATTR_SPAN_KIND: "module", **root_attrs},
+                start_time=min(trace.start_ns or r.start_ns for r in trace.root_spans))
+            root_ctx = otel_trace.set_span_in_context(holder, root_ctx)
+            root_attrs = {}
+        else:
+            holder = None
+        for event in roots:
+            kind = type(event)
+            if kind is Span:
+                self._emit_tree(trace, event, root_ctx, root_attrs)
+            elif kind is Log:
+                self._emit_log(event, root_ctx, None, extra)
+            elif kind is Metric:
+                self._emit_metric(event, root_ctx, None, extra)
+        if holder is not None:
+            holder.end(end_time=max(trace.end_ns, max(r.end_ns for r in trace.root_spans)))
+
+    def _start(self, trace: Trace, span: Span, ctx: Any, extra_attrs: dict | None) -> Any:
+        attrs = span_attributes(span)
+        if extra_attrs:
+            attrs.update(extra_attrs)
+        if span.error:
+            attrs[ATTR_ERROR_MESSAGE] = span.error
+        self._before_span(trace, span, extra_attrs is not None)
+        otel_span = self._tracer.start_span(span.name, context=ctx, kind=SpanKind.INTERNAL,
+                                            attributes=attrs, start_time=span.start_ns)
+        if span.error:
+            otel_span.set_status(Status(StatusCode.ERROR, span.error))
+        return otel_span
+
+    def _emit_tree(self, trace: Trace, root: Span, parent_ctx: Any, root_attrs: dict) -> None:
+        extra = {ATTR_MODULE: trace.module_name} if trace.module_name else {}
+        if self._tracer is None:    # traces off: logs and metrics keep the host parent
+            for span in root.walk():
+                for ev in span.events:
+                    if type(ev) is Log:
+                        self._emit_log(ev, parent_ctx, None, extra)
+                    elif type(ev) is Metric:
+                        self._emit_metric(ev, parent_ctx, None, extra)
+            return
+        top = self._start(trace, root, parent_ctx, root_attrs)
+        stack = [(root, top, otel_trace.set_span_in_context(top, parent_ctx), iter(root.events))]
+        while stack:
+            span, otel_span, ctx, events = stack[-1]
+            for ev in events:
+                kind = type(ev)
+                if kind is Span:
+                    child = self._start(trace, ev, ctx, None)
+                    stack.append((ev, child, otel_trace.set_span_in_context(child, ctx), iter(ev.events)))
+                    break
+                if kind is Log:
+                    self._emit_log(ev, ctx, otel_span, extra)
+                elif kind is Metric:
+                    self._emit_metric(ev, ctx, otel_span, extra)
+            else:
+                otel_span.end(end_time=span.end_ns)
+                stack.pop()
+
+    def _emit_log(self, entry: Log, ctx: Any, otel_span: Any, extra: dict) -> None:
+        if otel_span is not None and self._span_events:
+            otel_span.add_event(EVENT_LOG, log_attributes(entry), timestamp=entry.time_ns)
+        severity, pylevel = severity_of(entry.level)
+        if self._logger is not None:
+            self._logger.emit(LogRecord(
+                timestamp=entry.time_ns, context=ctx, severity_text=entry.severity,
+                severity_number=severity, body=entry.message, attributes=extra or None))
+        if self._pylog is not None and self._pylog.isEnabledFor(pylevel):
+            self._python_log(entry, pylevel, ctx, extra)
+
+    def _python_log(self, entry: Log, pylevel: int, ctx: Any, extra: dict) -> None:
+        span_ctx = otel_trace.get_current_span(ctx).get_span_context()
+        fields = {
+            "otelTraceID": f"{span_ctx.trace_id:032x}" if span_ctx.is_valid else "0",
+            "otelSpanID": f"{span_ctx.span_id:016x}" if span_ctx.is_valid else "0",
+            "wasm_module": extra.get(ATTR_MODULE, ""),
+        }
+        record = self._pylog.makeRecord(self._pylog.name, pylevel, "(wasm)", 0, entry.message,
+                                        (), None, extra=fields)
+        record.created = entry.time_ns / 1e9
+        record.msecs = (entry.time_ns // 1_000_000) % 1000
+        token = otel_context.attach(ctx)
+        try:
+            self._pylog.handle(record)
+        finally:
+            otel_context.detach(token)
+
+    def _emit_metric(self, metric: Metric, ctx: Any, otel_span: Any, extra: dict) -> None:
+        if otel_span is not None and self._span_events:
+            otel_span.add_event(EVENT_METRIC, metric_attributes(metric), timestamp=metric.time_ns)
+        if self._metrics is not None:
+            self._metrics.record_text(metric, ctx, extra)
