@@ -233,7 +233,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("observe-sdk: error: the instrumenter is not available in this build", file=sys.stderr)
             return 2
         return instrument_main(argv[1:])
+    guest_args: list[str] = []
+    if "--" in argv:  # everything after -- belongs to the guest
+        cut = argv.index("--")
+        argv, guest_args = argv[:cut], argv[cut + 1:]
     ns = build_parser().parse_args(argv)
+    if guest_args:
+        ns.args = list(getattr(ns, "args", [])) + guest_args
     logging.basicConfig(level=logging.INFO if ns.verbose else logging.WARNING,
                         format="observe-sdk: %(levelname)s: %(message)s")
     try:

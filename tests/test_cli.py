@@ -1,0 +1,121 @@
+"""``observe-sdk run`` and ``observe-sdk inspect`` end to end, as a user runs them."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sdk_helpers import wasm_of
+import wat_modules as W
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "observe_sdk", *args], capture_output=True, text=True,
+                          timeout=60, cwd=cwd)
+
+
+@pytest.fixture
+def mods(tmp_path: Path) -> dict[str, Path]:
+    out = {}
+    for name in ("NESTED", "MIXED", "REACTOR", "TRAP", "EXIT", "PLAIN", "LEGACY"):
+        path = tmp_path / f"{name.lower()}.wasm"
+        path.write_bytes(wasm_of(getattr(W, name)))
+        out[name] = path
+    wat = tmp_path / "echo.wat"
+    wat.write_text(r'''(module
+      (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+      (import "dylibso:observe/instrument" "enter" (func $enter (param i32)))
+      (import "dylibso:observe/instrument" "exit" (func $exit (param i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 16) "hello from wasm\n")
+      (func $main (export "_start")
+        (call $enter (i32.const 3))
+        (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 16))
+        (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+        (call $exit (i32.const 3))))''')
+    out["ECHO"] = wat
+    return out
+
+
+def test_run_prints_guest_output_and_tree(mods):
+    r = cli("run", str(mods["ECHO"]))
+    assert r.returncode == 0, r.stderr
+    assert "hello from wasm" in r.stdout
+    assert "trace " in r.stdout and "  main  " in r.stdout
+
+
+def test_run_otel_stdout_to_file(mods, tmp_path):
+    out = tmp_path / "t.jsonl"
+    r = cli("run", str(mods["MIXED"]), "--adapter", "otel-stdout", "--out", str(out), "--min-span-us", "0")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text().splitlines()[0])
+    names = [s["name"] for s in doc["resourceSpans"][0]["scopeSpans"][0]["spans"]]
+    assert names == ["main", "run", "helper", "statsd"]
+
+
+def test_run_reactor_invokes(mods):
+    r = cli("run", str(mods["REACTOR"]), "--invoke", "bump", "--invoke", "bump", "--min-span-us", "0")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[:2] == ["1", "2"]
+    assert r.stdout.count("  bump  ") == 2 and "  init  " in r.stdout
+
+
+def test_run_invoke_with_arguments(mods):
+    r = cli("run", str(mods["PLAIN"]), "--invoke", "add:2,40")
+    assert r.returncode == 0 and r.stdout.splitlines()[0] == "42"
+    r = cli("run", str(mods["PLAIN"]), "--invoke", "add:2")
+    assert r.returncode == 2 and "takes 2 argument(s)" in r.stderr
+
+
+def test_run_exit_code_and_trap(mods):
+    r = cli("run", str(mods["EXIT"]))
+    assert r.returncode == 3
+    assert "ERROR: exit code 3" in r.stdout
+    r = cli("run", str(mods["TRAP"]))
+    assert r.returncode == 134
+    assert "trapped" in r.stderr and "ERROR: trap:" in r.stdout
+
+
+def test_run_errors_are_one_line(mods, tmp_path):
+    bad = tmp_path / "bad.wasm"
+    bad.write_bytes(b"hello")
+    for args, expect in [
+        (("run", str(tmp_path / "missing.wasm")), "no such file"),
+        (("run", str(bad)), "not a WebAssembly module"),
+        (("run", str(mods["NESTED"]), "--invoke", "nope"), "no exported function 'nope'"),
+        (("run", str(mods["NESTED"]), "--adapter", "nonesuch"), "nonesuch"),
+        (("inspect", str(bad)), "not a WebAssembly module"),
+    ]:
+        r = cli(*args)
+        assert r.returncode != 0
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and expect in lines[0], r.stderr
+
+
+def test_run_env_and_args(tmp_path):
+    # a guest that exits with argc*10 + envc
+    wat = tmp_path / "argc.wat"
+    wat.write_text(r'''(module
+      (import "wasi_snapshot_preview1" "args_sizes_get" (func $a (param i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "environ_sizes_get" (func $e (param i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "proc_exit" (func $x (param i32)))
+      (memory (export "memory") 1)
+      (func (export "_start")
+        (drop (call $a (i32.const 0) (i32.const 4))) (drop (call $e (i32.const 8) (i32.const 12)))
+        (call $x (i32.add (i32.mul (i32.load (i32.const 0)) (i32.const 10)) (i32.load (i32.const 8))))))''')
+    r = cli("run", str(wat), "--env", "A=1", "--env", "B=2", "--", "x", "y")
+    assert r.returncode == 32, r.stderr
+
+
+def test_inspect(mods):
+    r = cli("inspect", str(mods["LEGACY"]), "--json")
+    assert r.returncode == 0
+    info = json.loads(r.stdout)
+    assert info["deprecated_namespace"] is True
+    assert "instrument_enter" in info["observe_imports"]["dylibso_observe"]
+    assert info["named_functions"] >= 1
+    r = cli("inspect", str(mods["PLAIN"]))
+    assert "observe imports: none" in r.stdout and "instrumenter version exports: no" in r.stdout
