@@ -37,6 +37,10 @@ enum observe_metric_format {
   OBSERVE_METRIC_STATSD = 1,
 };
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The raw imports. Pointers are offsets into the exported `memory`. */
 OBSERVE_API_IMPORT("span-enter")
 void observe_api_span_enter(const char *name, uint32_t name_len);
@@ -52,6 +56,10 @@ void observe_api_metric(uint32_t format, const char *line, uint32_t line_len);
 
 OBSERVE_API_IMPORT("log")
 void observe_api_log(uint32_t level, const char *message, uint32_t message_len);
+
+#ifdef __cplusplus
+}
+#endif
 
 /* Helpers taking NUL-terminated strings. */
 static inline void span_enter(const char *name) {
