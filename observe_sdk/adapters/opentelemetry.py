@@ -87,8 +87,9 @@ class _MetricRecorder:
         self._instruments: dict[tuple[str, str], Any] = {}
         self._gauges: dict[tuple[str, frozenset], float] = {}
         self._sets: dict[tuple[str, frozenset], set[str]] = {}
-        self.invalid = 0
-        self.skipped = 0
+        self.invalid = 0       # lines that could not be parsed
+        self.skipped = 0       # negative counter increments (OTel counters only go up)
+        self.recorded = 0      # lines recorded
 
     def _instrument(self, kind: str, name: str) -> Any:
         key = (kind, name)
@@ -120,6 +121,7 @@ class _MetricRecorder:
             self.record(line, ctx, extra_attrs)
 
     def record(self, m: StatsdMetric, ctx: Any, extra_attrs: dict) -> None:
+        self.recorded += 1
         attrs = {**extra_attrs, **m.tag_dict}
         name = instrument_name(m.name)
         kind = m.kind

@@ -1,0 +1,244 @@
+"""OtlpAdapter: guest traces, metrics and logs to an OTLP endpoint (gRPC or HTTP/protobuf).
+
+Built on :class:`~.opentelemetry.OpenTelemetryAdapter` with providers of its
+own: each batch of traces is turned into SDK spans, log records and metric
+points, captured synchronously, and handed to the ``opentelemetry-exporter-otlp``
+exporters directly, so the exporter's result decides: a failed export raises
+:class:`~.base.TransientExportError` and the base class retries it with
+backoff (what was already delivered is not sent twice).  Span and trace ids
+are the ones the assembler gave the trace (or the host's trace id, see
+:mod:`.traceinfo`), so they match what the other adapters emit.
+
+Configuration follows the OpenTelemetry environment variables unless given
+explicitly: ``OTEL_EXPORTER_OTLP_PROTOCOL`` (``grpc`` or ``http/protobuf``,
+the default), ``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``..._TRACES_ENDPOINT`` etc.,
+``OTEL_EXPORTER_OTLP_HEADERS``, ``OTEL_EXPORTER_OTLP_TIMEOUT``,
+``OTEL_EXPORTER_OTLP_COMPRESSION``, certificates and ``..._INSECURE`` (read
+by the exporters themselves), and ``OTEL_SERVICE_NAME`` /
+``OTEL_RESOURCE_ATTRIBUTES`` for the resource.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Iterable, Mapping
+
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExportResult
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+
+from ..trace import Span, Trace
+from .base import TransientExportError
+from .common import DEFAULT_SERVICE_NAME
+from .opentelemetry import OpenTelemetryAdapter
+from .traceinfo import effective_trace_id
+
+PROTOCOLS = ("grpc", "http/protobuf")
+SIGNALS = ("traces", "metrics", "logs")
+_SUCCESS = (SpanExportResult.SUCCESS, LogRecordExportResult.SUCCESS, MetricExportResult.SUCCESS)
+_HTTP_PATHS = {"traces": "v1/traces", "metrics": "v1/metrics", "logs": "v1/logs"}
+
+
+class _PresetIds(IdGenerator):
+    """Hands out the ids the adapter sets just before each span starts."""
+
+    def __init__(self) -> None:
+        self._next = threading.local()
+        self._random = RandomIdGenerator()
+
+    def preset(self, trace_id: int, span_id: int) -> None:
+        self._next.trace_id = trace_id
+        self._next.span_id = span_id
+
+    def generate_trace_id(self) -> int:
+        tid = getattr(self._next, "trace_id", 0)
+        self._next.trace_id = 0
+        return tid or self._random.generate_trace_id()
+
+    def generate_span_id(self) -> int:
+        sid = getattr(self._next, "span_id", 0)
+        self._next.span_id = 0
+        return sid or self._random.generate_span_id()
+
+
+class _Capture(SpanExporter, LogRecordExporter):
+    """Keeps what the SDK's simple processors hand over, for the real exporter to send."""
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+
+    def export(self, batch: Any) -> Any:  # type: ignore[override]
+        self.items.extend(batch)
+        return SpanExportResult.SUCCESS
+
+    def take(self) -> list[Any]:
+        items, self.items = self.items, []
+        return items
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def parse_headers(headers: Mapping[str, str] | str | None) -> dict[str, str] | None:
+    """Headers as a dict; a string is ``k=v,k2=v2`` (the OTEL_EXPORTER_OTLP_HEADERS form)."""
+    if headers is None or isinstance(headers, Mapping):
+        return dict(headers) if headers is not None else None
+    from urllib.parse import unquote
+
+    out: dict[str, str] = {}
+    for item in headers.split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"OTLP header {item.strip()!r} is not 'key=value'")
+        out[unquote(key.strip()).lower()] = unquote(value.strip())
+    return out
+
+
+def default_resource(service_name: str | None = None,
+                     attributes: Mapping[str, Any] | None = None) -> Resource:
+    """The SDK's resource (``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_SERVICE_NAME``), with our
+    service name instead of ``unknown_service`` and explicit values on top."""
+    attrs = dict(attributes or {})
+    if service_name:
+        attrs["service.name"] = service_name
+    resource = Resource.create(attrs)
+    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({"service.name": DEFAULT_SERVICE_NAME}))
+    return resource
+
+
+def make_exporters(protocol: str, endpoint: str | None, headers: dict[str, str] | None,
+                   timeout: float | None, signals: Iterable[str] = SIGNALS) -> dict[str, Any]:
+    """The opentelemetry-exporter-otlp exporters for ``signals``; None arguments come from the env."""
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    elif protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter  # type: ignore[assignment]
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # type: ignore[assignment]
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
+    else:
+        raise ValueError(f"OTLP protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
+    classes = {"traces": OTLPSpanExporter, "metrics": OTLPMetricExporter, "logs": OTLPLogExporter}
+    exporters = {}
+    for signal in signals:
+        url = endpoint
+        if url is not None and protocol == "http/protobuf":
+            url = url.rstrip("/") + "/" + _HTTP_PATHS[signal]
+        exporters[signal] = classes[signal](endpoint=url, headers=headers, timeout=timeout)
+    return exporters
+
+
+class OtlpAdapter(OpenTelemetryAdapter):
+    """Exports guest telemetry over OTLP.
+
+    ``protocol``: ``"grpc"`` or ``"http/protobuf"``; ``endpoint``: for gRPC
+    ``http://host:4317`` (``https`` for TLS), for HTTP the base URL
+    ``http://host:4318`` (``/v1/traces`` etc. are appended); ``headers``: a
+    dict or ``k=v,...``; ``timeout``: seconds per export; ``signals``: any of
+    ``traces``, ``metrics``, ``logs``.  Unset values come from the
+    environment.  Queue options as for every adapter.
+    """
+
+    name = "otlp"
+    keeps_trace_ids = True
+    max_request_items = 2048   # spans or log records per request (collectors cap message sizes)
+
+    def __init__(
+        self,
+        *,
+        protocol: str | None = None,
+        endpoint: str | None = None,
+        headers: Mapping[str, str] | str | None = None,
+        timeout: float | None = None,
+        service_name: str | None = None,
+        resource_attributes: Mapping[str, Any] | None = None,
+        signals: Iterable[str] = SIGNALS,
+        span_events: bool = True,
+        python_logging: bool = False,
+        **queue_options: Any,
+    ) -> None:
+        signals = tuple(signals)
+        unknown = set(signals) - set(SIGNALS)
+        if unknown:
+            raise ValueError(f"unknown OTLP signal(s) {sorted(unknown)}; expected {', '.join(SIGNALS)}")
+        protocol = (protocol or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf").strip()
+        self.protocol = protocol
+        self._exporters = make_exporters(protocol, endpoint, parse_headers(headers), timeout, signals)
+        self.resource = default_resource(service_name, resource_attributes)
+
+        self._ids = _PresetIds()
+        self._span_capture = _Capture()
+        self._log_capture = _Capture()
+        self._reader = InMemoryMetricReader()
+        tracer_provider = TracerProvider(resource=self.resource, id_generator=self._ids,
+                                         sampler=ParentBased(ALWAYS_ON), shutdown_on_exit=False)
+        tracer_provider.add_span_processor(SimpleSpanProcessor(self._span_capture))
+        logger_provider = LoggerProvider(resource=self.resource, shutdown_on_exit=False)
+        logger_provider.add_log_record_processor(SimpleLogRecordProcessor(self._log_capture))
+        meter_provider = MeterProvider(resource=self.resource, metric_readers=[self._reader],
+                                       shutdown_on_exit=False)
+        self._providers = (tracer_provider, meter_provider, logger_provider)
+        super().__init__(
+            tracer_provider if "traces" in signals else False,
+            meter_provider if "metrics" in signals else False,
+            logger_provider if "logs" in signals else False,
+            python_logging=python_logging, span_events=span_events, **queue_options)
+        self._pending_batch: list[Trace] | None = None
+        self._pending: dict[str, Any] = {}
+
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> "OtlpAdapter":
+        """Everything from the ``OTEL_*`` environment variables (keywords override)."""
+        return cls(**kwargs)
+
+    def _before_span(self, trace: Trace, span: Span, is_root: bool) -> None:
+        self._ids.preset(effective_trace_id(trace) if is_root else 0, span.span_id)
+
+    def export(self, traces: list[Trace]) -> None:
+        if traces is not self._pending_batch:   # a new batch, not a retry of the last one
+            recorded = self._metrics.recorded if self._metrics else 0
+            super().export(traces)
+            self._pending_batch = traces
+            self._pending = {"traces": self._span_capture.take(), "logs": self._log_capture.take()}
+            if self._metrics and self._metrics.recorded != recorded:
+                data = self._reader.get_metrics_data()   # cumulative: a later export repairs a lost one
+                if data is not None and data.resource_metrics:
+                    self._pending["metrics"] = [data]
+        failed = []
+        for signal in SIGNALS:
+            items = self._pending.get(signal)
+            exporter = self._exporters.get(signal)
+            while items and exporter is not None:
+                chunk = items[:self.max_request_items] if signal != "metrics" else items[:1]
+                if exporter.export(chunk[0] if signal == "metrics" else chunk) not in _SUCCESS:
+                    failed.append(signal)
+                    break
+                del items[:len(chunk)]
+        if failed:
+            raise TransientExportError(f"OTLP export of {', '.join(failed)} to the collector failed")
+        self._pending_batch = None
+
+    def close(self) -> None:
+        for exporter in self._exporters.values():
+            try:
+                exporter.shutdown()
+            except Exception:  # pragma: no cover - shutting down never raises to the host
+                pass
+        for provider in self._providers:
+            try:
+                provider.shutdown()
+            except Exception:  # pragma: no cover
+                pass
