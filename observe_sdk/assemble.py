@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .abi import EventKind
+from .gcpause import gc_paused
 from .host.recorder import EventLog
 from .trace import Allocation, Log, Metric, Span, Trace, new_span_id, new_trace_id
 
@@ -40,6 +41,17 @@ def assemble(
     metadata: dict[str, Any] | None = None,
 ) -> Trace:
     """Build a :class:`Trace` from ``log``; ``names(index)`` gives (display, raw) names."""
+    with gc_paused():
+        return _assemble(log, names, min_span_duration_ns, trace_id, metadata)
+
+
+def _assemble(
+    log: EventLog,
+    names: Callable[[int], tuple[str, str]],
+    min_span_duration_ns: int,
+    trace_id: bytes | None,
+    metadata: dict[str, Any] | None,
+) -> Trace:
     ev = log.events
     payloads = log.payloads
     roots: list[Any] = []

@@ -1,7 +1,6 @@
 """OtelStdoutAdapter: one OTLP/JSON ``TracesData`` document per trace, one per line."""
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import IO, Any
@@ -9,7 +8,7 @@ from typing import IO, Any
 from ..trace import Trace
 from .base import Adapter
 from .common import DEFAULT_SERVICE_NAME
-from .otlp_json import traces_data
+from .otlp_json import traces_data_json
 
 
 class OtelStdoutAdapter(Adapter):
@@ -42,8 +41,7 @@ class OtelStdoutAdapter(Adapter):
         return sys.stdout
 
     def encode(self, trace: Trace) -> str:
-        doc = traces_data([trace], self.service_name, self.resource_attributes)
-        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+        return traces_data_json([trace], self.service_name, self.resource_attributes)
 
     def export(self, traces: list[Trace]) -> None:
         out = self._target()

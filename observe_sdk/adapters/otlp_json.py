@@ -6,12 +6,17 @@ as integers.  Guest logs become span events named ``log``, metrics span
 events named ``metric``; faults recorded on the trace become events named
 ``observe.fault`` on the first root span.  Events recorded while no span was
 open go on a synthetic root span named ``wasm:<module>`` so nothing is lost.
+
+The JSON text is written directly (no intermediate dicts): encoding is on
+every trace's path and large traces have hundreds of thousands of spans.
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from ..trace import Allocation, Log, Metric, Span, Trace, new_span_id, span_id_hex
+from ..gcpause import gc_paused
+from ..trace import Log, Metric, Span, Trace, new_span_id
 from .common import (
     ATTR_ERROR_MESSAGE,
     DEFAULT_SERVICE_NAME,
@@ -28,98 +33,118 @@ SPAN_KIND_INTERNAL = 1
 SCOPE_NAME = "observe_sdk"
 FAULT_EVENT = "observe.fault"
 
+_dumps = json.JSONEncoder(ensure_ascii=False).encode
 
-def any_value(value: AttrValue) -> dict[str, Any]:
+
+class _Strings(dict):
+    """JSON string literals, encoded once each (names and keys repeat a lot)."""
+
+    def __missing__(self, text: str) -> str:
+        out = self[text] = _dumps(text)
+        return out
+
+
+def any_value_json(value: AttrValue, q: _Strings) -> str:
     if isinstance(value, bool):
-        return {"boolValue": value}
+        return '{"boolValue":true}' if value else '{"boolValue":false}'
     if isinstance(value, int):
-        return {"intValue": str(value)}
+        return f'{{"intValue":"{value}"}}'
     if isinstance(value, float):
-        return {"doubleValue": value}
-    return {"stringValue": str(value)}
+        return f'{{"doubleValue":{json.dumps(value)}}}'
+    return f'{{"stringValue":{q[value] if len(value) < 64 else _dumps(value)}}}'
 
 
-def key_values(attrs: dict[str, AttrValue]) -> list[dict[str, Any]]:
-    return [{"key": k, "value": any_value(v)} for k, v in attrs.items()]
+def key_values_json(attrs: dict[str, AttrValue], q: _Strings) -> str:
+    return ",".join(f'{{"key":{q[k]},"value":{any_value_json(v, q)}}}' for k, v in attrs.items())
 
 
-def _event(name: str, t_ns: int, attrs: dict[str, AttrValue]) -> dict[str, Any]:
-    return {"timeUnixNano": str(t_ns), "name": name, "attributes": key_values(attrs)}
+def _event_json(name: str, t_ns: int, attrs: dict[str, AttrValue], q: _Strings) -> str:
+    return f'{{"timeUnixNano":"{t_ns}","name":{q[name]},"attributes":[{key_values_json(attrs, q)}]}}'
 
 
-def _span_json(span: Span, trace_hex: str, parent_hex: str) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "traceId": trace_hex,
-        "spanId": span_id_hex(span.span_id),
-        "name": span.name,
-        "kind": SPAN_KIND_INTERNAL,
-        "startTimeUnixNano": str(span.start_ns),
-        "endTimeUnixNano": str(span.end_ns),
-        "attributes": key_values(span_attributes(span)),
-    }
-    if parent_hex:
-        out["parentSpanId"] = parent_hex
+def _span_json(span: Span, trace_hex: str, parent_id: int, q: _Strings, extra_events: list[str],
+               extra_attrs: dict[str, AttrValue]) -> str:
+    attrs = span_attributes(span)
+    if span.error is not None:
+        attrs[ATTR_ERROR_MESSAGE] = span.error
+    attrs.update(extra_attrs)
     events = []
     for e in span.events:
         te = type(e)
         if te is Log:
-            events.append(_event(EVENT_LOG, e.time_ns, log_attributes(e)))
+            events.append(_event_json(EVENT_LOG, e.time_ns, log_attributes(e), q))
         elif te is Metric:
-            events.append(_event(EVENT_METRIC, e.time_ns, metric_attributes(e)))
+            events.append(_event_json(EVENT_METRIC, e.time_ns, metric_attributes(e), q))
+    events.extend(extra_events)
+    parts = [f'{{"traceId":"{trace_hex}","spanId":"{span.span_id:016x}"']
+    if parent_id:
+        parts.append(f',"parentSpanId":"{parent_id:016x}"')
+    parts.append(f',"name":{q[span.name]},"kind":{SPAN_KIND_INTERNAL},'
+                 f'"startTimeUnixNano":"{span.start_ns}","endTimeUnixNano":"{span.end_ns}",'
+                 f'"attributes":[{key_values_json(attrs, q)}]')
     if events:
-        out["events"] = events
+        parts.append(f',"events":[{",".join(events)}]')
     if span.error is not None:
-        out["status"] = {"code": STATUS_ERROR, "message": span.error}
-        out["attributes"].append({"key": ATTR_ERROR_MESSAGE, "value": {"stringValue": span.error}})
-    return out
+        parts.append(f',"status":{{"code":{STATUS_ERROR},"message":{_dumps(span.error)}}}')
+    parts.append("}")
+    return "".join(parts)
 
 
-def trace_spans_json(trace: Trace, parent_span_id: str = "") -> list[dict[str, Any]]:
-    """Every span of ``trace`` as OTLP/JSON span objects (roots get ``parent_span_id``)."""
-    trace_hex = trace.trace_id.hex()
-    roots = trace.roots
-    loose = [e for e in roots if type(e) is not Span]
+def _roots_with_loose_events(trace: Trace) -> list[Span]:
+    roots = [e for e in trace.roots if type(e) is Span]
+    loose = [e for e in trace.roots if type(e) is not Span]
     if loose:  # events with no span open: a synthetic root keeps them
         start = min(e.time_ns for e in loose)
-        holder = Span(f"wasm:{trace.module_name or 'module'}", "", 0, start,
-                      max(trace.end_ns, start), True, loose, [], None, new_span_id())
-        roots = [e for e in roots if type(e) is Span] + [holder]
-    out: list[dict[str, Any]] = []
-    stack: list[tuple[Span, str]] = [(r, parent_span_id) for r in reversed(roots) if type(r) is Span]
-    while stack:
-        span, parent_hex = stack.pop()
-        out.append(_span_json(span, trace_hex, parent_hex))
-        my_hex = out[-1]["spanId"]
-        for child in reversed(span.events):
-            if type(child) is Span:
-                stack.append((child, my_hex))
-    if out and (trace.errors or trace.dropped_events):
-        first = out[0]
-        faults = first.setdefault("events", [])
-        for message in trace.errors:
-            faults.append(_event(FAULT_EVENT, trace.end_ns, {"message": message}))
-        if trace.dropped_events:
-            first["attributes"].append({"key": "observe.dropped_events",
-                                        "value": {"intValue": str(trace.dropped_events)}})
+        roots.append(Span(f"wasm:{trace.module_name or 'module'}", "", 0, start,
+                          max(trace.end_ns, start), True, loose, [], None, new_span_id()))
+    return roots
+
+
+def trace_spans_json(trace: Trace, parent_span_id: int = 0, q: _Strings | None = None) -> list[str]:
+    """Every span of ``trace`` as an OTLP/JSON span object (text); roots get ``parent_span_id``."""
+    q = q if q is not None else _Strings()
+    trace_hex = trace.trace_id.hex()
+    roots = _roots_with_loose_events(trace)
+    out: list[str] = []
+    faults = [_event_json(FAULT_EVENT, trace.end_ns, {"message": m}, q) for m in trace.errors]
+    first_attrs: dict[str, AttrValue] = {"observe.dropped_events": trace.dropped_events} if trace.dropped_events else {}
+    stack: list[tuple[Span, int]] = [(r, parent_span_id) for r in reversed(roots)]
+    with gc_paused():
+        while stack:
+            span, parent = stack.pop()
+            if not out:
+                out.append(_span_json(span, trace_hex, parent, q, faults, first_attrs))
+            else:
+                out.append(_span_json(span, trace_hex, parent, q, [], {}))
+            sid = span.span_id
+            for child in reversed(span.events):
+                if type(child) is Span:
+                    stack.append((child, sid))
     return out
+
+
+def traces_data_json(traces: list[Trace], service_name: str = DEFAULT_SERVICE_NAME,
+                     resource_attributes: dict[str, AttrValue] | None = None) -> str:
+    """One ``TracesData`` document (JSON text, one line) holding ``traces`` under one resource.
+
+    A trace whose ``metadata["otel_parent_span_id"]`` (16 hex digits) is set
+    has its root spans parented there.
+    """
+    from .. import __version__
+
+    q = _Strings()
+    attrs: dict[str, AttrValue] = {"service.name": service_name}
+    attrs.update(resource_attributes or {})
+    spans: list[str] = []
+    for trace in traces:
+        parent = trace.metadata.get("otel_parent_span_id") or 0
+        spans.extend(trace_spans_json(trace, int(parent, 16) if isinstance(parent, str) else parent, q))
+    return (f'{{"resourceSpans":[{{"resource":{{"attributes":[{key_values_json(attrs, q)}]}},'
+            f'"scopeSpans":[{{"scope":{{"name":"{SCOPE_NAME}","version":"{__version__}"}},'
+            f'"spans":[{",".join(spans)}]}}]}}]}}')
 
 
 def traces_data(traces: list[Trace], service_name: str = DEFAULT_SERVICE_NAME,
                 resource_attributes: dict[str, AttrValue] | None = None) -> dict[str, Any]:
-    """One ``TracesData`` document holding ``traces`` under one resource."""
-    from .. import __version__
-
-    attrs: dict[str, AttrValue] = {"service.name": service_name}
-    attrs.update(resource_attributes or {})
-    spans: list[dict[str, Any]] = []
-    for trace in traces:
-        spans.extend(trace_spans_json(trace, trace.metadata.get("otel_parent_span_id", "")))
-    return {
-        "resourceSpans": [{
-            "resource": {"attributes": key_values(attrs)},
-            "scopeSpans": [{"scope": {"name": SCOPE_NAME, "version": __version__}, "spans": spans}],
-        }]
-    }
-
-
-__all__ = ["traces_data", "trace_spans_json", "any_value", "key_values", "Allocation"]
+    """The same document as :func:`traces_data_json`, parsed into dicts."""
+    return json.loads(traces_data_json(traces, service_name, resource_attributes))
