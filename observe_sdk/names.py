@@ -16,7 +16,7 @@ class ModuleFormatError(ValueError):
 
 
 _MAGIC = b"\0asm"
-_SEC_CUSTOM, _SEC_IMPORT, _SEC_EXPORT = 0, 2, 7
+_SEC_CUSTOM, _SEC_IMPORT, _SEC_GLOBAL, _SEC_EXPORT = 0, 2, 6, 7
 _EXTERN_FUNC = 0
 
 
@@ -53,6 +53,19 @@ class _Reader:
         self.pos += n
         return out
 
+    def s32(self) -> int:
+        result = shift = 0
+        while True:
+            b = self.byte()
+            result |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                if b & 0x40:
+                    result -= 1 << shift
+                return result
+            if shift > 35:
+                raise ModuleFormatError(f"LEB128 integer too long at byte offset {self.pos}")
+
     def name(self) -> str:
         at = self.pos
         raw = self.bytes(self.u32())
@@ -88,6 +101,9 @@ class ModuleInfo:
 
     imports: list[tuple[str, str, int]] = field(default_factory=list)  # (module, name, kind)
     exports: list[tuple[str, int]] = field(default_factory=list)       # (name, kind)
+    export_index: dict[str, int] = field(default_factory=dict)         # export name -> index
+    imported_globals: int = 0
+    global_i32_consts: dict[int, int] = field(default_factory=dict)    # global index -> i32.const init
     imported_functions: int = 0
     function_names: dict[int, str] = field(default_factory=dict)      # raw names by function index
     module_name: str = ""
@@ -107,6 +123,16 @@ class ModuleInfo:
     @property
     def unknown_observe_imports(self) -> list[tuple[str, str]]:
         return [key for key in self.observe_imports if key not in IMPORTS]
+
+    @property
+    def instrumenter_version(self) -> tuple[int, int] | None:
+        """(major, minor) from the instrumenter's version exports, when both are constant globals."""
+        try:
+            major = self.global_i32_consts[self.export_index[VERSION_MAJOR_EXPORT]]
+            minor = self.global_i32_consts[self.export_index[VERSION_MINOR_EXPORT]]
+        except KeyError:
+            return None
+        return major, minor
 
     def exported_functions(self) -> list[str]:
         return [n for n, kind in self.exports if kind == _EXTERN_FUNC]
@@ -136,8 +162,12 @@ def read_module_info(wasm: bytes) -> ModuleInfo:
                 for _ in range(body.u32()):
                     name = body.name()
                     kind = body.byte()
-                    body.u32()
+                    index = body.u32()
                     info.exports.append((name, kind))
+                    if kind == 3:
+                        info.export_index[name] = index
+            elif sec_id == _SEC_GLOBAL:
+                _read_globals(body, info)
             elif sec_id == _SEC_CUSTOM:
                 if body.name() == "name":
                     _read_name_section(body, info)
@@ -166,12 +196,30 @@ def _read_imports(r: _Reader, info: ModuleInfo) -> None:
             if t in (0x63, 0x64):
                 r.u32()
             r.byte()
+            info.imported_globals += 1
         elif kind == 4:        # tag
             r.byte()
             r.u32()
         else:
             raise ModuleFormatError(f"unknown import kind {kind} at byte offset {r.pos - 1}")
         info.imports.append((module, name, kind))
+
+
+def _read_globals(r: _Reader, info: ModuleInfo) -> None:
+    """Record the globals initialised by a lone ``i32.const`` (enough for the version exports)."""
+    for i in range(r.u32()):
+        t = r.byte()
+        if t in (0x63, 0x64):
+            r.s32()
+        r.byte()  # mutability
+        op = r.byte()
+        if op == 0x41:
+            value = r.s32()
+            if r.byte() == 0x0B:
+                info.global_i32_consts[info.imported_globals + i] = value
+                continue
+        # any other initialiser: the version globals are plain constants; stop here
+        return
 
 
 def _read_name_section(r: _Reader, info: ModuleInfo) -> None:

@@ -279,3 +279,16 @@ def test_two_instances_in_one_store_share_the_trace(tmp_path):
     b.exports(store)["bump"](store)
     assert [s.name for s in ctx.finish().root_spans] == ["bump", "bump"]
     adapter.shutdown()
+
+
+def test_instrumenter_version_exports_are_accepted(guest_factory, caplog):
+    wat = W.module(r'''
+      (global (export "wasm_instr_version_major") i32 (i32.const 0))
+      (global (export "wasm_instr_version_minor") i32 (i32.const 1))
+      (func $main (export "_start") (call $enter (i32.const 8)) (call $exit (i32.const 8)))''')
+    from observe_sdk.names import read_module_info
+    assert read_module_info(wasm_of(wat)).instrumenter_version == (0, 1)
+    with caplog.at_level(logging.WARNING, logger="observe_sdk"):
+        trace, _ = run(guest_factory, wat)
+    assert tree(trace) == [("main", [])]
+    assert "older instrumenter (0.1" in caplog.text

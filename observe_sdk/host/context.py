@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import wasmtime
 
-from ..abi import NS_INSTRUMENT, NS_LEGACY, EventKind
+from ..abi import NS_INSTRUMENT, NS_LEGACY, SUPPORTED_VERSION_MAJOR, SUPPORTED_VERSION_MINOR, EventKind
 from ..names import FunctionNames, read_module_info
 from ..options import Options
 from ..trace import Trace, new_trace_id
@@ -81,6 +81,15 @@ class TraceContext:
             warn_once(f"legacy:{id(wasm_bytes)}",
                       "module imports the deprecated '%s' namespace; use '%s' and 'dylibso:observe/api'",
                       NS_LEGACY, NS_INSTRUMENT)
+        version = self.module.instrumenter_version
+        if version is not None:
+            major, minor = version
+            if major != SUPPORTED_VERSION_MAJOR:
+                warn_once(f"major:{major}", "module was instrumented for Observe ABI version %d.%d; "
+                          "this SDK supports %d.x (running it anyway)", major, minor, SUPPORTED_VERSION_MAJOR)
+            elif minor < SUPPORTED_VERSION_MINOR:
+                warn_once(f"minor:{minor}", "module was instrumented by an older instrumenter (%d.%d < %d.%d); "
+                          "consider re-instrumenting it", major, minor, SUPPORTED_VERSION_MAJOR, SUPPORTED_VERSION_MINOR)
         for ns, name in self.module.unknown_observe_imports:
             log.warning("module imports %s::%s, which is not part of the Observe ABI", ns, name)
         self._recorder = _choose_recorder(self.options, store, linker)
