@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import importlib.metadata
 import logging
 import os
 import tempfile
@@ -53,7 +54,7 @@ class ModuleCache:
         self.max_entries = max_entries
         self.cache_dir = None
         if cache_dir:
-            self.cache_dir = os.path.join(os.path.abspath(cache_dir), f"wasmtime-{wasmtime.__version__}")
+            self.cache_dir = os.path.join(os.path.abspath(cache_dir), f"wasmtime-{_wasmtime_version()}")
             os.makedirs(self.cache_dir, exist_ok=True)
         self._entries: collections.OrderedDict[str, tuple[wasmtime.Module, bytes]] = collections.OrderedDict()
         self._lock = threading.Lock()
@@ -157,12 +158,18 @@ def to_wasm_binary(data: bytes) -> bytes:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidModule("not a WebAssembly binary (no \\0asm header) and not WAT text") from None
-    if not text.lstrip().startswith("("):
-        raise InvalidModule("not a WebAssembly binary (no \\0asm header) and not WAT text")
     try:
         return wasmtime.wat2wasm(text)
     except wasmtime.WasmtimeError as exc:
-        raise InvalidModule(f"WAT text does not assemble: {_one_line(str(exc))}") from None
+        raise InvalidModule("not a WebAssembly binary (no \\0asm header), and as WAT text: "
+                            f"{_one_line(str(exc))}") from None
+
+
+def _wasmtime_version() -> str:
+    try:
+        return importlib.metadata.version("wasmtime")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - a source checkout
+        return "unknown"
 
 
 def _one_line(message: str) -> str:

@@ -120,6 +120,7 @@ class WasmExecutor:
         self.argv0 = argv0
         self.trace_flush_timeout_s = trace_flush_timeout_s
         self._tracer_provider = tracer_provider
+        self._meter_provider = meter_provider
         self._tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer("cod_reference.executor")
         meter = (meter_provider or metrics.get_meter_provider()).get_meter("cod_reference.executor")
         self._active = meter.create_up_down_counter(
@@ -310,7 +311,7 @@ class WasmExecutor:
         except wasmtime.ExitTrap as exc:
             self._record_trap(run, exc)
             if exc.code != 0 and self._memory_exhausted(run):
-                raise _Failure("memory", self._memory_message(request), exit_code=exc.code) from None
+                raise _Failure("memory", self._memory_message(request, exc.code), exit_code=exc.code) from None
             return exc.code
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
             self._record_trap(run, exc)
@@ -346,18 +347,20 @@ class WasmExecutor:
         return _Failure("module", f"cannot run the module: {during + ': ' if during else ''}{_first_cause(text)}")
 
     def _memory_exhausted(self, run: _Run) -> bool:
-        """After a failure: did the guest run into the memory cap?
+        """After a failure: did the guest most likely run into the memory cap?
 
-        wasmtime only makes ``memory.grow`` return -1 at the cap, so this looks at the
-        evidence: a memory within one page of the cap, or the guest saying so on stderr.
+        wasmtime only makes ``memory.grow`` return -1 at the cap and tells nobody, so
+        this weighs the evidence: a linear memory within an eighth of the cap (allocators
+        grow in chunks), or the guest saying so on stderr.
         """
         limit = run.request.memory_limit_bytes
         store = run.store
         if limit is None or store is None:
             return False
+        slack = max(WASM_PAGE, limit // 8)
         for instance in run.instances:
             for value in instance.exports(store).values():
-                if isinstance(value, wasmtime.Memory) and value.data_len(store) + WASM_PAGE > limit:
+                if isinstance(value, wasmtime.Memory) and value.data_len(store) + slack >= limit:
                     return True
         try:
             tail = read_tail(run.stderr_path, 2048)[0].lower()
@@ -366,8 +369,9 @@ class WasmExecutor:
         return any(hint in tail for hint in _OOM_HINTS)
 
     @staticmethod
-    def _memory_message(request: ExecutionRequest) -> str:
-        return f"memory limit of {_format_bytes(request.memory_limit_bytes or 0)} exceeded"
+    def _memory_message(request: ExecutionRequest, exit_code: int | None = None) -> str:
+        message = f"memory limit of {_format_bytes(request.memory_limit_bytes or 0)} exceeded"
+        return message if exit_code is None else f"{message} (the guest exited with code {exit_code})"
 
     # -- the Observe SDK -----------------------------------------------------------
     def _observe(self, run: _Run, compiled: CompiledModule) -> None:
@@ -391,7 +395,8 @@ class WasmExecutor:
                                 "guests run without their own spans", exc)
                     self._closed = True
                     return None
-                self._adapter = OpenTelemetryAdapter(tracer_provider=self._tracer_provider)
+                self._adapter = OpenTelemetryAdapter(tracer_provider=self._tracer_provider,
+                                                     meter_provider=self._meter_provider)
             return self._adapter
 
     def _record_trap(self, run: _Run, exc: BaseException) -> None:
