@@ -67,6 +67,14 @@ ATTR_EXIT_CODE = "process.exit.code"
 ATTR_ERROR_KIND = "cod.error.kind"
 
 
+class _GuestStopped(Exception):
+    """What the Observe SDK is told when the guest stopped on an error: our one-line summary
+    (wasmtime's own message starts with a backtrace header)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message.removeprefix("trap: "))
+
+
 class _Failure(Exception):
     """Ends an execution early with an error outcome."""
 
@@ -292,8 +300,9 @@ class WasmExecutor:
             raise _Failure("trap", f"{_module_label(name)} exited with code {exc.code} while starting",
                            exit_code=exc.code) from None
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-            self._record_trap(run, exc)
-            raise self._classify(run, exc, during=f"instantiating {_module_label(name)}") from None
+            failure = self._classify(run, exc, during=f"instantiating {_module_label(name)}")
+            self._record_trap(run, _GuestStopped(failure.message))
+            raise failure from None
         run.instances.append(instance)
         return instance
 
@@ -314,12 +323,14 @@ class WasmExecutor:
                 raise _Failure("memory", self._memory_message(request, exc.code), exit_code=exc.code) from None
             return exc.code
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-            self._record_trap(run, exc)
-            raise self._classify(run, exc) from None
+            failure = self._classify(run, exc)
+            self._record_trap(run, _GuestStopped(failure.message))
+            raise failure from None
         except Exception as exc:  # a host function (not the guest) failed; keep the node alive
             log.exception("execution %s: host error while running the guest", request.execution_id)
-            self._record_trap(run, exc)
-            raise _Failure("trap", f"trap: host error: {type(exc).__name__}: {exc}") from None
+            failure = _Failure("trap", f"trap: host error: {type(exc).__name__}: {exc}")
+            self._record_trap(run, _GuestStopped(failure.message))
+            raise failure from None
         return 0
 
     # -- errors ------------------------------------------------------------------

@@ -415,6 +415,7 @@ def test_trap_spans_are_errors(executor: WasmExecutor, provider: TracerProvider,
     by_name = {s.name: s for s in finished}
     assert by_name["call"].status.status_code is StatusCode.ERROR
     assert by_name["call"].attributes["cod.error.kind"] == "trap"
+    assert by_name["inner"].status.description == "trap: wasm `unreachable` instruction executed (in inner)"
     for name in ("_start", "main", "risky", "outer", "inner"):
         assert by_name[name].status.status_code is StatusCode.ERROR, name
     assert _children(finished, by_name["call"])[0].name == "_start"
@@ -430,3 +431,31 @@ def test_without_a_caller_span_the_execution_is_one_trace(executor: WasmExecutor
     root = next(s for s in finished if s.name == "wasm execution")
     assert root.parent is None
     assert len({s.context.trace_id for s in finished}) == 1 and len(finished) >= 9
+
+
+def test_instrumented_import_module_reports_its_own_spans(executor: WasmExecutor, provider: TracerProvider,
+                                                          spans: InMemorySpanExporter) -> None:
+    lib = b"""(module $lib
+      (import "dylibso:observe/instrument" "enter" (func $enter (param i32)))
+      (import "dylibso:observe/instrument" "exit" (func $exit (param i32)))
+      (func $work (export "work") (result i32) (call $enter (i32.const 2)) (call $exit (i32.const 2)) (i32.const 4)))"""
+    entry = b"""(module $app
+      (import "dylibso:observe/instrument" "enter" (func $enter (param i32)))
+      (import "dylibso:observe/instrument" "exit" (func $exit (param i32)))
+      (import "lib" "work" (func $work (result i32)))
+      (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+      (memory (export "memory") 1)
+      (func $_start (export "_start")
+        (local $r i32)
+        (call $enter (i32.const 4))
+        (local.set $r (call $work))
+        (call $exit (i32.const 4))
+        (call $proc_exit (local.get $r))))"""
+    spans.clear()
+    with provider.get_tracer("test").start_as_current_span("execution"):
+        out = executor.run(ExecutionRequest("libs", entry, import_modules=[("lib", lib)]))
+    assert out.exit_code == 4, out
+    finished = spans.get_finished_spans()
+    call = next(s for s in finished if s.name == "call")
+    assert sorted(s.name for s in _children(finished, call)) == ["_start", "work"]
+    assert len({s.context.trace_id for s in finished}) == 1
