@@ -1,0 +1,230 @@
+"""The HTTP API (FastAPI): ``/api/v1/orchestrator/...``, ``/api/v1/compute/...``, ``/api/v1/agent/...``.
+
+Errors are JSON ``{"Status": <http status>, "Code": <short code>, "Message": <one line>}``.
+The OpenAPI description is served at ``/openapi.json`` (and browsable at ``/docs``).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from opentelemetry import propagate
+from pydantic import BaseModel, Field
+
+from .models import SpecError, parse_job
+from .orchestrator import Orchestrator, StopError
+from .orchestrator.store import Ambiguous, NotFound
+from .states import ComputeState, JobState
+from .telemetry import otlp_json
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/api/v1/orchestrator"
+
+
+class SubmitRequest(BaseModel):
+    Job: dict[str, Any] = Field(description="the job spec, with Bacalhau's field names")
+    Force: bool = False
+
+
+class SubmitResponse(BaseModel):
+    JobID: str
+    EvaluationID: str
+    Warnings: list[str] = []
+
+
+class StopResponse(BaseModel):
+    EvaluationID: str
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"Status": status, "Code": code, "Message": message}, status_code=status)
+
+
+def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str, Any] | None = None,
+               version: str = "0.1.0") -> FastAPI:
+    """The API app; ``get_orchestrator`` returns the current orchestrator (it may be replaced
+    by a restart), ``computes`` maps node ids to in-process compute nodes whose results
+    and logs the API serves."""
+    app = FastAPI(title="cod_reference API", version=version,
+                  description="A compute-over-data network in the style of Bacalhau that runs observed Wasm jobs.")
+    computes = computes if computes is not None else {}
+
+    @app.exception_handler(SpecError)
+    async def _spec_error(_: Request, exc: SpecError) -> JSONResponse:
+        return _error(400, "InvalidJobSpec", f"invalid job spec: {exc}")
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return _error(404, "NotFound", str(exc).strip("'\""))
+
+    @app.exception_handler(Ambiguous)
+    async def _ambiguous(_: Request, exc: Ambiguous) -> JSONResponse:
+        return _error(400, "AmbiguousID", str(exc).strip("'\""))
+
+    @app.exception_handler(StopError)
+    async def _stop_error(_: Request, exc: StopError) -> JSONResponse:
+        return _error(409, "InvalidState", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return _error(400, "BadRequest", f"{where}: {first.get('msg', 'invalid request')}" if where
+                      else first.get("msg", "invalid request"))
+
+    @app.exception_handler(Exception)
+    async def _internal(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("API request failed")
+        return _error(500, "InternalError", f"{type(exc).__name__}: {exc}")
+
+    def orch() -> Orchestrator:
+        return get_orchestrator()
+
+    # ------------------------------------------------------------------ jobs
+
+    def submit(request: Request, body: SubmitRequest) -> SubmitResponse:
+        job = parse_job(body.Job)
+        parent = propagate.extract(dict(request.headers)) if "traceparent" in request.headers else None
+        return SubmitResponse(**orch().submit(job, parent))
+
+    app.put(f"{PREFIX}/jobs", response_model=SubmitResponse, summary="Submit a job", tags=["jobs"])(submit)
+    app.post(f"{PREFIX}/jobs", response_model=SubmitResponse, summary="Submit a job", tags=["jobs"],
+             include_in_schema=False)(submit)
+
+    @app.get(f"{PREFIX}/jobs", summary="List jobs", tags=["jobs"])
+    def list_jobs(limit: int = Query(100, ge=1, le=10000), next_token: str = "",
+                  labels: str = Query("", description="k=v,k2=v2"), reverse: bool = True) -> dict[str, Any]:
+        offset = int(next_token) if next_token.isdigit() else 0
+        wanted = dict(item.split("=", 1) for item in labels.split(",") if "=" in item)
+        items = orch().store.list_jobs(limit + 1, offset, wanted, reverse)
+        more = len(items) > limit
+        return {"Items": [_public(j) for j in items[:limit]], "NextToken": str(offset + limit) if more else ""}
+
+    @app.get(f"{PREFIX}/jobs/{{job_id}}", summary="Get a job by ID, unique ID prefix or name", tags=["jobs"])
+    def get_job(job_id: str, include: str = Query("", description="history,executions")) -> dict[str, Any]:
+        o = orch()
+        job = o.store.find_job(job_id)
+        out: dict[str, Any] = {"Job": _public(job)}
+        parts = {p.strip() for p in include.split(",")}
+        if "history" in parts:
+            out["History"] = {"Items": o.store.history(job["ID"])}
+        if "executions" in parts:
+            out["Executions"] = {"Items": o.store.executions(job["ID"])}
+        return out
+
+    @app.delete(f"{PREFIX}/jobs/{{job_id}}", response_model=StopResponse, summary="Stop a job", tags=["jobs"])
+    def stop_job(job_id: str, reason: str = "") -> StopResponse:
+        return StopResponse(**orch().stop_job(job_id, reason))
+
+    @app.get(f"{PREFIX}/jobs/{{job_id}}/executions", summary="Executions of a job", tags=["jobs"])
+    def executions(job_id: str) -> dict[str, Any]:
+        o = orch()
+        return {"Items": o.store.executions(o.store.find_job(job_id)["ID"])}
+
+    @app.get(f"{PREFIX}/jobs/{{job_id}}/history", summary="History of a job", tags=["jobs"],
+             description="NextToken stays non-empty while the job is not in a final state: poll with it.")
+    def history(job_id: str, next_token: str = "", event_type: str = Query("all", pattern="^(all|job|execution)$"),
+                execution_id: str = "") -> dict[str, Any]:
+        o = orch()
+        job = o.store.find_job(job_id)
+        since = int(next_token) if next_token.isdigit() else 0
+        items = o.store.history(job["ID"], since, event_type, execution_id)
+        last = items[-1]["SeqNum"] if items else since
+        terminal = JobState(job["State"]["StateType"]).terminal
+        return {"Items": items, "NextToken": "" if terminal else str(last), "State": job["State"]}
+
+    @app.get(f"{PREFIX}/jobs/{{job_id}}/results", summary="Published results of a job", tags=["jobs"])
+    def results(job_id: str) -> dict[str, Any]:
+        o = orch()
+        job = o.store.find_job(job_id)
+        items = [dict(ex["PublishedResult"], ExecutionID=ex["ID"], PartitionIndex=ex["PartitionIndex"])
+                 for ex in o.store.executions(job["ID"])
+                 if ex["ComputeState"]["StateType"] == ComputeState.COMPLETED.value and ex["PublishedResult"]]
+        return {"Items": items}
+
+    @app.get(f"{PREFIX}/jobs/{{job_id}}/logs", summary="Output of an execution", tags=["jobs"],
+             description="Reads stdout and stderr from the given offsets; poll with the returned offsets "
+                         "until Done to follow a running execution.")
+    def logs(job_id: str, execution_id: str = "", stdout_offset: int = Query(0, ge=0),
+             stderr_offset: int = Query(0, ge=0)) -> dict[str, Any]:
+        o = orch()
+        job = o.store.find_job(job_id)
+        execs = o.store.executions(job["ID"])
+        if execution_id:
+            execs = [e for e in execs if e["ID"].startswith(execution_id)]
+            if not execs:
+                raise NotFound(f"execution {execution_id} not found in job {job['ID']}")
+        else:
+            # the latest execution that was not discarded, else the latest one
+            kept = [e for e in execs if not ComputeState(e["ComputeState"]["StateType"]).discarded
+                    or e["ComputeState"]["StateType"] == ComputeState.FAILED.value]
+            execs = kept or execs
+        terminal = JobState(job["State"]["StateType"]).terminal
+        if not execs:
+            return {"ExecutionID": "", "Stdout": "", "Stderr": "", "StdoutOffset": 0, "StderrOffset": 0,
+                    "Done": terminal}
+        ex = execs[-1]
+        out, done_out = o.read_logs(ex, "stdout", stdout_offset)
+        err, done_err = o.read_logs(ex, "stderr", stderr_offset)
+        ex_done = ComputeState(o.store.get_execution(ex["ID"])["ComputeState"]["StateType"]).terminal
+        return {"ExecutionID": ex["ID"], "Stdout": out.decode("utf-8", "replace"),
+                "Stderr": err.decode("utf-8", "replace"), "StdoutOffset": stdout_offset + len(out),
+                "StderrOffset": stderr_offset + len(err), "Done": (done_out and done_err) or ex_done or terminal}
+
+    @app.get(f"{PREFIX}/jobs/{{job_id}}/trace", summary="The whole trace of a job", tags=["jobs"],
+             description="format=otlp (default): one OTLP/JSON TracesData document; format=records: "
+                         "{TraceID, Spans} with one flat record per span.")
+    def job_trace(job_id: str, format: str = Query("otlp", pattern="^(otlp|records)$")) -> dict[str, Any]:
+        o = orch()
+        job = o.store.find_job(job_id)
+        trace_id = o.trace_id(job)
+        spans = o.telemetry.trace_spans(trace_id) if trace_id else []
+        if format == "records":
+            return {"TraceID": trace_id, "Spans": spans}
+        return otlp_json(spans)
+
+    # ------------------------------------------------------------------ nodes
+
+    @app.get(f"{PREFIX}/nodes", summary="List nodes", tags=["nodes"])
+    def nodes() -> dict[str, Any]:
+        return {"Nodes": orch().nodes.all()}
+
+    @app.get(f"{PREFIX}/nodes/{{node_id}}", summary="Get a node", tags=["nodes"])
+    def node(node_id: str) -> dict[str, Any]:
+        state = orch().nodes.get(node_id)
+        if state is None:
+            raise NotFound(f"node {node_id} not found")
+        return {"Node": state}
+
+    # ------------------------------------------------------------------ compute nodes and agent
+
+    @app.get("/api/v1/compute/{node_id}/results/{name}", summary="Download a published result",
+             tags=["compute"], response_class=FileResponse)
+    def result_file(node_id: str, name: str) -> FileResponse:
+        compute = computes.get(node_id)
+        path = compute.result_archive(name.removesuffix(".tar.gz")) if compute else None
+        if path is None:
+            raise NotFound(f"result {name} not found on node {node_id}")
+        return FileResponse(path, media_type="application/gzip", filename=name)
+
+    @app.get("/api/v1/agent/alive", summary="Liveness", tags=["agent"])
+    def alive() -> dict[str, str]:
+        return {"Status": "OK"}
+
+    @app.get("/api/v1/agent/version", summary="Version", tags=["agent"])
+    def version_info() -> dict[str, str]:
+        return {"Version": version, "Name": "cod_reference"}
+
+    @app.get("/api/v1/agent/metrics", summary="Current metric values", tags=["agent"])
+    def metric_values() -> dict[str, Any]:
+        return orch().telemetry.metrics_snapshot()
+
+    return app
+
+
+def _public(job: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in job.items() if k != "TraceParent"}

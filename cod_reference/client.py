@@ -1,0 +1,147 @@
+"""A small client of the orchestrator's HTTP API (used by the CLI, the demo and the tests)."""
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+
+from .states import JobState
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 1234
+PREFIX = "/api/v1/orchestrator"
+
+
+class APIError(Exception):
+    """The API answered with an error, or could not be reached; the message is one line."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Client:
+    def __init__(self, host: str | None = None, port: int | str | None = None, timeout: float = 30.0) -> None:
+        self.host = host or os.environ.get("COD_API_HOST") or DEFAULT_HOST
+        raw_port = port or os.environ.get("COD_API_PORT") or DEFAULT_PORT
+        try:
+            self.port = int(raw_port)
+        except ValueError:
+            raise APIError(f"the API port must be a number, not {raw_port!r}") from None
+        self.base = f"http://{self.host}:{self.port}"
+        self._http = httpx.Client(base_url=self.base, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.ConnectError:
+            raise APIError(f"cannot reach the orchestrator at {self.base} (is a devstack running? "
+                           "see --api-host/--api-port or COD_API_HOST/COD_API_PORT)") from None
+        except httpx.HTTPError as exc:
+            raise APIError(f"request to {self.base}{path} failed: {exc}") from None
+        if response.status_code >= 400:
+            try:
+                message = response.json().get("Message") or response.text
+            except ValueError:
+                message = response.text or response.reason_phrase
+            raise APIError(message, response.status_code)
+        return response.json()
+
+    # ------------------------------------------------------------------ jobs
+
+    def submit(self, job: dict[str, Any]) -> dict[str, Any]:
+        return self._call("PUT", f"{PREFIX}/jobs", json={"Job": job})
+
+    def get_job(self, ref: str, include: str = "") -> dict[str, Any]:
+        return self._call("GET", f"{PREFIX}/jobs/{ref}", params={"include": include} if include else None)
+
+    def list_jobs(self, limit: int = 100, labels: str = "") -> list[dict[str, Any]]:
+        return self._call("GET", f"{PREFIX}/jobs", params={"limit": limit, "labels": labels})["Items"]
+
+    def executions(self, ref: str) -> list[dict[str, Any]]:
+        return self._call("GET", f"{PREFIX}/jobs/{ref}/executions")["Items"]
+
+    def history(self, ref: str, next_token: str = "", event_type: str = "all",
+                execution_id: str = "") -> dict[str, Any]:
+        return self._call("GET", f"{PREFIX}/jobs/{ref}/history",
+                          params={"next_token": next_token, "event_type": event_type, "execution_id": execution_id})
+
+    def logs(self, ref: str, execution_id: str = "", stdout_offset: int = 0, stderr_offset: int = 0) -> dict[str, Any]:
+        return self._call("GET", f"{PREFIX}/jobs/{ref}/logs",
+                          params={"execution_id": execution_id, "stdout_offset": stdout_offset,
+                                  "stderr_offset": stderr_offset})
+
+    def results(self, ref: str) -> list[dict[str, Any]]:
+        return self._call("GET", f"{PREFIX}/jobs/{ref}/results")["Items"]
+
+    def trace(self, ref: str, format: str = "otlp") -> dict[str, Any]:
+        return self._call("GET", f"{PREFIX}/jobs/{ref}/trace", params={"format": format})
+
+    def stop(self, ref: str, reason: str = "") -> dict[str, Any]:
+        return self._call("DELETE", f"{PREFIX}/jobs/{ref}", params={"reason": reason} if reason else None)
+
+    def nodes(self) -> list[dict[str, Any]]:
+        return self._call("GET", f"{PREFIX}/nodes")["Nodes"]
+
+    def metrics(self) -> dict[str, Any]:
+        return self._call("GET", "/api/v1/agent/metrics")
+
+    # ------------------------------------------------------------------ helpers
+
+    def wait(self, ref: str, timeout: float = 300.0, interval: float = 0.1,
+             on_event: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Poll the job's history until it reaches a final state; returns the job."""
+        deadline = time.monotonic() + timeout
+        token = "0"
+        while True:
+            page = self.history(ref, token)
+            for event in page["Items"]:
+                if on_event:
+                    on_event(event)
+            if not page["NextToken"]:
+                return self.get_job(ref)["Job"]
+            token = page["NextToken"]
+            if time.monotonic() > deadline:
+                raise APIError(f"job {ref} did not finish within {timeout:g}s "
+                               f"(state {page['State']['StateType']})")
+            time.sleep(interval)
+
+    def download_results(self, ref: str, output_dir: str | Path) -> list[Path]:
+        """Fetch and unpack the published results; one dir per execution when there are several."""
+        items = self.results(ref)
+        out = Path(output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for item in items:
+            url = (item.get("Params") or {}).get("URL")
+            if not url:
+                continue
+            try:
+                response = httpx.get(url, timeout=60)
+                response.raise_for_status()
+            except httpx.HTTPError as exc:
+                raise APIError(f"cannot download {url}: {exc}") from None
+            dest = out if len(items) == 1 else out / f"{item['PartitionIndex']}-{item['ExecutionID'][:10]}"
+            dest.mkdir(parents=True, exist_ok=True)
+            with tarfile.open(fileobj=io.BytesIO(response.content), mode="r:gz") as tar:
+                tar.extractall(dest, filter="data")
+            written.append(dest)
+        return written
+
+
+def is_final(job: dict[str, Any]) -> bool:
+    return JobState(job["State"]["StateType"]).terminal

@@ -1,0 +1,93 @@
+"""The compute node's execution store (SQLite): what it was asked to run and how it went."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ..states import ComputeState, check_execution_transition
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS executions (
+    id TEXT PRIMARY KEY, job TEXT NOT NULL, execution TEXT NOT NULL, state TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '', result TEXT, trace TEXT NOT NULL DEFAULT '{}',
+    create_ns INTEGER NOT NULL, modify_ns INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, execution_id TEXT NOT NULL, state TEXT NOT NULL,
+    message TEXT NOT NULL, time_ns INTEGER NOT NULL
+);
+"""
+
+
+class ExecutionStore:
+    def __init__(self, path: str | Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def add(self, execution: dict[str, Any], job: dict[str, Any], trace: dict[str, str]) -> bool:
+        """Record a new execution; False if it is already known (a repeated message)."""
+        now = time.time_ns()
+        with self._lock:
+            try:
+                self._db.execute("INSERT INTO executions VALUES (?,?,?,?,?,?,?,?,?)",
+                                 (execution["ID"], json.dumps(job), json.dumps(execution), ComputeState.NEW.value,
+                                  "", None, json.dumps(trace), now, now))
+            except sqlite3.IntegrityError:
+                return False
+            self._db.execute("INSERT INTO history (execution_id, state, message, time_ns) VALUES (?,?,?,?)",
+                             (execution["ID"], ComputeState.NEW.value, "", now))
+        return True
+
+    def get(self, exec_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM executions WHERE id=?", (exec_id,)).fetchone()
+        return _row(row) if row else None
+
+    def set_state(self, exec_id: str, state: ComputeState, message: str = "",
+                  result: dict[str, Any] | None = None) -> bool:
+        """Move an execution on; False (and no change) when it is already terminal."""
+        with self._lock:
+            row = self._db.execute("SELECT state FROM executions WHERE id=?", (exec_id,)).fetchone()
+            if row is None:
+                return False
+            current = ComputeState(row["state"])
+            if current.terminal:
+                return False
+            check_execution_transition(current, state)
+            now = time.time_ns()
+            self._db.execute("UPDATE executions SET state=?, message=?, result=COALESCE(?, result), modify_ns=? "
+                             "WHERE id=?", (state.value, message, json.dumps(result) if result else None, now,
+                                            exec_id))
+            self._db.execute("INSERT INTO history (execution_id, state, message, time_ns) VALUES (?,?,?,?)",
+                             (exec_id, state.value, message, now))
+        return True
+
+    def live(self) -> list[dict[str, Any]]:
+        terminal = tuple(s.value for s in ComputeState if s.terminal)
+        marks = ",".join("?" for _ in terminal)
+        with self._lock:
+            rows = self._db.execute(f"SELECT * FROM executions WHERE state NOT IN ({marks})", terminal).fetchall()
+        return [_row(r) for r in rows]
+
+    def history(self, exec_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM history WHERE execution_id=? ORDER BY seq", (exec_id,)).fetchall()
+        return [{"State": r["state"], "Message": r["message"], "Time": r["time_ns"]} for r in rows]
+
+
+def _row(row: sqlite3.Row) -> dict[str, Any]:
+    return {"ID": row["id"], "Job": json.loads(row["job"]), "Execution": json.loads(row["execution"]),
+            "State": row["state"], "Message": row["message"],
+            "Result": json.loads(row["result"]) if row["result"] else None, "Trace": json.loads(row["trace"])}

@@ -1,0 +1,218 @@
+"""A whole network in one process: an orchestrator, N compute nodes and the HTTP API.
+
+``python -m cod_reference devstack [--computes N] [--port 1234] [--data-dir DIR]``. Nodes
+are ``orchestrator`` and ``node-1`` ... ``node-N``, labelled ``id``, ``name`` and
+``env=devstack``; state lives under the data dir (a temporary one by default), so a
+devstack restarted on the same dir finds its jobs again. Ctrl-C stops it cleanly.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import uvicorn
+
+from .api import create_app
+from .compute.node import ComputeConfig, ComputeNode, Executor, default_capacity
+from .orchestrator import Orchestrator, OrchestratorConfig
+from .telemetry import Telemetry
+from .transport import InProcessTransport
+
+log = logging.getLogger(__name__)
+
+ExecutorFactory = Callable[[Path, Telemetry], Executor]
+
+
+def wasm_executor(node_dir: Path, telemetry: Telemetry) -> Executor:
+    """The real Wasm executor, with its module cache in the node's data dir."""
+    from .executor.wasm import WasmExecutor
+
+    return WasmExecutor(cache_dir=str(node_dir / "module-cache"), tracer_provider=telemetry.tracer_provider,
+                        meter_provider=telemetry.meter_provider)
+
+
+class Devstack:
+    def __init__(self, *, data_dir: str | Path | None = None, computes: int = 3, port: int = 1234,
+                 host: str = "127.0.0.1", bad_computes: int = 0, capacity: dict[str, float] | None = None,
+                 allowed_local_paths: list[str] | None = None, executor_factory: ExecutorFactory | None = None,
+                 orchestrator_config: OrchestratorConfig | None = None, heartbeat_interval_s: float = 1.0,
+                 compute_labels: dict[int, dict[str, str]] | None = None) -> None:
+        if computes < 0 or bad_computes < 0:
+            raise ValueError("the number of compute nodes cannot be negative")
+        self._own_dir = data_dir is None
+        self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="cod-devstack-"))
+        self.n_computes = computes
+        self.bad_computes = bad_computes
+        self.host = host
+        self.requested_port = port
+        self.capacity = capacity or default_capacity()
+        self.allowed_local_paths = list(allowed_local_paths or [])
+        self.executor_factory = executor_factory or wasm_executor
+        self.orchestrator_config = orchestrator_config or OrchestratorConfig(disconnect_timeout_s=10.0)
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self.compute_labels = compute_labels or {}
+        self.telemetry: Telemetry | None = None
+        self.transport = InProcessTransport()
+        self.orchestrator: Orchestrator | None = None
+        self.computes: dict[str, ComputeNode] = {}
+        self._executors: list[Any] = []
+        self._server: uvicorn.Server | None = None
+        self._server_thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self.port = port
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> "Devstack":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.telemetry = Telemetry(self.data_dir)
+        self._bind()
+        self._start_orchestrator()
+        for i in range(1, self.n_computes + self.bad_computes + 1):
+            self.add_compute(bad=i > self.n_computes)
+        self._start_server()
+        return self
+
+    def _bind(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.requested_port))
+        except OSError as exc:
+            sock.close()
+            raise OSError(f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror or exc}") from None
+        sock.listen(128)
+        self._socket = sock
+        self.port = sock.getsockname()[1]
+
+    def _start_orchestrator(self) -> None:
+        assert self.telemetry is not None
+        self.orchestrator = Orchestrator(self.data_dir, self.transport, self.telemetry, self.orchestrator_config)
+        for node_id, compute in self.computes.items():
+            self.orchestrator.log_sources[node_id] = compute
+        self.orchestrator.start()
+
+    def add_compute(self, *, bad: bool = False, labels: dict[str, str] | None = None) -> ComputeNode:
+        """Start one more compute node (``node-<n>``)."""
+        assert self.telemetry is not None and self.orchestrator is not None
+        index = len(self.computes) + 1
+        node_id = f"node-{index}"
+        node_dir = self.data_dir / "compute" / node_id
+        node_labels = {"id": node_id, "name": node_id, "env": "devstack"}
+        node_labels.update(self.compute_labels.get(index, {}))
+        node_labels.update(labels or {})
+        executor = self.executor_factory(node_dir, self.telemetry)
+        self._executors.append(executor)
+        config = ComputeConfig(node_id=node_id, labels=node_labels, capacity=dict(self.capacity),
+                               allowed_local_paths=self.allowed_local_paths, bad=bad,
+                               heartbeat_interval_s=self.heartbeat_interval_s,
+                               results_url=f"{self.url}/api/v1/compute/{node_id}/results")
+        node = ComputeNode(node_dir, self.transport, executor, self.telemetry, config)
+        self.computes[node_id] = node
+        self.orchestrator.log_sources[node_id] = node
+        node.start()
+        return node
+
+    def _start_server(self) -> None:
+        app = create_app(lambda: self.orchestrator, self.computes)  # type: ignore[arg-type, return-value]
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._server_thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
+                                               name="cod-api", daemon=True)
+        self._server_thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._server_thread.is_alive():
+                raise RuntimeError("the API server did not start")
+            time.sleep(0.01)
+
+    def restart_orchestrator(self, downtime_s: float = 0.0) -> None:
+        """Stop the orchestrator and start a new one on the same data dir (the API stays up
+        but answers 500 while no orchestrator is there)."""
+        assert self.orchestrator is not None
+        self.orchestrator.stop()
+        time.sleep(downtime_s)
+        self._start_orchestrator()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            if self._server_thread is not None:
+                self._server_thread.join(timeout=10)
+            self._server = None
+        for node in self.computes.values():
+            node.stop()
+        if self.orchestrator is not None:
+            self.orchestrator.stop()
+            self.orchestrator = None
+        for executor in self._executors:
+            close = getattr(executor, "close", None)
+            if close:
+                try:
+                    close()
+                except Exception:
+                    log.exception("executor close failed")
+        self.transport.close()
+        if self.telemetry is not None:
+            self.telemetry.flush()
+            self.telemetry.shutdown()
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    def cleanup(self) -> None:
+        """Stop, and remove the data dir if the devstack made it."""
+        self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> "Devstack":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+    def describe(self) -> str:
+        lines = [f"devstack: orchestrator + {len(self.computes)} compute node(s)",
+                 f"  API:       {self.url}/api/v1/orchestrator  (OpenAPI: {self.url}/docs)",
+                 f"  data dir:  {self.data_dir}"]
+        if self.telemetry and self.telemetry.spans_file:
+            lines.append(f"  traces:    {self.telemetry.spans_file}")
+        lines.append(f"  try:       COD_API_PORT={self.port} python -m cod_reference node list")
+        return "\n".join(lines)
+
+
+def run_devstack(*, computes: int, port: int, data_dir: str | None, bad_computes: int = 0,
+                 allowed_local_paths: list[str] | None = None) -> int:
+    """Run until Ctrl-C (SIGINT) or SIGTERM; returns the process exit code."""
+    import signal
+
+    stack = Devstack(data_dir=data_dir, computes=computes, port=port, bad_computes=bad_computes,
+                     allowed_local_paths=allowed_local_paths)
+    stopping = threading.Event()
+
+    def _signal(signum: int, _frame: Any) -> None:
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, _signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        stack.start()
+        print(stack.describe(), flush=True)
+        while not stopping.wait(0.5):
+            pass
+        print("stopping devstack...", flush=True)
+    finally:
+        stack.stop() if data_dir else stack.cleanup()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0

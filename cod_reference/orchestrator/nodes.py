@@ -1,0 +1,87 @@
+"""The node manager: which compute nodes exist, what they offer, whether they are alive.
+
+Compute nodes announce themselves with heartbeats carrying their :class:`NodeInfo`
+fields; a node that stays silent longer than the disconnect timeout is DISCONNECTED and
+its executions are treated as lost. Node states are saved in the job store so that a
+restarted orchestrator knows its nodes before their next heartbeat.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+from .store import JobStore
+
+CONNECTED = "CONNECTED"
+DISCONNECTED = "DISCONNECTED"
+APPROVED = "APPROVED"
+
+
+class NodeManager:
+    def __init__(self, store: JobStore, disconnect_timeout_s: float,
+                 on_change: Callable[[str, str], None] | None = None) -> None:
+        self.store = store
+        self.disconnect_timeout_s = disconnect_timeout_s
+        self.on_change = on_change
+        self._lock = threading.Lock()
+        self._nodes: dict[str, dict[str, Any]] = {}
+        self._seen: dict[str, float] = {}
+        now = time.monotonic()
+        for state in store.load_nodes():
+            node_id = state["Info"]["NodeID"]
+            self._nodes[node_id] = state
+            self._seen[node_id] = now  # give known nodes a full timeout to show up again
+
+    def register_self(self, info: dict[str, Any]) -> None:
+        with self._lock:
+            self._nodes[info["NodeID"]] = {"Info": info, "Membership": APPROVED, "Connection": CONNECTED}
+            self._seen[info["NodeID"]] = float("inf")
+
+    def heartbeat(self, info: dict[str, Any]) -> None:
+        node_id = info["NodeID"]
+        with self._lock:
+            old = self._nodes.get(node_id)
+            state = {"Info": info, "Membership": APPROVED, "Connection": CONNECTED,
+                     "LastHeartbeat": time.time_ns()}
+            self._nodes[node_id] = state
+            self._seen[node_id] = time.monotonic()
+            joined = old is None or old.get("Connection") != CONNECTED
+            changed = joined or old.get("Info", {}).get("MaxCapacity") != info.get("MaxCapacity")
+        if changed:
+            self.store.save_node(node_id, state)
+        if joined and self.on_change:
+            self.on_change(node_id, CONNECTED)
+
+    def check_liveness(self) -> list[str]:
+        """Mark silent nodes DISCONNECTED; returns their ids."""
+        now = time.monotonic()
+        lost = []
+        with self._lock:
+            for node_id, state in self._nodes.items():
+                if state["Connection"] == CONNECTED and now - self._seen.get(node_id, now) > self.disconnect_timeout_s:
+                    state["Connection"] = DISCONNECTED
+                    lost.append(node_id)
+        for node_id in lost:
+            self.store.save_node(node_id, self._nodes[node_id])
+            if self.on_change:
+                self.on_change(node_id, DISCONNECTED)
+        return lost
+
+    def get(self, node_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            state = self._nodes.get(node_id)
+            return dict(state) if state else None
+
+    def all(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(s) for _, s in sorted(self._nodes.items())]
+
+    def compute_nodes(self) -> list[dict[str, Any]]:
+        """Connected, approved compute nodes."""
+        return [s for s in self.all() if s["Info"].get("NodeType") == "Compute"
+                and s["Connection"] == CONNECTED and s["Membership"] == APPROVED]
+
+    def is_connected(self, node_id: str) -> bool:
+        state = self.get(node_id)
+        return bool(state and state["Connection"] == CONNECTED)

@@ -1,0 +1,270 @@
+"""The orchestrator (Bacalhau's requester): accepts jobs, evaluates them, talks to compute nodes.
+
+Submitting a job stores it with a ``job-register`` evaluation in one transaction; worker
+threads take evaluations from the broker and run the scheduler; messages from compute
+nodes (bid results, run results, errors, heartbeats) update executions and trigger new
+evaluations. A housekeeping thread notices silent nodes and jobs past their TotalTimeout.
+Every job has one trace: the ``submit`` span is its root and the trace context is stored
+with the job, so each later ``evaluation`` span — and through the messages, the compute
+node's spans — joins it.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, propagate, trace
+
+from ..models import Job
+from ..states import ComputeState, DesiredState, JobState
+from ..telemetry import Telemetry
+from ..transport import Transport
+from ..transport import messages as msg
+from .broker import EvaluationBroker
+from .nodes import CONNECTED, NodeManager
+from .scheduler import Scheduler, SchedulerConfig
+from .store import JobStore
+
+log = logging.getLogger(__name__)
+
+TRACER_NAME = "cod_reference.orchestrator"
+
+
+class LogSource(Protocol):
+    """Where the orchestrator reads an execution's output (a compute node, here in-process)."""
+
+    def read_output(self, execution_id: str, stream: str, offset: int, limit: int) -> tuple[bytes, bool]: ...
+
+
+@dataclass
+class OrchestratorConfig:
+    node_id: str = msg.ORCHESTRATOR
+    workers: int = 2
+    disconnect_timeout_s: float = 10.0
+    housekeeping_interval_s: float = 0.5
+    labels: dict[str, str] = field(default_factory=dict)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+
+
+class StopError(ValueError):
+    """A job that cannot be stopped (it has completed)."""
+
+
+class OrchestratorMetrics:
+    def __init__(self, meter: metrics.Meter, broker: EvaluationBroker) -> None:
+        self.finished = meter.create_counter("cod.jobs.finished", description="jobs that reached a final state")
+        self.job_duration = meter.create_histogram("cod.job.duration", unit="s",
+                                                   description="submit to final state")
+        self.queue_duration = meter.create_histogram("cod.job.queue_duration", unit="s",
+                                                     description="time jobs spent queued for a node")
+        self.outcomes = meter.create_counter("cod.scheduler.outcomes", description="scheduler decisions")
+        self.bids = meter.create_counter("cod.bids", description="bid results received, by outcome")
+        meter.create_observable_gauge(
+            "cod.evaluations.pending", callbacks=[lambda _opts: [metrics.Observation(broker.pending())]],
+            description="evaluations waiting in the broker")
+
+    def job_finished(self, job: dict[str, Any], state: JobState) -> None:
+        attrs = {"job_type": job["Type"], "state": state.value}
+        self.finished.add(1, attrs)
+        self.job_duration.record((time.time_ns() - job["CreateTime"]) / 1e9, attrs)
+
+    def scheduling_outcome(self, job: dict[str, Any], outcome: str) -> None:
+        self.outcomes.add(1, {"job_type": job["Type"], "outcome": outcome})
+
+    def queue_time(self, job: dict[str, Any]) -> None:
+        self.queue_duration.record((time.time_ns() - job["CreateTime"]) / 1e9, {"job_type": job["Type"]})
+
+
+class Orchestrator:
+    def __init__(self, data_dir: str | Path, transport: Transport, telemetry: Telemetry,
+                 config: OrchestratorConfig | None = None) -> None:
+        self.config = config or OrchestratorConfig()
+        self.data_dir = Path(data_dir)
+        self.transport = transport
+        self.telemetry = telemetry
+        self.tracer = telemetry.tracer(TRACER_NAME)
+        self.store = JobStore(self.data_dir / "orchestrator" / "jobs.db")
+        self.broker = EvaluationBroker()
+        self.store.on_evaluation = self.broker.enqueue
+        self.metrics = OrchestratorMetrics(telemetry.meter(TRACER_NAME), self.broker)
+        self.nodes = NodeManager(self.store, self.config.disconnect_timeout_s, self._node_changed)
+        self.nodes.register_self({"NodeID": self.config.node_id, "NodeType": "Requester",
+                                  "Labels": dict(self.config.labels)})
+        self.scheduler = Scheduler(self.store, self.nodes, transport.send, self.tracer, self.config.scheduler,
+                                   self.metrics)
+        self.log_sources: dict[str, LogSource] = {}
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        for ev in self.store.pending_evaluations():
+            self.broker.enqueue(ev)
+        self.transport.subscribe(self.config.node_id, self._handle)
+        for i in range(self.config.workers):
+            self._spawn(self._work, f"cod-eval-worker-{i}")
+        self._spawn(self._housekeeping, "cod-housekeeping")
+
+    def _spawn(self, target: Any, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.broker.close()
+        self.transport.unsubscribe(self.config.node_id)
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self.store.close()
+
+    # ------------------------------------------------------------------ API operations
+
+    def submit(self, job: Job, parent: otel_context.Context | None = None) -> dict[str, Any]:
+        with self.tracer.start_as_current_span("submit", context=parent or otel_context.Context()) as span:
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier)
+            record, eval_id = self.store.create_job(job.to_dict(), carrier.get("traceparent", ""))
+            span.set_attributes({"cod.job_id": record["ID"], "cod.job_name": record["Name"],
+                                 "cod.job_type": record["Type"], "cod.count": record["Count"]})
+        return {"JobID": record["ID"], "EvaluationID": eval_id, "Warnings": []}
+
+    def stop_job(self, ref: str, reason: str = "") -> dict[str, Any]:
+        job = self.store.find_job(ref)
+        state = JobState(job["State"]["StateType"])
+        if state == JobState.COMPLETED:
+            raise StopError(f"job {job['ID']} has already completed")
+        if state.terminal:
+            return {"EvaluationID": ""}
+        with self.store.tx():
+            self.store.set_job_state(job["ID"], JobState.STOPPED, reason or "stopped by the user")
+            eval_id = self.store.create_evaluation(job["ID"], "job-cancel", job["TraceParent"])
+        self.metrics.job_finished(job, JobState.STOPPED)
+        return {"EvaluationID": eval_id}
+
+    def trace_id(self, job: dict[str, Any]) -> str:
+        parts = (job.get("TraceParent") or "").split("-")
+        return parts[1] if len(parts) == 4 else ""
+
+    def read_logs(self, execution: dict[str, Any], stream: str, offset: int, limit: int = 1 << 20) -> tuple[bytes, bool]:
+        source = self.log_sources.get(execution["NodeID"])
+        if source is None:
+            out = (execution.get("RunOutput") or {}).get("Stdout" if stream == "stdout" else "stderr", "")
+            data = out.encode()[offset:]
+            return data, True
+        return source.read_output(execution["ID"], stream, offset, limit)
+
+    # ------------------------------------------------------------------ evaluations
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            evals = self.broker.dequeue(timeout=0.5)
+            if not evals:
+                continue
+            job_id = evals[0]["JobID"]
+            try:
+                parent = propagate.extract({"traceparent": evals[0]["TraceParent"]}) if evals[0]["TraceParent"] \
+                    else otel_context.Context()
+                triggers = sorted({ev["TriggeredBy"] for ev in evals})
+                with self.tracer.start_as_current_span(
+                        "evaluation", context=parent,
+                        attributes={"cod.job_id": job_id, "cod.triggered_by": triggers,
+                                    "cod.evaluations": len(evals)}):
+                    self.scheduler.process(job_id)
+                status = "complete"
+            except Exception:
+                if self._stop.is_set():
+                    return
+                log.exception("evaluation of job %s failed", job_id)
+                status = "failed"
+            finally:
+                self.broker.done(job_id)
+            try:
+                for ev in evals:
+                    self.store.set_evaluation_status(ev["ID"], status)
+            except Exception:
+                if not self._stop.is_set():
+                    log.exception("could not record evaluation status")
+
+    def _housekeeping(self) -> None:
+        while not self._stop.wait(self.config.housekeeping_interval_s):
+            try:
+                self.nodes.check_liveness()
+                now = time.time_ns()
+                for job in self.store.jobs_in_states((JobState.PENDING, JobState.QUEUED, JobState.RUNNING)):
+                    total = (job["Tasks"][0].get("Timeouts") or {}).get("TotalTimeout") or 0
+                    if total and now - job["CreateTime"] > total * 1e9:
+                        self.store.create_evaluation(job["ID"], "job-timeout", job["TraceParent"])
+            except Exception:
+                if not self._stop.is_set():
+                    log.exception("housekeeping failed")
+
+    def _node_changed(self, node_id: str, connection: str) -> None:
+        """A node joined (capacity for queued jobs) or left (its executions are lost)."""
+        if connection == CONNECTED:
+            jobs = self.store.jobs_in_states((JobState.QUEUED,))
+        else:
+            ids = {ex["JobID"] for ex in self.store.active_executions() if ex["NodeID"] == node_id}
+            jobs = [self.store.get_job(i) for i in ids]
+        for job in jobs:
+            self.store.create_evaluation(job["ID"], "node-join" if connection == CONNECTED else "node-leave",
+                                         job["TraceParent"])
+
+    # ------------------------------------------------------------------ messages from compute nodes
+
+    def _handle(self, message: msg.Message) -> None:
+        if message.type == msg.HEARTBEAT:
+            self.nodes.heartbeat(message.payload["NodeInfo"])
+            return
+        exec_id = message.payload.get("ExecutionID", "")
+        try:
+            ex = self.store.get_execution(exec_id)
+        except LookupError:
+            log.warning("%s for unknown execution %s", message.type, exec_id)
+            return
+        freed = False
+        with self.store.tx():
+            if message.type == msg.BID_RESULT:
+                accepted = bool(message.payload.get("Accepted"))
+                self.metrics.bids.add(1, {"accepted": accepted})
+                if not accepted:
+                    new = ComputeState.ASK_FOR_BID_REJECTED
+                elif ex["DesiredState"]["StateType"] == DesiredState.RUNNING.value:
+                    new = ComputeState.BID_ACCEPTED
+                else:
+                    new = ComputeState.ASK_FOR_BID_ACCEPTED
+                reason = message.payload.get("Reason", "")
+                updated = self.store.update_execution(exec_id, compute=new, message=reason or None)
+                freed = not accepted
+            elif message.type == msg.RUN_RESULT:
+                updated = self.store.update_execution(
+                    exec_id, compute=ComputeState.COMPLETED, desired=DesiredState.STOPPED, message="",
+                    run_output=message.payload.get("RunOutput") or {},
+                    published=message.payload.get("PublishedResult") or {})
+                freed = True
+            elif message.type == msg.COMPUTE_ERROR:
+                updated = self.store.update_execution(
+                    exec_id, compute=ComputeState.FAILED, desired=DesiredState.STOPPED,
+                    message=message.payload.get("Error") or "execution failed",
+                    run_output=message.payload.get("RunOutput") or None,
+                    retryable=bool(message.payload.get("Retryable", True)))
+                freed = True
+            elif message.type == msg.EXECUTION_RUNNING:
+                updated = self.store.update_execution(exec_id, compute=ComputeState.RUNNING)
+            else:
+                log.warning("unexpected message %s from %s", message.type, message.source)
+                return
+            if updated is None:
+                return  # a late report about an execution already terminal here
+            job = self.store.get_job(ex["JobID"])
+            self.store.create_evaluation(job["ID"], "exec-update", job["TraceParent"])
+            if freed:  # capacity came free: queued jobs may fit now
+                for queued in self.store.jobs_in_states((JobState.QUEUED,)):
+                    if queued["ID"] != job["ID"]:
+                        self.store.create_evaluation(queued["ID"], "exec-limit", queued["TraceParent"])

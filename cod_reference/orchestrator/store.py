@@ -1,0 +1,348 @@
+"""The orchestrator's job store: jobs, executions, evaluations and history in SQLite.
+
+Every write that belongs together (a job, its first evaluation and its history event; an
+execution update and the evaluation it triggers) happens in one transaction, so a
+restarted orchestrator finds a consistent state and re-queues whatever evaluations were
+still pending. State changes are checked against :mod:`cod_reference.states`.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from ..states import ComputeState, DesiredState, JobState, check_execution_transition, check_job_transition
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, namespace TEXT NOT NULL, type TEXT NOT NULL,
+    state TEXT NOT NULL, message TEXT NOT NULL DEFAULT '', version INTEGER NOT NULL DEFAULT 1,
+    spec TEXT NOT NULL, trace_parent TEXT NOT NULL DEFAULT '',
+    create_ns INTEGER NOT NULL, modify_ns INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_name ON jobs(namespace, name);
+CREATE TABLE IF NOT EXISTS executions (
+    id TEXT PRIMARY KEY, job_id TEXT NOT NULL, node_id TEXT NOT NULL, partition INTEGER NOT NULL,
+    compute_state TEXT NOT NULL, desired_state TEXT NOT NULL, message TEXT NOT NULL DEFAULT '',
+    run_output TEXT, published TEXT, allocated TEXT NOT NULL DEFAULT '{}', retryable INTEGER NOT NULL DEFAULT 1,
+    revision INTEGER NOT NULL DEFAULT 1, create_ns INTEGER NOT NULL, modify_ns INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS executions_job ON executions(job_id);
+CREATE INDEX IF NOT EXISTS executions_node ON executions(node_id, compute_state);
+CREATE TABLE IF NOT EXISTS evaluations (
+    id TEXT PRIMARY KEY, job_id TEXT NOT NULL, triggered_by TEXT NOT NULL, status TEXT NOT NULL,
+    wait_until_ns INTEGER NOT NULL DEFAULT 0, trace_parent TEXT NOT NULL DEFAULT '',
+    create_ns INTEGER NOT NULL, modify_ns INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS evaluations_status ON evaluations(status);
+CREATE TABLE IF NOT EXISTS history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, execution_id TEXT NOT NULL DEFAULT '',
+    type TEXT NOT NULL, topic TEXT NOT NULL, message TEXT NOT NULL, details TEXT NOT NULL DEFAULT '{}',
+    time_ns INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_job ON history(job_id, seq);
+CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY, state TEXT NOT NULL);
+"""
+
+_FULL_ID = re.compile(r"^j-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+class NotFound(LookupError):
+    pass
+
+
+class Ambiguous(LookupError):
+    pass
+
+
+def new_job_id() -> str:
+    return f"j-{uuid.uuid4()}"
+
+
+def new_execution_id() -> str:
+    return f"e-{uuid.uuid4()}"
+
+
+def new_evaluation_id() -> str:
+    return f"ev-{uuid.uuid4()}"
+
+
+class JobStore:
+    def __init__(self, path: str | Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.RLock()
+        self._depth = 0
+        #: called with each new evaluation (the orchestrator hands it to the broker)
+        self.on_evaluation: Callable[[dict[str, Any]], None] | None = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def tx(self) -> Iterator[None]:
+        """A transaction; nested uses join the outer one."""
+        with self._lock:
+            if self._depth == 0:
+                self._db.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if self._depth == 0:
+                self._db.execute("COMMIT")
+
+    def _q(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def _x(self, sql: str, args: tuple = ()) -> None:
+        with self._lock:
+            self._db.execute(sql, args)
+
+    # ------------------------------------------------------------------ jobs
+
+    def create_job(self, spec: dict[str, Any], trace_parent: str) -> tuple[dict[str, Any], str]:
+        """Store a new job (Pending), its history event and a job-register evaluation."""
+        now = time.time_ns()
+        job_id = new_job_id()
+        spec = dict(spec)
+        spec["Name"] = spec.get("Name") or job_id
+        with self.tx():
+            self._x("INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (job_id, spec["Name"], spec["Namespace"], spec["Type"], JobState.PENDING.value, "", 1,
+                     json.dumps(spec), trace_parent, now, now))
+            self.add_history(job_id, "", "JobLevel", "Submission", "Job submitted",
+                             {"NewState": JobState.PENDING.value})
+            eval_id = self.create_evaluation(job_id, "job-register", trace_parent)
+        return self.get_job(job_id), eval_id
+
+    def get_job(self, job_id: str) -> dict[str, Any]:
+        rows = self._q("SELECT * FROM jobs WHERE id=?", (job_id,))
+        if not rows:
+            raise NotFound(f"job {job_id} not found")
+        return _job(rows[0])
+
+    def find_job(self, ref: str) -> dict[str, Any]:
+        """A job by full ID, unique ID prefix (with or without ``j-``) or name."""
+        ref = ref.strip()
+        if not ref:
+            raise NotFound("empty job id")
+        if _FULL_ID.match(ref):
+            return self.get_job(ref)
+        by_name = self._q("SELECT * FROM jobs WHERE name=? ORDER BY create_ns DESC", (ref,))
+        if len(by_name) == 1:
+            return _job(by_name[0])
+        prefix = ref if ref.startswith("j-") else f"j-{ref}"
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._q("SELECT * FROM jobs WHERE id LIKE ? ESCAPE '\\' LIMIT 3", (escaped + "%",))
+        if len(rows) == 1:
+            return _job(rows[0])
+        if len(rows) > 1 or len(by_name) > 1:
+            raise Ambiguous(f"{ref!r} matches several jobs; give more of the ID")
+        raise NotFound(f"job {ref} not found")
+
+    def list_jobs(self, limit: int = 100, offset: int = 0, labels: dict[str, str] | None = None,
+                  reverse: bool = True) -> list[dict[str, Any]]:
+        order = "DESC" if reverse else "ASC"
+        rows = self._q(f"SELECT * FROM jobs ORDER BY create_ns {order}")
+        jobs = [_job(r) for r in rows]
+        if labels:
+            jobs = [j for j in jobs if all(j["Labels"].get(k) == v for k, v in labels.items())]
+        return jobs[offset:offset + limit]
+
+    def jobs_in_states(self, states: tuple[JobState, ...]) -> list[dict[str, Any]]:
+        marks = ",".join("?" for _ in states)
+        return [_job(r) for r in self._q(f"SELECT * FROM jobs WHERE state IN ({marks})",
+                                         tuple(s.value for s in states))]
+
+    def set_job_state(self, job_id: str, state: JobState, message: str = "") -> bool:
+        """Move a job to ``state``; returns False when it already was there."""
+        with self.tx():
+            job = self.get_job(job_id)
+            current = JobState(job["State"]["StateType"])
+            if current == state and job["State"]["Message"] == message:
+                return False
+            check_job_transition(current, state)
+            self._x("UPDATE jobs SET state=?, message=?, modify_ns=? WHERE id=?",
+                    (state.value, message, time.time_ns(), job_id))
+            if current != state:
+                self.add_history(job_id, "", "JobLevel", "JobStateUpdate",
+                                 message or f"Job {state.value.lower()}",
+                                 {"PreviousState": current.value, "NewState": state.value})
+            return True
+
+    # ------------------------------------------------------------------ executions
+
+    def create_execution(self, job_id: str, node_id: str, partition: int, desired: DesiredState,
+                         allocated: dict[str, Any]) -> dict[str, Any]:
+        now = time.time_ns()
+        exec_id = new_execution_id()
+        with self.tx():
+            self._x("INSERT INTO executions (id, job_id, node_id, partition, compute_state, desired_state, "
+                    "allocated, create_ns, modify_ns) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (exec_id, job_id, node_id, partition, ComputeState.NEW.value, desired.value,
+                     json.dumps(allocated), now, now))
+            self.add_history(job_id, exec_id, "ExecutionLevel", "Scheduling",
+                             f"Execution created on {node_id} for partition {partition}",
+                             {"NodeID": node_id, "NewState": ComputeState.NEW.value})
+        return self.get_execution(exec_id)
+
+    def get_execution(self, exec_id: str) -> dict[str, Any]:
+        rows = self._q("SELECT * FROM executions WHERE id=?", (exec_id,))
+        if not rows:
+            raise NotFound(f"execution {exec_id} not found")
+        return _execution(rows[0])
+
+    def executions(self, job_id: str) -> list[dict[str, Any]]:
+        return [_execution(r) for r in self._q(
+            "SELECT * FROM executions WHERE job_id=? ORDER BY create_ns", (job_id,))]
+
+    def active_executions(self) -> list[dict[str, Any]]:
+        """Executions holding (or about to hold) resources on a node."""
+        terminal = tuple(s.value for s in ComputeState if s.terminal)
+        marks = ",".join("?" for _ in terminal)
+        return [_execution(r) for r in self._q(
+            f"SELECT * FROM executions WHERE compute_state NOT IN ({marks})", terminal)]
+
+    def update_execution(self, exec_id: str, *, compute: ComputeState | None = None,
+                         desired: DesiredState | None = None, message: str | None = None,
+                         run_output: dict[str, Any] | None = None, published: Any = None,
+                         retryable: bool | None = None) -> dict[str, Any] | None:
+        """Apply a change; returns the updated execution, or None if it was refused
+        (e.g. a late message about an execution that is already terminal)."""
+        with self.tx():
+            ex = self.get_execution(exec_id)
+            current = ComputeState(ex["ComputeState"]["StateType"])
+            sets: list[str] = []
+            args: list[Any] = []
+            if compute is not None and compute != current:
+                if current.terminal:
+                    return None
+                check_execution_transition(current, compute)
+                sets.append("compute_state=?")
+                args.append(compute.value)
+            if desired is not None and desired.value != ex["DesiredState"]["StateType"]:
+                sets.append("desired_state=?")
+                args.append(desired.value)
+            for col, value in (("message", message), ("run_output", run_output), ("published", published)):
+                if value is not None:
+                    sets.append(f"{col}=?")
+                    args.append(value if col == "message" else json.dumps(value))
+            if retryable is not None:
+                sets.append("retryable=?")
+                args.append(int(retryable))
+            if not sets:
+                return ex
+            sets += ["revision=revision+1", "modify_ns=?"]
+            args += [time.time_ns(), exec_id]
+            self._x(f"UPDATE executions SET {', '.join(sets)} WHERE id=?", tuple(args))
+            if compute is not None and compute != current:
+                self.add_history(ex["JobID"], exec_id, "ExecutionLevel", "ExecutionStateUpdate",
+                                 message or f"Execution {compute.value}",
+                                 {"PreviousState": current.value, "NewState": compute.value,
+                                  "NodeID": ex["NodeID"]})
+            return self.get_execution(exec_id)
+
+    # ------------------------------------------------------------------ evaluations
+
+    def create_evaluation(self, job_id: str, triggered_by: str, trace_parent: str = "",
+                          delay_s: float = 0.0) -> str:
+        now = time.time_ns()
+        eval_id = new_evaluation_id()
+        self._x("INSERT INTO evaluations VALUES (?,?,?,?,?,?,?,?)",
+                (eval_id, job_id, triggered_by, "pending", now + int(delay_s * 1e9), trace_parent, now, now))
+        if self.on_evaluation is not None:
+            self.on_evaluation(self.get_evaluation(eval_id))
+        return eval_id
+
+    def get_evaluation(self, eval_id: str) -> dict[str, Any]:
+        rows = self._q("SELECT * FROM evaluations WHERE id=?", (eval_id,))
+        if not rows:
+            raise NotFound(f"evaluation {eval_id} not found")
+        return _evaluation(rows[0])
+
+    def pending_evaluations(self) -> list[dict[str, Any]]:
+        return [_evaluation(r) for r in self._q(
+            "SELECT * FROM evaluations WHERE status='pending' ORDER BY create_ns")]
+
+    def set_evaluation_status(self, eval_id: str, status: str) -> None:
+        self._x("UPDATE evaluations SET status=?, modify_ns=? WHERE id=?", (status, time.time_ns(), eval_id))
+
+    # ------------------------------------------------------------------ nodes
+
+    def save_node(self, node_id: str, state: dict[str, Any]) -> None:
+        self._x("INSERT OR REPLACE INTO nodes VALUES (?,?)", (node_id, json.dumps(state)))
+
+    def load_nodes(self) -> list[dict[str, Any]]:
+        return [json.loads(r["state"]) for r in self._q("SELECT state FROM nodes ORDER BY id")]
+
+    # ------------------------------------------------------------------ history
+
+    def add_history(self, job_id: str, exec_id: str, type_: str, topic: str, message: str,
+                    details: dict[str, Any] | None = None) -> None:
+        self._x("INSERT INTO history (job_id, execution_id, type, topic, message, details, time_ns) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (job_id, exec_id, type_, topic, message, json.dumps(details or {}), time.time_ns()))
+
+    def history(self, job_id: str, since_seq: int = 0, event_type: str = "all",
+                execution_id: str = "") -> list[dict[str, Any]]:
+        sql = "SELECT * FROM history WHERE job_id=? AND seq>?"
+        args: list[Any] = [job_id, since_seq]
+        if event_type == "job":
+            sql += " AND type='JobLevel'"
+        elif event_type == "execution":
+            sql += " AND type='ExecutionLevel'"
+        if execution_id:
+            sql += " AND execution_id LIKE ?"
+            args.append(execution_id + "%")
+        return [{"SeqNum": r["seq"], "Type": r["type"], "JobID": r["job_id"], "ExecutionID": r["execution_id"],
+                 "Time": _iso(r["time_ns"]), "Event": {"Topic": r["topic"], "Message": r["message"],
+                                                       "Details": json.loads(r["details"])}}
+                for r in self._q(sql + " ORDER BY seq", tuple(args))]
+
+
+def _iso(ns: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns / 1e9)) + f".{ns % 10**9 // 10**6:03d}Z"
+
+
+def _job(row: sqlite3.Row) -> dict[str, Any]:
+    job = json.loads(row["spec"])
+    job.update({"ID": row["id"], "State": {"StateType": row["state"], "Message": row["message"]},
+                "Version": row["version"], "CreateTime": row["create_ns"], "ModifyTime": row["modify_ns"],
+                "TraceParent": row["trace_parent"]})
+    return job
+
+
+def _execution(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "ID": row["id"], "JobID": row["job_id"], "NodeID": row["node_id"], "PartitionIndex": row["partition"],
+        "ComputeState": {"StateType": row["compute_state"], "Message": row["message"]},
+        "DesiredState": {"StateType": row["desired_state"]},
+        "RunOutput": json.loads(row["run_output"]) if row["run_output"] else None,
+        "PublishedResult": json.loads(row["published"]) if row["published"] else None,
+        "AllocatedResources": json.loads(row["allocated"]),
+        "Retryable": bool(row["retryable"]),
+        "Revision": row["revision"], "CreateTime": row["create_ns"], "ModifyTime": row["modify_ns"],
+    }
+
+
+def _evaluation(row: sqlite3.Row) -> dict[str, Any]:
+    return {"ID": row["id"], "JobID": row["job_id"], "TriggeredBy": row["triggered_by"], "Status": row["status"],
+            "WaitUntil": row["wait_until_ns"], "TraceParent": row["trace_parent"], "CreateTime": row["create_ns"]}

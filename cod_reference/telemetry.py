@@ -1,0 +1,287 @@
+"""OpenTelemetry for the network itself: spans, metrics, and the trace kept on disk.
+
+Configuration follows the standard ``OTEL_*`` variables: with
+``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``..._TRACES_ENDPOINT`` / ``..._METRICS_ENDPOINT``)
+set, spans and metrics go to that collector over ``OTEL_EXPORTER_OTLP_PROTOCOL``
+(``http/protobuf`` by default, or ``grpc``); ``OTEL_SERVICE_NAME`` and
+``OTEL_RESOURCE_ATTRIBUTES`` name the resource; ``OTEL_SDK_DISABLED=true`` or
+``DO_NOT_TRACK=1`` turn everything off. With no exporter configured, finished spans are
+appended to ``<data dir>/traces/spans.jsonl`` so that ``job trace ID`` can print a job's
+whole trace without any APM. Telemetry never breaks the network: export errors are logged
+and dropped.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "cod"
+SPANS_FILE = "spans.jsonl"
+
+
+def _env(name: str) -> str:
+    return os.environ.get(name, "").strip()
+
+
+def _disabled() -> bool:
+    return _env("OTEL_SDK_DISABLED").lower() == "true" or _env("DO_NOT_TRACK") not in ("", "0", "false")
+
+
+def _protocol(signal: str) -> str:
+    return (_env(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or _env("OTEL_EXPORTER_OTLP_PROTOCOL")
+            or "http/protobuf").lower()
+
+
+def _otlp_span_exporter() -> SpanExporter | None:
+    if not (_env("OTEL_EXPORTER_OTLP_ENDPOINT") or _env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
+        return None
+    try:
+        if _protocol("TRACES") == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        else:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore
+        return OTLPSpanExporter()
+    except Exception as exc:  # missing package or bad settings: keep the local file instead
+        log.warning("OTLP trace export is configured but unavailable (%s); keeping spans locally", exc)
+        return None
+
+
+def _otlp_metric_reader() -> MetricReader | None:
+    if not (_env("OTEL_EXPORTER_OTLP_ENDPOINT") or _env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")):
+        return None
+    try:
+        if _protocol("METRICS") == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+        else:
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # type: ignore
+        return PeriodicExportingMetricReader(OTLPMetricExporter())
+    except Exception as exc:
+        log.warning("OTLP metric export is configured but unavailable (%s)", exc)
+        return None
+
+
+# ----------------------------------------------------------------------------- spans on disk
+
+def span_record(span: ReadableSpan) -> dict[str, Any]:
+    """A finished span as one JSON-ready record (OTLP/JSON names, ids in hex)."""
+    ctx = span.get_span_context()
+    parent = span.parent
+    return {
+        "traceId": format(ctx.trace_id, "032x"),
+        "spanId": format(ctx.span_id, "016x"),
+        "parentSpanId": format(parent.span_id, "016x") if parent is not None else "",
+        "name": span.name,
+        "kind": int(span.kind.value) + 1,  # OTLP numbers kinds from 1 (internal)
+        "startTimeUnixNano": span.start_time or 0,
+        "endTimeUnixNano": span.end_time or 0,
+        "attributes": {k: _plain(v) for k, v in (span.attributes or {}).items()},
+        "events": [{"name": e.name, "timeUnixNano": e.timestamp,
+                    "attributes": {k: _plain(v) for k, v in (e.attributes or {}).items()}} for e in span.events],
+        "status": {"code": int(span.status.status_code.value), "message": span.status.description or ""},
+        "service": str((span.resource.attributes if span.resource else {}).get("service.name", SERVICE_NAME)),
+        "scope": span.instrumentation_scope.name if span.instrumentation_scope else "",
+    }
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+class FileSpanExporter(SpanExporter):
+    """Appends finished spans, one JSON record a line, to a file."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            lines = "".join(json.dumps(span_record(s), separators=(",", ":")) + "\n" for s in spans)
+            with self._lock, open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(lines)
+            return SpanExportResult.SUCCESS
+        except Exception:
+            log.exception("could not write spans to %s", self.path)
+            return SpanExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        pass
+
+
+def read_trace(spans_file: str | os.PathLike[str], trace_id: str) -> list[dict[str, Any]]:
+    """Every stored span of one trace, ordered by start time."""
+    out = []
+    needle = f'"traceId":"{trace_id}"'
+    try:
+        with open(spans_file, encoding="utf-8") as fh:
+            for line in fh:
+                if needle in line:
+                    try:
+                        out.append(json.loads(line))
+                    except ValueError:
+                        continue  # a line being written right now
+    except FileNotFoundError:
+        return []
+    out.sort(key=lambda s: (s["startTimeUnixNano"], s["endTimeUnixNano"]))
+    return out
+
+
+def _any_value(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)}
+    if isinstance(value, float):
+        return {"doubleValue": value}
+    if isinstance(value, list):
+        return {"arrayValue": {"values": [_any_value(v) for v in value]}}
+    return {"stringValue": str(value)}
+
+
+def _attrs(attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"key": k, "value": _any_value(v)} for k, v in attrs.items()]
+
+
+def otlp_json(spans: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """One OTLP/JSON ``TracesData`` document holding ``spans`` (records of :func:`span_record`)."""
+    grouped: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for s in spans:
+        otlp = {
+            "traceId": s["traceId"], "spanId": s["spanId"], "parentSpanId": s["parentSpanId"], "name": s["name"],
+            "kind": s["kind"], "startTimeUnixNano": str(s["startTimeUnixNano"]),
+            "endTimeUnixNano": str(s["endTimeUnixNano"]), "attributes": _attrs(s["attributes"]),
+            "events": [{"name": e["name"], "timeUnixNano": str(e["timeUnixNano"]),
+                        "attributes": _attrs(e["attributes"])} for e in s["events"]],
+            "status": {"code": s["status"]["code"], **({"message": s["status"]["message"]}
+                                                       if s["status"]["message"] else {})},
+        }
+        grouped[s["service"]][s["scope"]].append(otlp)
+    return {"resourceSpans": [
+        {"resource": {"attributes": _attrs({"service.name": service})},
+         "scopeSpans": [{"scope": {"name": scope}, "spans": items} for scope, items in scopes.items()]}
+        for service, scopes in grouped.items()]}
+
+
+def format_tree(spans: list[dict[str, Any]]) -> str:
+    """The spans of one trace as an indented tree with durations."""
+    if not spans:
+        return "(no spans)"
+    ids = {s["spanId"] for s in spans}
+    children: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    roots = []
+    for s in spans:
+        if s["parentSpanId"] and s["parentSpanId"] in ids:
+            children[s["parentSpanId"]].append(s)
+        else:
+            roots.append(s)
+    t0 = min(s["startTimeUnixNano"] for s in spans)
+    lines = [f"trace {spans[0]['traceId']}"]
+
+    def walk(span: dict[str, Any], prefix: str, last: bool) -> None:
+        dur_ms = (span["endTimeUnixNano"] - span["startTimeUnixNano"]) / 1e6
+        start_ms = (span["startTimeUnixNano"] - t0) / 1e6
+        detail = [f"{dur_ms:.3f} ms", f"+{start_ms:.1f} ms"]
+        for key in ("cod.node_id", "cod.execution_id", "cod.bid", "code.function", "error.message"):
+            if key in span["attributes"]:
+                detail.append(f"{key.split('.')[-1]}={span['attributes'][key]}")
+        if span["status"]["code"] == 2:
+            detail.append("ERROR" + (f": {span['status']['message']}" if span["status"]["message"] else ""))
+        for event in span["events"]:
+            if event["name"] in ("log", "metric"):
+                detail.append(f"{event['name']}: " + ", ".join(str(v) for v in event["attributes"].values()))
+        lines.append(f"{prefix}{'└─ ' if last else '├─ '}{span['name']}  [{', '.join(detail)}]")
+        kids = children.get(span["spanId"], [])
+        for i, kid in enumerate(kids):
+            walk(kid, prefix + ("   " if last else "│  "), i == len(kids) - 1)
+
+    for i, root in enumerate(roots):
+        walk(root, "", i == len(roots) - 1)
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- setup
+
+class Telemetry:
+    """The tracer and meter providers of one devstack (or one node), and where spans go."""
+
+    def __init__(self, data_dir: str | os.PathLike[str] | None, service_name: str = SERVICE_NAME) -> None:
+        self.spans_file: Path | None = None
+        self.metric_reader = InMemoryMetricReader()
+        if _disabled():
+            self.tracer_provider: trace.TracerProvider = trace.NoOpTracerProvider()
+            self.meter_provider: metrics.MeterProvider = metrics.NoOpMeterProvider()
+            self._sdk_providers: list[Any] = []
+            return
+        resource = Resource.create({"service.name": _env("OTEL_SERVICE_NAME") or service_name})
+        tp = TracerProvider(resource=resource)
+        exporter = _otlp_span_exporter()
+        if exporter is None and data_dir is not None:
+            self.spans_file = Path(data_dir) / "traces" / SPANS_FILE
+            exporter = FileSpanExporter(self.spans_file)
+        if exporter is not None:
+            tp.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=200))
+        readers: list[MetricReader] = [self.metric_reader]
+        otlp_reader = _otlp_metric_reader()
+        if otlp_reader is not None:
+            readers.append(otlp_reader)
+        mp = MeterProvider(resource=resource, metric_readers=readers)
+        self.tracer_provider, self.meter_provider = tp, mp
+        self._sdk_providers = [tp, mp]
+
+    def tracer(self, name: str) -> trace.Tracer:
+        return self.tracer_provider.get_tracer(name)
+
+    def meter(self, name: str) -> metrics.Meter:
+        return self.meter_provider.get_meter(name)
+
+    def flush(self) -> None:
+        for provider in self._sdk_providers:
+            try:
+                provider.force_flush()
+            except Exception:
+                log.exception("telemetry flush failed")
+
+    def trace_spans(self, trace_id: str) -> list[dict[str, Any]]:
+        """The stored spans of one trace (empty when spans go to a collector)."""
+        if self.spans_file is None:
+            return []
+        self.flush()
+        return read_trace(self.spans_file, trace_id)
+
+    def metrics_snapshot(self) -> dict[str, Any]:
+        """Current values of the network's metrics, by instrument name."""
+        out: dict[str, Any] = {}
+        data = self.metric_reader.get_metrics_data()
+        for rm in getattr(data, "resource_metrics", None) or []:
+            for sm in rm.scope_metrics:
+                for metric in sm.metrics:
+                    points = []
+                    for p in metric.data.data_points:
+                        value = getattr(p, "value", None)
+                        if value is None:
+                            value = {"count": p.count, "sum": p.sum, "min": p.min, "max": p.max}
+                        points.append({"attributes": dict(p.attributes or {}), "value": value})
+                    out[metric.name] = points
+        return out
+
+    def shutdown(self) -> None:
+        for provider in self._sdk_providers:
+            try:
+                provider.shutdown()
+            except Exception:
+                log.exception("telemetry shutdown failed")
