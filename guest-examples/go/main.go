@@ -1,24 +1,26 @@
 // inventory: a Go (GOOS=wasip1) guest, the large real module (~2.5 MB)
 // of the examples. It builds a small inventory, sorts it, encodes it as
-// JSON, computes some primes on a goroutine, and reports with the Observe
-// API:
+// JSON, counts some primes, and reports with the Observe API:
 //
 //	inventory                       tags lang:go,items:6
 //	  load
-//	  summarize                     metric inventory.value:<total>|g
-//	  encode                        log INFO "encoded N bytes"
+//	  summarize                     metric inventory.value:523.84|g
+//	  encode                        log INFO "encoded 238 bytes"
 //	  primes
 //
 // Output (stdout):
 //
 //	items: 6
 //	top: widget x40 @ 2.50
-//	total value: 457.50
-//	json: [{"name":"anvil",...
+//	total value: 523.84
+//	json: [{"name":"anvil","qty":1,"price":99},...]
 //	primes below 100: 25
 //
-// Exit code 0; with an argument "fail" it exits with code 3 after
-// printing "failing on request" to stderr.
+// Exit code 0 (the Go runtime ends by calling proc_exit(0), so a host sees
+// an exit, not a return, with runtime functions still on the stack). With
+// the argument "fail" it exits with code 3 after printing "failing on
+// request" to stderr, before any Observe call. With "yield" the primes are
+// counted on a goroutine (see primes): same output.
 package main
 
 import (
@@ -93,17 +95,30 @@ func countPrimes(limit int) int {
 	return count
 }
 
+// primes counts on a goroutine when asked to: the main goroutine then
+// blocks on the channel inside the manual span "primes", and Go on wasm
+// switches goroutines by unwinding the whole wasm stack, so an instrumented
+// build reports the exits of the functions below the span (and later their
+// enters again) while "primes" is still open.
+//
 //go:noinline
-func primes(limit int) int {
+func primes(limit int, onGoroutine bool) int {
 	spanEnter("primes")
 	defer spanExit()
+	if !onGoroutine {
+		return countPrimes(limit)
+	}
 	result := make(chan int)
 	go func() { result <- countPrimes(limit) }()
 	return <-result
 }
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "fail" {
+	arg := ""
+	if len(os.Args) > 1 {
+		arg = os.Args[1]
+	}
+	if arg == "fail" {
 		fmt.Fprintln(os.Stderr, "failing on request")
 		os.Exit(3)
 	}
@@ -115,6 +130,6 @@ func main() {
 	fmt.Printf("top: %s x%d @ %.2f\n", top.Name, top.Quantity, top.Price)
 	fmt.Printf("total value: %.2f\n", total)
 	fmt.Printf("json: %s\n", strings.TrimSpace(encode(items)))
-	fmt.Printf("primes below 100: %d\n", primes(100))
+	fmt.Printf("primes below 100: %d\n", primes(100, arg == "yield"))
 	spanExit()
 }

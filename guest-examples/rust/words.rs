@@ -6,7 +6,7 @@
 //!     count_vowels               log INFO "found 11 vowels"
 //!     report                     metric words.processed:9|c
 //!
-//! Output: "words=9 vowels=11" then "longest=brown". Exit code 0.
+//! Output: "words=9 vowels=11" then "longest=quick". Exit code 0.
 
 mod observe;
 
