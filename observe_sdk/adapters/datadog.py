@@ -1,0 +1,512 @@
+"""DatadogAdapter: traces to the Agent (``/v0.4/traces``, msgpack), metrics to
+DogStatsD, logs to the Datadog Logs API.
+
+Traces are encoded as the Datadog tracers send them: a list of traces, each a
+list of span maps (``trace_id``/``span_id``/``parent_id`` as unsigned 64-bit
+ints, the upper half of a 128-bit trace id in ``meta["_dd.p.tid"]``; ``start``
+and ``duration`` in ns; string attributes in ``meta``, numbers in
+``metrics``; ``error`` 0/1).  The Wasm root spans are children of the host
+span (see :mod:`.traceinfo`), so a guest run by a traced request appears
+inside that request's trace.
+
+Per-trace Datadog metadata, as the reference SDKs allow, goes in
+``trace.metadata["datadog"]`` (``trace_ctx.set_metadata(datadog={...})``)
+and is applied to the root spans::
+
+    resource          the root spans' resource name (e.g. "GET /run")
+    service, type     override the service name and span type
+    http.url, http.method, http.status_code, http.client_ip,
+    http.request.content_length, http.response.content_length,
+    span.kind         ("server" makes the span type "web")
+    any other key     a string goes to meta, a number to metrics
+
+(``resource_name``, ``http_url``, ``http_status_code``, ``http_client_ip``,
+``http_request_content_length``, ``http_response_content_length``,
+``span_kind`` are accepted as aliases.)  A ``http.status_code`` of 500 or more
+marks the root span as an error.
+
+Environment: ``DD_TRACE_AGENT_URL`` (``http://host:port`` or
+``unix:///path``), else ``DD_AGENT_HOST`` (localhost) and
+``DD_TRACE_AGENT_PORT`` (8126); ``DD_SERVICE``, ``DD_ENV``, ``DD_VERSION``,
+``DD_TAGS`` (``k:v,k2:v2`` or space separated); DogStatsD at
+``DD_DOGSTATSD_URL`` (``udp://host:port`` or ``unix:///path``), else
+``DD_AGENT_HOST`` and ``DD_DOGSTATSD_PORT`` (8125); logs with
+``DD_API_KEY`` and ``DD_SITE`` (datadoghq.com), the intake URL overridable
+with ``logs_url`` / ``DD_LOGS_URL``.  Logs are off without an API key.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import platform
+import socket
+import urllib.parse
+from typing import Any, Iterable, Mapping
+
+import msgpack
+
+from .. import __version__
+from ..abi import MetricFormat
+from ..trace import Log, Metric, Span, Trace
+from .base import Adapter, TransientExportError
+from .common import (
+    ATTR_ERROR_MESSAGE,
+    DEFAULT_SERVICE_NAME,
+    EVENT_LOG,
+    EVENT_METRIC,
+    log_attributes,
+    metric_attributes,
+    span_attributes,
+)
+from .statsd import StatsdError, parse_lines, sanitize_tag
+from .traceinfo import FAULT_EVENT, capture_host_parent, effective_trace_id, host_parent, trace_attributes
+
+log = logging.getLogger("observe_sdk.adapters")
+
+METADATA_KEY = "datadog"
+SPAN_TYPE = "wasm"
+_U64 = (1 << 64) - 1
+_ALIASES = {
+    "resource_name": "resource",
+    "http_url": "http.url",
+    "http_method": "http.method",
+    "http_status_code": "http.status_code",
+    "http_client_ip": "http.client_ip",
+    "http_request_content_length": "http.request.content_length",
+    "http_response_content_length": "http.response.content_length",
+    "span_kind": "span.kind",
+    "span_type": "type",
+}
+_LOG_STATUS = {1: "error", 2: "warn", 3: "info", 4: "debug", 5: "trace"}
+_DATAGRAM_MAX = 8192
+_LOGS_PER_REQUEST = 1000
+
+
+class ExportError(Exception):
+    """A permanent failure (the backend refused the payload as invalid)."""
+
+
+def parse_dd_tags(text: str | None) -> list[tuple[str, str]]:
+    """``DD_TAGS``: ``k:v`` items separated by commas or spaces."""
+    out = []
+    for item in (text or "").replace(",", " ").split():
+        key, _, value = item.partition(":")
+        if key:
+            out.append((key, value))
+    return out
+
+
+def normalize_metadata(meta: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The per-trace Datadog metadata with aliases resolved; bad input is a ValueError."""
+    if meta is None:
+        return {}
+    if not isinstance(meta, Mapping):
+        raise ValueError(f"trace metadata {METADATA_KEY!r} must be a mapping, not {type(meta).__name__}")
+    out = {}
+    for key, value in meta.items():
+        out[_ALIASES.get(str(key), str(key))] = value
+    kind = out.get("span.kind")
+    if kind is not None:
+        out["span.kind"] = str(getattr(kind, "value", kind)).lower()
+    return out
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._path)
+        self.sock = sock
+
+
+def agent_url_from_env() -> str:
+    url = os.environ.get("DD_TRACE_AGENT_URL")
+    if url:
+        return url
+    host = os.environ.get("DD_AGENT_HOST") or "localhost"
+    port = os.environ.get("DD_TRACE_AGENT_PORT") or "8126"
+    return f"http://{host}:{port}"
+
+
+def dogstatsd_addr_from_env() -> str:
+    url = os.environ.get("DD_DOGSTATSD_URL")
+    if url:
+        return url
+    host = os.environ.get("DD_AGENT_HOST") or "localhost"
+    port = os.environ.get("DD_DOGSTATSD_PORT") or "8125"
+    return f"udp://{host}:{port}"
+
+
+class DatadogAdapter(Adapter):
+    """Guest traces, metrics and logs to Datadog (see the module docs for the environment).
+
+    ``agent_url``: the trace agent; ``dogstatsd_url``: where metrics go
+    (``None``: from the environment; ``False``: no metrics); ``api_key``,
+    ``site``, ``logs_url``: the Logs API (logs are off without a key;
+    ``logs=False`` turns them off anyway); ``service``, ``env``, ``version``,
+    ``tags``: unified service tagging; ``timeout``: seconds per request.
+    """
+
+    name = "datadog"
+    max_spans_per_payload = 20_000
+
+    def __init__(
+        self,
+        *,
+        agent_url: str | None = None,
+        service: str | None = None,
+        env: str | None = None,
+        version: str | None = None,
+        tags: Iterable[tuple[str, str]] | Mapping[str, str] | str | None = None,
+        dogstatsd_url: str | bool | None = None,
+        api_key: str | None = None,
+        site: str | None = None,
+        logs_url: str | None = None,
+        logs: bool = True,
+        hostname: str | None = None,
+        timeout: float = 10.0,
+        **queue_options: Any,
+    ) -> None:
+        super().__init__(**queue_options)
+        self.agent_url = agent_url or agent_url_from_env()
+        self._agent = urllib.parse.urlsplit(self.agent_url)
+        if self._agent.scheme not in ("http", "https", "unix"):
+            raise ValueError(f"Datadog agent URL {self.agent_url!r}: expected http://, https:// or unix://")
+        self.service = service or os.environ.get("DD_SERVICE") or DEFAULT_SERVICE_NAME
+        self.env = env if env is not None else os.environ.get("DD_ENV", "")
+        self.version = version if version is not None else os.environ.get("DD_VERSION", "")
+        if tags is None:
+            tag_list = parse_dd_tags(os.environ.get("DD_TAGS"))
+        elif isinstance(tags, str):
+            tag_list = parse_dd_tags(tags)
+        elif isinstance(tags, Mapping):
+            tag_list = [(str(k), str(v)) for k, v in tags.items()]
+        else:
+            tag_list = [(str(k), str(v)) for k, v in tags]
+        self.tags = tag_list
+        self.timeout = timeout
+        self.hostname = hostname or os.environ.get("DD_HOSTNAME") or socket.gethostname()
+        self._base_meta = {k: v for k, v in tag_list}
+        if self.env:
+            self._base_meta["env"] = self.env
+        if self.version:
+            self._base_meta["version"] = self.version
+        self._statsd_tags = [sanitize_tag(k, v) for k, v in self._unified_tags()]
+
+        self._statsd_sock: socket.socket | None = None
+        self._statsd_target: Any = None
+        if dogstatsd_url is not False:
+            self._open_dogstatsd(dogstatsd_url if isinstance(dogstatsd_url, str) else dogstatsd_addr_from_env())
+
+        self._logs_api: Any = None
+        api_key = api_key or os.environ.get("DD_API_KEY")
+        logs_url = logs_url or os.environ.get("DD_LOGS_URL")
+        if logs and api_key:
+            self._logs_api = self._make_logs_api(api_key, site or os.environ.get("DD_SITE") or "datadoghq.com",
+                                                 logs_url)
+        elif logs:
+            log.info("datadog: no DD_API_KEY; guest logs are not sent to the Logs API")
+
+        self.invalid_metrics = 0
+        self._pending_batch: list[Trace] | None = None
+        self._pending: dict[str, list[Any]] = {}
+
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> "DatadogAdapter":
+        """Everything from the ``DD_*`` environment variables (keywords override)."""
+        return cls(**kwargs)
+
+    def _unified_tags(self) -> list[tuple[str, str]]:
+        tags = [("service", self.service)]
+        if self.env:
+            tags.append(("env", self.env))
+        if self.version:
+            tags.append(("version", self.version))
+        return tags + [t for t in self.tags if t[0] not in ("service", "env", "version")]
+
+    # -- setup -----------------------------------------------------------
+    def _open_dogstatsd(self, url: str) -> None:
+        parts = urllib.parse.urlsplit(url if "://" in url else f"udp://{url}")
+        if parts.scheme == "udp":
+            if not parts.hostname or not parts.port:
+                raise ValueError(f"DogStatsD address {url!r}: expected udp://host:port")
+            family = socket.AF_INET6 if ":" in parts.hostname else socket.AF_INET
+            self._statsd_sock = socket.socket(family, socket.SOCK_DGRAM)
+            self._statsd_target = (parts.hostname, parts.port)
+        elif parts.scheme in ("unix", "unixgram"):
+            self._statsd_sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self._statsd_target = parts.path
+        else:
+            raise ValueError(f"DogStatsD address {url!r}: expected udp://host:port or unix:///path")
+        self._statsd_sock.setblocking(False)
+
+    def _make_logs_api(self, api_key: str, site: str, logs_url: str | None) -> Any:
+        try:
+            from datadog_api_client import ApiClient, Configuration
+            from datadog_api_client.v2.api.logs_api import LogsApi
+        except ImportError:  # pragma: no cover - the datadog extra is not installed
+            log.warning("datadog: datadog-api-client is not installed; guest logs are not sent")
+            return None
+        config = Configuration(host=logs_url or f"https://http-intake.logs.{site}",
+                               request_timeout=self.timeout, enable_retry=False)
+        config.api_key["apiKeyAuth"] = api_key
+        return LogsApi(ApiClient(config))
+
+    def on_trace_finished(self, trace: Trace) -> None:
+        capture_host_parent(trace)
+
+    # -- encoding ----------------------------------------------------------
+    def trace_chunks(self, trace: Trace) -> tuple[list[list[dict]], list[dict], list[str]]:
+        """(span chunks for /v0.4/traces, log items for the Logs API, DogStatsD lines)."""
+        tid = effective_trace_id(trace)
+        tid_low, tid_high = tid & _U64, tid >> 64
+        parent = host_parent(trace)
+        root_parent = parent.span_id if parent else 0
+        priority = 1 if parent is None or parent.sampled else 0
+        dd_meta = normalize_metadata(trace.metadata.get(METADATA_KEY))
+        root_extra = trace_attributes(trace)
+        spans: list[dict] = []
+        logs: list[dict] = []
+        lines: list[str] = []
+        service = str(dd_meta.get("service") or self.service)
+
+        for event in trace.roots:
+            kind = type(event)
+            if kind is Log:
+                logs.append(self._log_item(event, tid_low, root_parent, trace))
+            elif kind is Metric:
+                lines.extend(self._statsd_lines(event))
+            elif kind is Span:
+                root_index = len(spans)
+                stack: list[tuple[Span, int]] = [(event, root_parent)]
+                while stack:
+                    span, parent_id = stack.pop()
+                    spans.append(self._span_map(span, tid_low, parent_id, service))
+                    for ev in reversed(span.events):
+                        te = type(ev)
+                        if te is Span:
+                            stack.append((ev, span.span_id))
+                        elif te is Log:
+                            logs.append(self._log_item(ev, tid_low, span.span_id, trace))
+                        elif te is Metric:
+                            lines.extend(self._statsd_lines(ev))
+                self._decorate_root(spans[root_index], dd_meta, root_extra, priority, trace)
+        logs.sort(key=lambda item: item["timestamp"])
+        chunks = [spans[i:i + self.max_spans_per_payload]
+                  for i in range(0, len(spans), self.max_spans_per_payload)]
+        for chunk in chunks:
+            if tid_high:
+                chunk[0]["meta"]["_dd.p.tid"] = f"{tid_high:016x}"
+        return chunks, logs, lines
+
+    def _span_map(self, span: Span, tid_low: int, parent_id: int, service: str) -> dict:
+        meta: dict[str, str] = dict(self._base_meta)
+        metrics: dict[str, float] = {}
+        for key, value in span_attributes(span).items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                metrics[key] = float(value)
+            else:
+                meta[key] = str(value)
+        events = [{"name": EVENT_LOG if type(e) is Log else EVENT_METRIC, "time_unix_nano": e.time_ns,
+                   "attributes": log_attributes(e) if type(e) is Log else metric_attributes(e)}
+                  for e in span.events if type(e) is Log or type(e) is Metric]
+        if events:
+            meta["events"] = json.dumps(events, separators=(",", ":"))
+        out = {
+            "trace_id": tid_low,
+            "span_id": span.span_id & _U64,
+            "parent_id": parent_id & _U64,
+            "name": span.name,
+            "resource": span.name,
+            "service": service,
+            "type": SPAN_TYPE,
+            "start": span.start_ns,
+            "duration": max(0, span.duration_ns),
+            "error": 0,
+            "meta": meta,
+            "metrics": metrics,
+        }
+        if span.error:
+            out["error"] = 1
+            meta["error.msg"] = span.error
+            meta["error.type"] = "wasm.trap"
+            meta[ATTR_ERROR_MESSAGE] = span.error
+        return out
+
+    def _decorate_root(self, root: dict, dd_meta: dict, extra: dict, priority: int, trace: Trace) -> None:
+        meta, metrics = root["meta"], root["metrics"]
+        metrics["_sampling_priority_v1"] = float(priority)
+        for key, value in extra.items():
+            if isinstance(value, (int, float)):
+                metrics[key] = float(value)
+            else:
+                meta[key] = str(value)
+        if trace.errors:
+            meta[FAULT_EVENT] = "; ".join(trace.errors)
+        for key, value in dd_meta.items():
+            if key == "resource":
+                root["resource"] = str(value)
+            elif key == "service":
+                continue
+            elif key == "type":
+                root["type"] = str(value)
+            elif isinstance(value, bool) or not isinstance(value, (int, float)) or key.startswith("http."):
+                meta[key] = str(value)
+            else:
+                metrics[key] = float(value)
+        if dd_meta.get("span.kind") == "server" and "type" not in dd_meta:
+            root["type"] = "web"
+        try:
+            if int(dd_meta.get("http.status_code", 0)) >= 500:
+                root["error"] = 1
+        except (TypeError, ValueError):
+            pass
+
+    def _log_item(self, entry: Log, tid_low: int, span_id: int, trace: Trace) -> dict:
+        item = {
+            "message": entry.message,
+            "status": _LOG_STATUS.get(entry.level, "info"),
+            "timestamp": entry.time_ns // 1_000_000,
+            "dd.trace_id": str(tid_low),
+            "dd.span_id": str(span_id & _U64),
+            "service": self.service,
+            "hostname": self.hostname,
+            "ddsource": "wasm",
+            "ddtags": ",".join(f"{k}:{v}" if v else k for k, v in self._unified_tags()),
+        }
+        if trace.module_name:
+            item["wasm.module"] = trace.module_name
+        return item
+
+    def _statsd_lines(self, metric: Metric) -> list[str]:
+        if metric.format != MetricFormat.STATSD:
+            self._invalid_metric(f"unsupported metric format {metric.format}")
+            return []
+        try:
+            return [m.format(self._statsd_tags) for m in parse_lines(metric.value)]
+        except StatsdError as exc:
+            self._invalid_metric(str(exc))
+            return []
+
+    def _invalid_metric(self, why: str) -> None:
+        self.invalid_metrics += 1
+        if self.invalid_metrics == 1 or self.invalid_metrics % 100 == 0:
+            log.warning("datadog: guest metric ignored (%d so far): %s", self.invalid_metrics, why)
+
+    # -- delivery ------------------------------------------------------------
+    def export(self, traces: list[Trace]) -> None:
+        if traces is not self._pending_batch:
+            payloads: list[list[list[dict]]] = []
+            logs: list[dict] = []
+            lines: list[str] = []
+            current: list[list[dict]] = []
+            size = 0
+            for trace in traces:
+                chunks, trace_logs, trace_lines = self.trace_chunks(trace)
+                logs.extend(trace_logs)
+                lines.extend(trace_lines)
+                for chunk in chunks:
+                    if current and size + len(chunk) > self.max_spans_per_payload:
+                        payloads.append(current)
+                        current, size = [], 0
+                    current.append(chunk)
+                    size += len(chunk)
+            if current:
+                payloads.append(current)
+            self._send_metrics(lines)          # UDP: fire and forget, never retried
+            self._pending_batch = traces
+            self._pending = {"traces": payloads,
+                             "logs": [logs[i:i + _LOGS_PER_REQUEST] for i in range(0, len(logs), _LOGS_PER_REQUEST)]
+                             if self._logs_api is not None else []}
+        while self._pending["traces"]:
+            self._send_traces(self._pending["traces"][0])
+            self._pending["traces"].pop(0)
+        while self._pending["logs"]:
+            self._send_logs(self._pending["logs"][0])
+            self._pending["logs"].pop(0)
+        self._pending_batch = None
+
+    def _connection(self) -> http.client.HTTPConnection:
+        a = self._agent
+        if a.scheme == "unix":
+            return _UnixHTTPConnection(a.path, self.timeout)
+        cls = http.client.HTTPSConnection if a.scheme == "https" else http.client.HTTPConnection
+        return cls(a.hostname or "localhost", a.port or (443 if a.scheme == "https" else 8126), timeout=self.timeout)
+
+    def _send_traces(self, payload: list[list[dict]]) -> None:
+        body = msgpack.packb(payload, use_bin_type=True)
+        headers = {
+            "Content-Type": "application/msgpack",
+            "X-Datadog-Trace-Count": str(len(payload)),
+            "Datadog-Meta-Lang": "python",
+            "Datadog-Meta-Lang-Version": platform.python_version(),
+            "Datadog-Meta-Lang-Interpreter": platform.python_implementation(),
+            "Datadog-Meta-Tracer-Version": __version__,
+        }
+        conn = self._connection()
+        path = (self._agent.path.rstrip("/") if self._agent.scheme != "unix" else "") + "/v0.4/traces"
+        try:
+            conn.request("PUT", path, body=body, headers=headers)
+            resp = conn.getresponse()
+            text = resp.read()[:500]
+        except (OSError, http.client.HTTPException) as exc:
+            raise TransientExportError(f"Datadog agent at {self.agent_url}: {exc}") from exc
+        finally:
+            conn.close()
+        if resp.status == 429 or resp.status >= 500:
+            raise TransientExportError(f"Datadog agent at {self.agent_url}: HTTP {resp.status}")
+        if resp.status >= 400:
+            raise ExportError(f"Datadog agent at {self.agent_url} refused the traces: HTTP {resp.status} "
+                              f"{text.decode('utf-8', 'replace')}")
+
+    def _send_logs(self, items: list[dict]) -> None:
+        from datadog_api_client.exceptions import ApiException
+        from datadog_api_client.v2.model.http_log import HTTPLog
+        from datadog_api_client.v2.model.http_log_item import HTTPLogItem
+
+        body = HTTPLog([HTTPLogItem(**item) for item in items])
+        try:
+            self._logs_api.submit_log(body=body)
+        except ApiException as exc:
+            if exc.status in (408, 429) or (exc.status or 500) >= 500:
+                raise TransientExportError(f"Datadog Logs API: HTTP {exc.status}") from exc
+            raise ExportError(f"Datadog Logs API refused the logs: HTTP {exc.status} {exc.reason}") from exc
+        except Exception as exc:  # urllib3 connection errors and the like
+            raise TransientExportError(f"Datadog Logs API: {exc}") from exc
+
+    def _send_metrics(self, lines: list[str]) -> None:
+        if self._statsd_sock is None or not lines:
+            return
+        datagram: list[str] = []
+        size = 0
+        for line in lines:
+            n = len(line.encode()) + 1
+            if datagram and size + n > _DATAGRAM_MAX:
+                self._send_datagram(datagram)
+                datagram, size = [], 0
+            datagram.append(line)
+            size += n
+        if datagram:
+            self._send_datagram(datagram)
+
+    def _send_datagram(self, lines: list[str]) -> None:
+        try:
+            self._statsd_sock.sendto("\n".join(lines).encode(), self._statsd_target)  # type: ignore[union-attr]
+        except OSError as exc:   # nobody listening, buffer full: metrics are best effort
+            log.debug("datadog: DogStatsD send failed: %s", exc)
+
+    def close(self) -> None:
+        if self._statsd_sock is not None:
+            self._statsd_sock.close()
+            self._statsd_sock = None
+        if self._logs_api is not None:
+            try:
+                self._logs_api.api_client.close()
+            except Exception:  # pragma: no cover
+                pass
