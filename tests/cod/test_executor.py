@@ -459,3 +459,43 @@ def test_instrumented_import_module_reports_its_own_spans(executor: WasmExecutor
     call = next(s for s in finished if s.name == "call")
     assert sorted(s.name for s in _children(finished, call)) == ["_start", "work"]
     assert len({s.context.trace_id for s in finished}) == 1
+
+
+def test_metrics(tmp_path: Path) -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    with WasmExecutor(meter_provider=MeterProvider(metric_readers=[reader])) as ex:
+        ex.run(ExecutionRequest("m1", TOOL, args=["args"]))
+        ex.run(ExecutionRequest("m2", TOOL, args=["exit", "3"]))
+        ex.run(ExecutionRequest("m3", SPIN, timeout_s=0.05))
+    points: dict[str, list] = {}
+    for rm in reader.get_metrics_data().resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                points[metric.name] = list(metric.data.data_points)
+    assert [p.value for p in points["wasm_active_executions"]] == [0]
+    loads = {p.attributes["cache"]: p.value for p in points["wasm_module_loads"]}
+    assert loads == {"compiled": 2, "memory": 1}
+    outcomes = {p.attributes["outcome"]: p.count for p in points["wasm_execution_duration"]}
+    assert outcomes == {"exit": 2, "timeout": 1}
+
+
+# -- helpers ------------------------------------------------------------------------
+def test_read_head_and_tail(tmp_path: Path) -> None:
+    from cod_reference.executor.output import read_head, read_tail
+
+    f = tmp_path / "out"
+    f.write_bytes("aé€".encode() + b"\xff" + "z".encode())  # 1 + 2 + 3 + 1 + 1 bytes
+    assert read_head(str(f), 100) == ("aé€\ufffdz", False)
+    assert read_head(str(f), 4) == ("aé", True)          # the cut euro sign is left out
+    assert read_tail(str(f), 4) == ("€\ufffdz"[1:], True)  # starts mid-character: skipped
+    assert read_tail(str(f), 5) == ("€\ufffdz", True)
+    assert read_head(str(tmp_path / "missing"), 10) == ("", False)
+
+
+def test_file_inside_a_directory_mount_is_refused(executor: WasmExecutor, tmp_path: Path) -> None:
+    (tmp_path / "f.txt").write_text("x")
+    out = tool(executor, "args", mounts=[Mount(str(tmp_path), "/data"), Mount(str(tmp_path / "f.txt"), "/data/f.txt")])
+    assert out.error_kind == "request" and "already a directory mount" in out.error
