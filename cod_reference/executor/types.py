@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 
 __all__ = ["Mount", "ExecutionRequest", "ExecutionOutcome", "ERROR_KINDS"]
 
-#: The values :attr:`ExecutionOutcome.error_kind` may take (besides ``None``).
-ERROR_KINDS = ("trap", "timeout", "memory", "module", "cancelled")
+#: The values :attr:`ExecutionOutcome.error_kind` may take (besides ``None``): the five of
+#: the guest's run, plus "request" (the request itself is unusable: a missing mount path,
+#: a negative timeout...) and "internal" (a bug in the executor; logged with its traceback).
+ERROR_KINDS = ("trap", "timeout", "memory", "module", "cancelled", "request", "internal")
 
 
 @dataclass
@@ -70,9 +72,10 @@ class ExecutionOutcome:
     stdout_truncated: bool
     stderr_truncated: bool
     #: One clear line: "trap: ...", "timeout after 2.0s", "memory limit of 64 MiB
-    #: exceeded", "invalid module: ...", "cancelled"; ``None`` when the guest exited.
+    #: exceeded", "invalid module: ...", "cancelled"; ``None`` when the guest exited
+    #: (with any code). With "memory", ``exit_code`` is kept when the guest exited.
     error: str | None
-    #: "trap" | "timeout" | "memory" | "module" | "cancelled" | None
+    #: "trap" | "timeout" | "memory" | "module" | "cancelled" | "request" | "internal" | None
     error_kind: str | None
     duration_s: float
 

@@ -212,6 +212,9 @@ class WasmExecutor:
             kind, message = "request", f"invalid mount: {exc}"
         except OSError as exc:
             kind, message = "request", f"cannot prepare the execution: {exc}"
+        except Exception as exc:  # a bug of ours must fail the execution, not the node
+            log.exception("execution %s: internal error", request.execution_id)
+            kind, message, exit_code = "internal", f"internal error: {type(exc).__name__}: {exc}", None
         finally:
             if mounts is not None:
                 try:

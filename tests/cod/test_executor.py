@@ -499,3 +499,12 @@ def test_file_inside_a_directory_mount_is_refused(executor: WasmExecutor, tmp_pa
     (tmp_path / "f.txt").write_text("x")
     out = tool(executor, "args", mounts=[Mount(str(tmp_path), "/data"), Mount(str(tmp_path / "f.txt"), "/data/f.txt")])
     assert out.error_kind == "request" and "already a directory mount" in out.error
+
+
+def test_internal_errors_fail_the_execution_not_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    with WasmExecutor() as ex:
+        def broken(data: bytes):
+            raise RuntimeError("disk on fire")
+        monkeypatch.setattr(ex.modules, "get", broken)
+        out = ex.run(ExecutionRequest("i", TOOL))
+    assert (out.error_kind, out.error, out.exit_code) == ("internal", "internal error: RuntimeError: disk on fire", None)
