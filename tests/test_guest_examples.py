@@ -437,3 +437,173 @@ def test_unbalanced(tmp_path: Path) -> None:
         ("span-enter", OutOfBounds(0xFFFFFFF0, 4)), ("span-exit",),
         ("span-enter", "left-open"),
     ]
+
+
+# ---------------------------------------------------------------- instrumented builds
+# guest-examples/build/<name>.instr.wasm, written by build.sh with observe_sdk.instrument.
+
+@dataclass
+class Node:
+    """A function (by raw name) or a manual span ("span:<name>") and what happened inside it."""
+
+    name: str
+    children: list[Node] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)   # metric, log, span-tags, memory-grow
+
+    def find(self, *path: str) -> Node | None:
+        """The first node reached by ``path``, each step a direct child, searching the whole subtree."""
+        if not path:
+            return self
+        for child in self.children:
+            if child.name == path[0]:
+                hit = child.find(*path[1:])
+                if hit is not None:
+                    return hit
+        for child in self.children:
+            hit = child.find(*path)
+            if hit is not None:
+                return hit
+        return None
+
+    def named(self, name: str) -> list[Node]:
+        return [c for c in self.children if c.name == name]
+
+
+def call_tree(calls: list[tuple[Any, ...]], names: dict[int, str]) -> tuple[Node, list[Node]]:
+    """The forest under a synthetic root, and the nodes still open at the end (innermost last)."""
+    root = Node("<root>")
+    stack = [root]
+    for call in calls:
+        if call[0] in ("enter", "span-enter"):
+            node = Node(names.get(call[1], f"func[{call[1]}]") if call[0] == "enter" else f"span:{call[1]}")
+            stack[-1].children.append(node)
+            stack.append(node)
+        elif call[0] in ("exit", "span-exit"):
+            expected = names.get(call[1], f"func[{call[1]}]") if call[0] == "exit" else "span:"
+            assert len(stack) > 1 and stack[-1].name.startswith(expected), f"{call} closes {stack[-1].name}"
+            stack.pop()
+        else:
+            stack[-1].events.append(call)
+    return root, stack[1:]
+
+
+INSTR_RUNS: dict[str, dict[str, Any]] = {
+    "hello": {}, "nested": {}, "vowels": {}, "trap": {}, "fib": {"argv": ("15",)}, "shapes": {},
+    "words": {}, "words_v0": {}, "inventory": {},
+    "reactor": {"entry": "_initialize", "invoke": (("add", (2, 3)), ("add", (4, 5)))},
+}
+
+
+def test_every_example_has_an_instrumented_build() -> None:
+    assert sorted(p.name[:-len(".instr.wasm")] for p in BUILD.glob("*.instr.wasm")) == sorted(BUILT)
+
+
+@pytest.mark.parametrize("name", sorted(INSTR_RUNS))
+def test_instrumented_build_behaves_like_the_plain_one(name: str, tmp_path: Path) -> None:
+    plain = run(BUILD / f"{name}.wasm", tmp_path, **INSTR_RUNS[name])
+    instr = run(BUILD / f"{name}.instr.wasm", tmp_path, **INSTR_RUNS[name])
+    assert (instr.exit_code, instr.stdout, instr.stderr, instr.results) == \
+        (plain.exit_code, plain.stdout, plain.stderr, plain.results)
+    assert (instr.trap is None) == (plain.trap is None)
+    # The manual calls are the same, in the same order; the instrumenter added only enter/exit/memory-grow.
+    assert [c for c in instr.calls if c[0] not in ("enter", "exit", "memory-grow")] == plain.calls
+    assert any(c[0] == "enter" for c in instr.calls)
+    info = read_module_info(wasm_bytes(BUILD / f"{name}.instr.wasm"))
+    assert info.imports_namespace("dylibso:observe/instrument")
+
+
+def instr_tree(name: str, tmp: Path) -> tuple[Run, Node, list[Node]]:
+    r = run(BUILD / f"{name}.instr.wasm", tmp, **INSTR_RUNS[name])
+    root, still_open = call_tree(r.calls, function_names(BUILD / f"{name}.instr.wasm"))
+    return r, root, still_open
+
+
+def test_hello_instr_tree(tmp_path: Path) -> None:
+    r, root, still_open = instr_tree("hello", tmp_path)
+    # wasm-ld wraps the exported _start of a command (to run constructors): that wrapper is the root.
+    assert still_open == [] and [c.name for c in root.children] == ["_start.command_export"]
+    main = root.find("_start.command_export", "_start", "__original_main", "__main_void", "main")
+    assert main is not None
+    assert len(main.named("printf")) == 10 and len(main.named("malloc")) == 10
+    # The allocations reported add up to the growth of memory.
+    initial = next(e.type.limits.min for e in compiled(BUILD / "hello.instr.wasm").exports if e.name == "memory")
+    assert sum(c[1] for c in r.ops("memory-grow")) == pages(r) - initial > 0
+
+
+def test_nested_instr_tree(tmp_path: Path) -> None:
+    _, root, still_open = instr_tree("nested", tmp_path)
+    assert still_open == []
+    assert root.find("_start", "__original_main", "__main_void", "main", "one", "two", "three", "printf")
+
+
+def test_vowels_instr_tree(tmp_path: Path) -> None:
+    _, root, still_open = instr_tree("vowels", tmp_path)
+    assert still_open == []
+    run_span = root.find("main", "span:run")
+    assert run_span is not None
+    assert run_span.find("count_vowels") and run_span.find("span:printf", "printf")
+    assert ("span-tags", "vowels:3,input:hello-world") in run_span.find("span:printf").events  # type: ignore[union-attr]
+    statsd = run_span.find("emit_stat", "span:write_stat", "span:statsd")
+    log_write = run_span.find("emit_log", "span:write_log", "span:log_write")
+    assert statsd is not None and statsd.events == [("metric", 1, "vowels.count:1|c")]
+    assert log_write is not None and ("log", 1, "Vowels Counted: 3") in log_write.events
+
+
+def test_trap_instr_tree(tmp_path: Path) -> None:
+    r, root, still_open = instr_tree("trap", tmp_path)
+    assert r.trap is not None and "unreachable" in r.trap
+    assert [n.name for n in still_open][-5:] == ["main", "span:risky", "outer", "middle", "inner"]
+    assert [n.name for n in still_open][:2] == ["_start.command_export", "_start"]
+
+
+def test_fib_instr_tree(tmp_path: Path) -> None:
+    r, root, still_open = instr_tree("fib", tmp_path)
+    assert r.stdout == "fib(15) = 610\n" and still_open == []
+    fib_enters = [c for c in r.calls if c[0] == "enter" and function_names(BUILD / "fib.instr.wasm")[c[1]] == "fib"]
+    assert len(fib_enters) == 1973  # fib(15) makes 2 * fib(16) - 1 calls
+
+
+def test_reactor_instr_tree(tmp_path: Path) -> None:
+    _, root, still_open = instr_tree("reactor", tmp_path)
+    assert still_open == []
+    assert [c.name for c in root.children] == ["_initialize", "add", "add"]
+    assert root.children[0].find("init", "span:init")
+    assert root.children[1].find("span:add")
+
+
+def test_shapes_instr_tree(tmp_path: Path) -> None:
+    _, root, still_open = instr_tree("shapes", tmp_path)
+    assert still_open == []
+    total = root.find("main", "span:measure", "_ZN6shapes10total_areaINS_5ShapeEEEdPKPKT_i")
+    assert total is not None
+    assert [c.name for c in total.children] == ["_ZNK6shapes6Circle4areaEv", "_ZNK6shapes4Rect4areaEv",
+                                                "_ZNK6shapes4Rect4areaEv"]
+
+
+@pytest.mark.parametrize("name", ["words", "words_v0"])
+def test_words_instr_tree(name: str, tmp_path: Path) -> None:
+    _, root, still_open = instr_tree(name, tmp_path)
+    assert still_open == []
+    process = next(n for n in _walk(root) if n.name == "span:process")
+    inside = [n.name for n in _walk(process)]
+    for fn in ("count_words", "count_vowels", "report"):
+        assert f"span:{fn}" in inside
+        assert any(fn in n and not n.startswith("span:") for n in inside), fn
+
+
+def _walk(node: Node) -> list[Node]:
+    out = [node]
+    for child in node.children:
+        out.extend(_walk(child))
+    return out
+
+
+def test_inventory_instr_functions_balance(tmp_path: Path) -> None:
+    # Go's wasm port unwinds and re-enters frames (stack growth, goroutine switches), so a function
+    # exit can cross a manual span: only the function spans are checked to pair up here.
+    r = run(BUILD / "inventory.instr.wasm", tmp_path)
+    functions_only = [c for c in r.calls if c[0] in ("enter", "exit")]
+    _, still_open = call_tree(functions_only, function_names(BUILD / "inventory.instr.wasm"))
+    # The Go runtime ends with proc_exit(0) from inside runtime.exit.
+    assert [n.name for n in still_open] == ["_rt0_wasm_wasip1", "wasm_pc_f_loop", "runtime.main", "runtime.exit"]
+    assert r.exit_code == 0
