@@ -36,13 +36,13 @@ with ``logs_url`` / ``DD_LOGS_URL``.  Logs are off without an API key.
 """
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import os
 import platform
 import socket
 import urllib.parse
+from functools import partial
 from typing import Any, Iterable, Mapping
 
 import msgpack
@@ -51,6 +51,8 @@ from .. import __version__
 from ..abi import MetricFormat
 from ..trace import Log, Metric, Span, Trace
 from .base import Adapter, TransientExportError
+from .httpsend import ExportError, check_url, send
+from .resume import ResumableSends, Send
 from .common import (
     ATTR_ERROR_MESSAGE,
     DEFAULT_SERVICE_NAME,
@@ -84,10 +86,6 @@ _DATAGRAM_MAX = 8192
 _LOGS_PER_REQUEST = 1000
 
 
-class ExportError(Exception):
-    """A permanent failure (the backend refused the payload as invalid)."""
-
-
 def parse_dd_tags(text: str | None) -> list[tuple[str, str]]:
     """``DD_TAGS``: ``k:v`` items separated by commas or spaces."""
     out = []
@@ -111,18 +109,6 @@ def normalize_metadata(meta: Mapping[str, Any] | None) -> dict[str, Any]:
     if kind is not None:
         out["span.kind"] = str(getattr(kind, "value", kind)).lower()
     return out
-
-
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self._path)
-        self.sock = sock
 
 
 def agent_url_from_env() -> str:
@@ -175,9 +161,7 @@ class DatadogAdapter(Adapter):
     ) -> None:
         super().__init__(**queue_options)
         self.agent_url = agent_url or agent_url_from_env()
-        self._agent = urllib.parse.urlsplit(self.agent_url)
-        if self._agent.scheme not in ("http", "https", "unix"):
-            raise ValueError(f"Datadog agent URL {self.agent_url!r}: expected http://, https:// or unix://")
+        self._agent = check_url(self.agent_url, "Datadog agent URL")
         self.service = service or os.environ.get("DD_SERVICE") or DEFAULT_SERVICE_NAME
         self.env = env if env is not None else os.environ.get("DD_ENV", "")
         self.version = version if version is not None else os.environ.get("DD_VERSION", "")
@@ -214,8 +198,7 @@ class DatadogAdapter(Adapter):
             log.info("datadog: no DD_API_KEY; guest logs are not sent to the Logs API")
 
         self.invalid_metrics = 0
-        self._pending_batch: list[Trace] | None = None
-        self._pending: dict[str, list[Any]] = {}
+        self._sends = ResumableSends()
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> "DatadogAdapter":
@@ -401,43 +384,32 @@ class DatadogAdapter(Adapter):
 
     # -- delivery ------------------------------------------------------------
     def export(self, traces: list[Trace]) -> None:
-        if traces is not self._pending_batch:
-            payloads: list[list[list[dict]]] = []
-            logs: list[dict] = []
-            lines: list[str] = []
-            current: list[list[dict]] = []
-            size = 0
-            for trace in traces:
-                chunks, trace_logs, trace_lines = self.trace_chunks(trace)
-                logs.extend(trace_logs)
-                lines.extend(trace_lines)
-                for chunk in chunks:
-                    if current and size + len(chunk) > self.max_spans_per_payload:
-                        payloads.append(current)
-                        current, size = [], 0
-                    current.append(chunk)
-                    size += len(chunk)
-            if current:
-                payloads.append(current)
-            self._send_metrics(lines)          # UDP: fire and forget, never retried
-            self._pending_batch = traces
-            self._pending = {"traces": payloads,
-                             "logs": [logs[i:i + _LOGS_PER_REQUEST] for i in range(0, len(logs), _LOGS_PER_REQUEST)]
-                             if self._logs_api is not None else []}
-        while self._pending["traces"]:
-            self._send_traces(self._pending["traces"][0])
-            self._pending["traces"].pop(0)
-        while self._pending["logs"]:
-            self._send_logs(self._pending["logs"][0])
-            self._pending["logs"].pop(0)
-        self._pending_batch = None
+        self._sends.run(traces, self._encode_batch)
 
-    def _connection(self) -> http.client.HTTPConnection:
-        a = self._agent
-        if a.scheme == "unix":
-            return _UnixHTTPConnection(a.path, self.timeout)
-        cls = http.client.HTTPSConnection if a.scheme == "https" else http.client.HTTPConnection
-        return cls(a.hostname or "localhost", a.port or (443 if a.scheme == "https" else 8126), timeout=self.timeout)
+    def _encode_batch(self, traces: list[Trace]) -> list[Send]:
+        payloads: list[list[list[dict]]] = []
+        logs: list[dict] = []
+        lines: list[str] = []
+        current: list[list[dict]] = []
+        size = 0
+        for trace in traces:
+            chunks, trace_logs, trace_lines = self.trace_chunks(trace)
+            logs.extend(trace_logs)
+            lines.extend(trace_lines)
+            for chunk in chunks:
+                if current and size + len(chunk) > self.max_spans_per_payload:
+                    payloads.append(current)
+                    current, size = [], 0
+                current.append(chunk)
+                size += len(chunk)
+        if current:
+            payloads.append(current)
+        self._send_metrics(lines)          # UDP: fire and forget, never retried
+        sends: list[Send] = [partial(self._send_traces, p) for p in payloads]
+        if self._logs_api is not None:
+            sends += [partial(self._send_logs, logs[i:i + _LOGS_PER_REQUEST])
+                      for i in range(0, len(logs), _LOGS_PER_REQUEST)]
+        return sends
 
     def _send_traces(self, payload: list[list[dict]]) -> None:
         body = msgpack.packb(payload, use_bin_type=True)
@@ -449,21 +421,9 @@ class DatadogAdapter(Adapter):
             "Datadog-Meta-Lang-Interpreter": platform.python_implementation(),
             "Datadog-Meta-Tracer-Version": __version__,
         }
-        conn = self._connection()
-        path = (self._agent.path.rstrip("/") if self._agent.scheme != "unix" else "") + "/v0.4/traces"
-        try:
-            conn.request("PUT", path, body=body, headers=headers)
-            resp = conn.getresponse()
-            text = resp.read()[:500]
-        except (OSError, http.client.HTTPException) as exc:
-            raise TransientExportError(f"Datadog agent at {self.agent_url}: {exc}") from exc
-        finally:
-            conn.close()
-        if resp.status == 429 or resp.status >= 500:
-            raise TransientExportError(f"Datadog agent at {self.agent_url}: HTTP {resp.status}")
-        if resp.status >= 400:
-            raise ExportError(f"Datadog agent at {self.agent_url} refused the traces: HTTP {resp.status} "
-                              f"{text.decode('utf-8', 'replace')}")
+        base = self._agent.path.rstrip("/") if self._agent.scheme != "unix" else ""
+        send(self.agent_url, body, headers, timeout=self.timeout, method="PUT",
+             path=base + "/v0.4/traces", what="Datadog agent")
 
     def _send_logs(self, items: list[dict]) -> None:
         from datadog_api_client.exceptions import ApiException

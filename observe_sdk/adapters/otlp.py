@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import threading
+from functools import partial
 from typing import Any, Iterable, Mapping
 
 from opentelemetry.sdk._logs import LoggerProvider
@@ -37,6 +38,7 @@ from ..trace import Span, Trace
 from .base import TransientExportError
 from .common import DEFAULT_SERVICE_NAME
 from .opentelemetry import OpenTelemetryAdapter
+from .resume import ResumableSends, Send
 from .traceinfo import effective_trace_id
 
 PROTOCOLS = ("grpc", "http/protobuf")
@@ -196,8 +198,7 @@ class OtlpAdapter(OpenTelemetryAdapter):
             meter_provider if "metrics" in signals else False,
             logger_provider if "logs" in signals else False,
             python_logging=python_logging, span_events=span_events, **queue_options)
-        self._pending_batch: list[Trace] | None = None
-        self._pending: dict[str, Any] = {}
+        self._sends = ResumableSends()
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> "OtlpAdapter":
@@ -208,28 +209,24 @@ class OtlpAdapter(OpenTelemetryAdapter):
         self._ids.preset(effective_trace_id(trace) if is_root else 0, span.span_id)
 
     def export(self, traces: list[Trace]) -> None:
-        if traces is not self._pending_batch:   # a new batch, not a retry of the last one
-            recorded = self._metrics.recorded if self._metrics else 0
-            super().export(traces)
-            self._pending_batch = traces
-            self._pending = {"traces": self._span_capture.take(), "logs": self._log_capture.take()}
-            if self._metrics and self._metrics.recorded != recorded:
-                data = self._reader.get_metrics_data()   # cumulative: a later export repairs a lost one
-                if data is not None and data.resource_metrics:
-                    self._pending["metrics"] = [data]
-        failed = []
-        for signal in SIGNALS:
-            items = self._pending.get(signal)
-            exporter = self._exporters.get(signal)
-            while items and exporter is not None:
-                chunk = items[:self.max_request_items] if signal != "metrics" else items[:1]
-                if exporter.export(chunk[0] if signal == "metrics" else chunk) not in _SUCCESS:
-                    failed.append(signal)
-                    break
-                del items[:len(chunk)]
-        if failed:
-            raise TransientExportError(f"OTLP export of {', '.join(failed)} to the collector failed")
-        self._pending_batch = None
+        self._sends.run(traces, self._encode_batch)
+
+    def _encode_batch(self, traces: list[Trace]) -> list[Send]:
+        recorded = self._metrics.recorded if self._metrics else 0
+        super().export(traces)       # into our providers, captured synchronously
+        sends: list[Send] = []
+        n = self.max_request_items
+        for signal, items in (("traces", self._span_capture.take()), ("logs", self._log_capture.take())):
+            sends += [partial(self._send, signal, items[i:i + n]) for i in range(0, len(items), n)]
+        if self._metrics and self._metrics.recorded != recorded:
+            data = self._reader.get_metrics_data()   # cumulative: a later export repairs a lost one
+            if data is not None and data.resource_metrics:
+                sends.append(partial(self._send, "metrics", data))
+        return sends
+
+    def _send(self, signal: str, data: Any) -> None:
+        if self._exporters[signal].export(data) not in _SUCCESS:
+            raise TransientExportError(f"OTLP export of {signal} to the collector failed")
 
     def close(self) -> None:
         for exporter in self._exporters.values():

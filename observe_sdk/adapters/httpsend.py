@@ -1,0 +1,68 @@
+"""One HTTP request for an adapter, with the failure classified for the base class's retries.
+
+Connection errors, timeouts, 408, 429 and 5xx raise
+:class:`~.base.TransientExportError` (retried with backoff); other 4xx raise
+:class:`ExportError` (given up at once: sending the same payload again cannot
+help).  ``http://``, ``https://`` and ``unix:///path/to.sock`` URLs work.
+"""
+from __future__ import annotations
+
+import http.client
+import socket
+import urllib.parse
+
+from .base import TransientExportError
+
+
+class ExportError(Exception):
+    """A permanent failure: the backend refused the payload."""
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._path)
+        self.sock = sock
+
+
+def check_url(url: str, what: str) -> urllib.parse.SplitResult:
+    """Parse ``url`` or raise a ValueError naming ``what`` it was for."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https", "unix") or (parts.scheme != "unix" and not parts.hostname):
+        raise ValueError(f"{what} {url!r}: expected http://host[:port][/path], https://... or unix:///path")
+    return parts
+
+
+def send(url: str, body: bytes, headers: dict[str, str], *, timeout: float, method: str = "POST",
+         path: str | None = None, what: str = "backend") -> bytes:
+    """Send ``body`` to ``url`` (``path`` replaces the URL's path; needed for unix sockets).
+
+    Returns the response body when the status is 2xx.
+    """
+    parts = check_url(url, what)
+    if parts.scheme == "unix":
+        conn: http.client.HTTPConnection = _UnixHTTPConnection(parts.path, timeout)
+        target = path or "/"
+    else:
+        cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        conn = cls(parts.hostname, parts.port, timeout=timeout)
+        target = path if path is not None else (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        conn.request(method, target, body=body, headers=headers)
+        resp = conn.getresponse()
+        text = resp.read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise TransientExportError(f"{what} at {url}: {exc}") from exc
+    finally:
+        conn.close()
+    if resp.status in (408, 429) or resp.status >= 500:
+        raise TransientExportError(f"{what} at {url}: HTTP {resp.status}")
+    if resp.status >= 400:
+        raise ExportError(f"{what} at {url} refused the payload: HTTP {resp.status} "
+                          f"{text[:300].decode('utf-8', 'replace')}")
+    return text
