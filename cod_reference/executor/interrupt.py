@@ -53,6 +53,7 @@ class Interrupter:
         self.reason: str | None = None
         self._deadline = None if timeout_s is None else time.monotonic() + timeout_s
         self._done = threading.Event()
+        self._fired = threading.Event()
         self._thread: threading.Thread | None = None
         self._callbacks: list[object] = []   # keep the ctypes callbacks alive with their stores
 
@@ -75,7 +76,15 @@ class Interrupter:
                 self.reason = "cancelled"
             elif self._deadline is not None and time.monotonic() >= self._deadline:
                 self.reason = "timeout"
+            if self.reason is not None:
+                self._fired.set()
         return self.reason
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds`` (a guest's sleep); True when this interrupter fired meanwhile."""
+        if self.check() is not None:
+            return True
+        return self._fired.wait(max(0.0, seconds)) or self.check() is not None
 
     def _watch(self) -> None:
         while not self._done.is_set():

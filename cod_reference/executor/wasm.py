@@ -43,6 +43,7 @@ from .cache import CompiledModule, InvalidModule, ModuleCache
 from .interrupt import Interrupter
 from .mounts import MountError, PreparedMounts, prepare_mounts
 from .output import read_head, read_tail
+from .sleep import Interrupted, define_interruptible_sleep
 from .types import ExecutionOutcome, ExecutionRequest
 
 __all__ = ["WasmExecutor", "DEFAULT_ARGV0"]
@@ -252,6 +253,7 @@ class WasmExecutor:
         linker = run.linker = wasmtime.Linker(self.engine)
         linker.allow_shadowing = True
         linker.define_wasi()
+        define_interruptible_sleep(linker, store, run.interrupter)
 
         with self._span("instantiate", request, {ATTR_MODULE_NAME: ENTRY_MODULE_NAME}) as span:
             try:
@@ -302,7 +304,7 @@ class WasmExecutor:
             self._record_trap(run, exc)
             raise _Failure("trap", f"{_module_label(name)} exited with code {exc.code} while starting",
                            exit_code=exc.code) from None
-        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+        except (wasmtime.Trap, wasmtime.WasmtimeError, Interrupted) as exc:
             failure = self._classify(run, exc, during=f"instantiating {_module_label(name)}")
             self._record_trap(run, _GuestStopped(failure.message))
             raise failure from None
@@ -325,7 +327,7 @@ class WasmExecutor:
             if exc.code != 0 and self._memory_exhausted(run):
                 raise _Failure("memory", self._memory_message(request, exc.code), exit_code=exc.code) from None
             return exc.code
-        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+        except (wasmtime.Trap, wasmtime.WasmtimeError, Interrupted) as exc:
             failure = self._classify(run, exc)
             self._record_trap(run, _GuestStopped(failure.message))
             raise failure from None

@@ -508,3 +508,21 @@ def test_internal_errors_fail_the_execution_not_the_caller(monkeypatch: pytest.M
         monkeypatch.setattr(ex.modules, "get", broken)
         out = ex.run(ExecutionRequest("i", TOOL))
     assert (out.error_kind, out.error, out.exit_code) == ("internal", "internal error: RuntimeError: disk on fire", None)
+
+
+def test_sleeping_guest(executor: WasmExecutor) -> None:
+    started = time.monotonic()
+    out = tool(executor, "sleep", "200")
+    assert (out.exit_code, out.stdout_head) == (0, "woke\n")
+    assert time.monotonic() - started >= 0.2
+
+
+def test_sleeping_guest_is_stopped_by_timeout_and_cancel(executor: WasmExecutor) -> None:
+    started = time.monotonic()
+    out = tool(executor, "sleep", "60000", timeout_s=0.3)
+    assert (out.error_kind, out.exit_code) == ("timeout", None)
+    assert time.monotonic() - started < 5
+    cancel = threading.Event()
+    threading.Timer(0.2, cancel.set).start()
+    out = executor.run(ExecutionRequest("z", TOOL, args=["sleep", "60000"]), cancel=cancel)
+    assert out.error_kind == "cancelled" and out.duration_s < 5

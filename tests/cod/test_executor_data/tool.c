@@ -7,6 +7,7 @@
  *   tool exit N             print "bye N" to stderr and exit with N
  *   tool big N              write N bytes ('x') to stdout
  *   tool grow MIB           allocate 1 MiB blocks until MIB are held; exit 3 when one fails
+ *   tool sleep MS           sleep MS milliseconds, then print "woke"
  *   tool spin               loop forever
  * Build: clang --target=wasm32-wasi -O1 -o tool.wasm tool.c -Wl,--strip-debug */
 #include <dirent.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char *volatile held[1024];
 
@@ -68,6 +70,9 @@ int main(int argc, char **argv) {
       sum += (unsigned char)p[i];
     }
     printf("held %d MiB (%u)\n", mib, sum);
+  } else if (!strcmp(cmd, "sleep") && argc == 3) {
+    usleep((useconds_t)atol(argv[2]) * 1000);
+    printf("woke\n");
   } else if (!strcmp(cmd, "spin")) {
     volatile unsigned long i = 0;
     for (;;) i++;
