@@ -54,6 +54,7 @@ DEFAULT_ARGV0 = "main.wasm"
 ENTRY_MODULE_NAME = "main"
 WASM_PAGE = 65536
 _OBSERVE_NAMESPACES = ("dylibso:observe/instrument", "dylibso:observe/api", "dylibso_observe")
+_RESERVED_MODULE_NAMES = frozenset(("wasi_snapshot_preview1", "wasi_unstable", *_OBSERVE_NAMESPACES))
 # what guests print when an allocation fails (Rust's alloc error handler, Go, C programs)
 _OOM_HINTS = ("memory allocation of", "out of memory", "cannot allocate memory")
 
@@ -473,6 +474,8 @@ def _validate(request: ExecutionRequest) -> str | None:
     for name in names:
         if not isinstance(name, str) or not name:
             return f"import module name {name!r} must be a non-empty string"
+        if name in _RESERVED_MODULE_NAMES:
+            return f"import module name {name!r} is reserved for the host"
     if len(set(names)) != len(names):
         return "two import modules have the same name"
     return None

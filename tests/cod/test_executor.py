@@ -323,6 +323,8 @@ def test_invalid_requests(executor: WasmExecutor) -> None:
     assert executor.run(ExecutionRequest("r", SPIN, memory_limit_bytes=-1)).error_kind == "request"
     assert executor.run(ExecutionRequest("r", SPIN, env={"A=B": "c"})).error_kind == "request"
     assert executor.run(ExecutionRequest("r", "not bytes")).error_kind == "request"  # type: ignore[arg-type]
+    out = executor.run(ExecutionRequest("r", SPIN, import_modules=[("wasi_snapshot_preview1", SPIN)]))
+    assert out.error_kind == "request" and "reserved" in out.error
 
 
 # -- the module cache ------------------------------------------------------------------
