@@ -1,0 +1,50 @@
+"""Shared pieces of the cod network tests: modules, spec builders, waiting."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from cod_reference.client import Client
+from cod_reference.models import encode_data_url, wasm_job
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).resolve().parent / "data"
+TOOL = (DATA / "tool.wasm").read_bytes()    # see tests/cod/test_executor_data/tool.c for its commands
+EXAMPLES = ROOT / "guest-examples" / "build"
+
+
+def busy(iterations: int) -> bytes:
+    """A module that counts to ``iterations`` and returns (about 3e9 a second here)."""
+    return (f'(module (func (export "_start") (local $i i64) (loop $l '
+            f'(local.set $i (i64.add (local.get $i) (i64.const 1))) '
+            f'(br_if $l (i64.lt_u (local.get $i) (i64.const {iterations}))))))').encode()
+
+
+def tool_job(*args: str, **kw: Any) -> dict[str, Any]:
+    return wasm_job(TOOL, args=list(args), **kw)
+
+
+def inline(data: bytes, target: str, media: str = "application/octet-stream") -> dict[str, Any]:
+    return {"Source": {"Type": "inline", "Params": {"URL": encode_data_url(data, media)}}, "Target": target}
+
+
+def run(client: Client, doc: dict[str, Any], timeout: float = 30) -> dict[str, Any]:
+    job_id = client.submit(doc)["JobID"]
+    return client.wait(job_id, timeout=timeout, interval=0.05)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def stdout_of(client: Client, job: dict[str, Any]) -> list[str]:
+    return [(e.get("RunOutput") or {}).get("Stdout", "") for e in client.executions(job["ID"])
+            if e["ComputeState"]["StateType"] == "Completed"]
