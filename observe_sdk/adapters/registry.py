@@ -1,0 +1,107 @@
+"""Adapters by name: the built-ins and any package's ``observe_sdk.adapters`` entry points.
+
+An entry point names a callable that takes keyword options and returns an
+:class:`~observe_sdk.adapters.base.Adapter`, configured from the environment
+for anything not given (e.g. ``mypkg.adapter:MyAdapter.from_env``)::
+
+    [project.entry-points."observe_sdk.adapters"]
+    my-backend = "mypkg.adapter:MyAdapter.from_env"
+
+``create("my-backend", out="trace.txt")`` loads and calls it.  Options whose
+value is ``None`` are left out, so a caller can pass through optional
+settings (the CLI's ``--out``) without knowing which adapters take them; an
+option an adapter does not take is a clear error.
+"""
+from __future__ import annotations
+
+import inspect
+from importlib.metadata import entry_points
+from typing import Any, Callable
+
+from .base import Adapter
+
+GROUP = "observe_sdk.adapters"
+
+# What this package's own pyproject declares; used when the package runs
+# from a source tree without installed metadata.  Entry points win.
+BUILTINS: dict[str, str] = {
+    "stdout": "observe_sdk.adapters.stdout:StdoutAdapter.from_env",
+    "otel-stdout": "observe_sdk.adapters.otel_stdout:OtelStdoutAdapter.from_env",
+    "opentelemetry": "observe_sdk.adapters.opentelemetry:OpenTelemetryAdapter.from_env",
+    "otlp": "observe_sdk.adapters.otlp:OtlpAdapter.from_env",
+    "datadog": "observe_sdk.adapters.datadog:DatadogAdapter.from_env",
+    "zipkin": "observe_sdk.adapters.zipkin:ZipkinAdapter.from_env",
+    "honeycomb": "observe_sdk.adapters.presets:honeycomb",
+    "lightstep": "observe_sdk.adapters.presets:lightstep",
+}
+
+
+class UnknownAdapterError(LookupError):
+    """No adapter of that name is installed."""
+
+    def __str__(self) -> str:  # LookupError would repr() the message
+        return str(self.args[0])
+
+
+def _entry_points() -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+def names() -> list[str]:
+    """Every adapter name that :func:`create` accepts, sorted."""
+    return sorted(set(BUILTINS) | set(_entry_points()))
+
+
+def _load_target(spec: str) -> Callable[..., Any]:
+    import importlib
+
+    module_name, _, attr_path = spec.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr_path.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def factory(name: str) -> Callable[..., Adapter]:
+    """The callable registered under ``name``; :class:`UnknownAdapterError` if none is."""
+    ep = _entry_points().get(name)
+    try:
+        if ep is not None:
+            return ep.load()
+        if name in BUILTINS:
+            return _load_target(BUILTINS[name])
+    except ImportError as exc:
+        raise ImportError(f"adapter {name!r} cannot be loaded: {exc} "
+                          f"(is the extra it needs installed, e.g. observe-sdk[otel] or [datadog]?)") from exc
+    raise UnknownAdapterError(f"unknown adapter {name!r}; installed adapters: {', '.join(names())}")
+
+
+def create(name: str, **options: Any) -> Adapter:
+    """A new adapter ``name`` configured by ``options`` (``None`` values dropped) and the environment."""
+    make = factory(name)
+    options = {k: v for k, v in options.items() if v is not None}
+    _check_options(name, make, options)
+    try:
+        adapter = make(**options)
+    except TypeError as exc:
+        if "unexpected keyword argument" in str(exc):   # an option the adapter does not take
+            raise ValueError(f"adapter {name!r}: {exc}") from None
+        raise
+    if not isinstance(adapter, Adapter):
+        raise TypeError(f"adapter {name!r} ({make!r}) returned {type(adapter).__name__}, not an Adapter")
+    return adapter
+
+
+def _check_options(name: str, make: Callable[..., Any], options: dict[str, Any]) -> None:
+    try:
+        params = inspect.signature(make).parameters.values()
+    except (TypeError, ValueError):  # builtins without signatures: let the call decide
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        accepted = None
+    else:
+        accepted = {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    unknown = sorted(set(options) - accepted) if accepted is not None else []
+    if unknown:
+        raise ValueError(f"adapter {name!r} does not take option(s) {', '.join(unknown)}"
+                         f" (it takes: {', '.join(sorted(accepted)) or 'none'})")
