@@ -167,7 +167,7 @@ class Scheduler:
             return
         if not waiting:
             state = JobState(job["State"]["StateType"])
-            if state in (JobState.PENDING, JobState.QUEUED):
+            if not state.terminal:  # nothing of the job runs anywhere: it waits in the queue
                 self.store.set_job_state(job["ID"], JobState.QUEUED, f"waiting for a node: {detail}")
         delay = min(self.config.queue_backoff_s, max(0.05, queue_timeout - waited + 0.01))
         self.store.create_evaluation(job["ID"], "job-queue", job["TraceParent"], delay_s=delay)
