@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import threading
 import time
+from typing import Callable
 
 import wasmtime
 from wasmtime import _ffi as ffi
@@ -35,22 +36,29 @@ _CALLBACK = ctypes.CFUNCTYPE(
 _NO_FINALIZER = ctypes.cast(0, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
 _CONTINUE = 0            # WASMTIME_UPDATE_DEADLINE_CONTINUE
 _POLL_S = 0.05           # how often the watcher looks at the cancel event / re-bumps the epoch
+_LIMIT_POLL_S = 0.2      # how often it calls the limit check
 INTERRUPTED_MESSAGE = "cod: execution interrupted"
 
 
 class Interrupter:
     """Watches one execution's deadline and cancel event; stops its stores when either fires.
 
-    Use as a context manager around the execution; :attr:`reason` is ``"timeout"`` or
-    ``"cancelled"`` once it fired, else ``None``.
+    ``limit``, when given, is called by the watcher a few times a second and returns a
+    message when the execution must stop for another reason (say, too much output); the
+    reason is then ``"limit"`` and the message is in :attr:`detail`.
+
+    Use as a context manager around the execution; :attr:`reason` is ``"timeout"``,
+    ``"cancelled"`` or ``"limit"`` once it fired, else ``None``.
     """
 
     def __init__(self, engine: wasmtime.Engine, timeout_s: float | None,
-                 cancel: threading.Event | None) -> None:
+                 cancel: threading.Event | None, limit: Callable[[], str | None] | None = None) -> None:
         self.engine = engine
         self.timeout_s = timeout_s
         self.cancel = cancel
+        self.limit = limit
         self.reason: str | None = None
+        self.detail: str | None = None
         self._deadline = None if timeout_s is None else time.monotonic() + timeout_s
         self._done = threading.Event()
         self._fired = threading.Event()
@@ -59,7 +67,7 @@ class Interrupter:
 
     # -- the watcher -------------------------------------------------------
     def __enter__(self) -> "Interrupter":
-        if self._deadline is not None or self.cancel is not None:
+        if self._deadline is not None or self.cancel is not None or self.limit is not None:
             self._thread = threading.Thread(target=self._watch, name="cod-exec-watch", daemon=True)
             self._thread.start()
         return self
@@ -87,10 +95,18 @@ class Interrupter:
         return self._fired.wait(max(0.0, seconds)) or self.check() is not None
 
     def _watch(self) -> None:
+        next_limit_check = time.monotonic()
         while not self._done.is_set():
             if self.check() is not None:
                 break
-            wait = _POLL_S if self.cancel is not None else None
+            if self.limit is not None and time.monotonic() >= next_limit_check:
+                detail = self.limit()
+                if detail is not None:
+                    self.detail, self.reason = detail, "limit"
+                    self._fired.set()
+                    break
+                next_limit_check = time.monotonic() + _LIMIT_POLL_S
+            wait = _POLL_S if self.cancel is not None or self.limit is not None else None
             if self._deadline is not None:
                 remaining = max(0.0, self._deadline - time.monotonic())
                 wait = remaining if wait is None else min(wait, remaining)

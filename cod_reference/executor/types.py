@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 __all__ = ["Mount", "ExecutionRequest", "ExecutionOutcome", "ERROR_KINDS"]
 
 #: The values :attr:`ExecutionOutcome.error_kind` may take (besides ``None``): the five of
-#: the guest's run, plus "request" (the request itself is unusable: a missing mount path,
-#: a negative timeout...) and "internal" (a bug in the executor; logged with its traceback).
-ERROR_KINDS = ("trap", "timeout", "memory", "module", "cancelled", "request", "internal")
+#: the seam, plus "output" (stdout or stderr grew past the executor's cap), "request" (the
+#: request itself is unusable: a missing mount path, a negative timeout...) and "internal"
+#: (a bug in the executor; logged with its traceback).
+ERROR_KINDS = ("trap", "timeout", "memory", "module", "cancelled", "output", "request", "internal")
 
 
 @dataclass
@@ -75,7 +76,7 @@ class ExecutionOutcome:
     #: exceeded", "invalid module: ...", "cancelled"; ``None`` when the guest exited
     #: (with any code). With "memory", ``exit_code`` is kept when the guest exited.
     error: str | None
-    #: "trap" | "timeout" | "memory" | "module" | "cancelled" | "request" | "internal" | None
+    #: one of :data:`ERROR_KINDS`, or None
     error_kind: str | None
     duration_s: float
 

@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import wasmtime
 from opentelemetry import metrics, trace
@@ -51,6 +51,7 @@ __all__ = ["WasmExecutor", "DEFAULT_ARGV0"]
 log = logging.getLogger("cod_reference.executor")
 
 DEFAULT_ARGV0 = "main.wasm"
+DEFAULT_MAX_OUTPUT_BYTES = 1 << 30   # per stream, as Bacalhau caps its stdout/stderr files
 ENTRY_MODULE_NAME = "main"
 WASM_PAGE = 65536
 _OBSERVE_NAMESPACES = ("dylibso:observe/instrument", "dylibso:observe/api", "dylibso_observe")
@@ -113,6 +114,7 @@ class WasmExecutor:
         observe_options: Any = None,
         max_cached_modules: int = 64,
         trace_flush_timeout_s: float = 2.0,
+        max_output_bytes: int | None = DEFAULT_MAX_OUTPUT_BYTES,
     ) -> None:
         """
         :param cache_dir: where compiled modules are kept across restarts (None: memory only).
@@ -122,12 +124,15 @@ class WasmExecutor:
         :param observe_options: :class:`observe_sdk.Options` for observed guests.
         :param trace_flush_timeout_s: how long :meth:`run` waits, at most, for the guest's
             spans to reach the tracer provider before returning.
+        :param max_output_bytes: a guest whose stdout or stderr grows past this is stopped
+            (error kind ``"output"``), so that it cannot fill the node's disk (None: no cap).
         """
         config = wasmtime.Config()
         config.epoch_interruption = True
         self.engine = wasmtime.Engine(config)
         self.modules = ModuleCache(self.engine, cache_dir=cache_dir, max_entries=max_cached_modules)
         self.argv0 = argv0
+        self.max_output_bytes = max_output_bytes
         self.trace_flush_timeout_s = trace_flush_timeout_s
         self._tracer_provider = tracer_provider
         self._meter_provider = meter_provider
@@ -199,7 +204,8 @@ class WasmExecutor:
                 os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
                 open(path, "wb").close()
             mounts = prepare_mounts(request.mounts)
-            with self._root_span(request), Interrupter(self.engine, request.timeout_s, cancel) as intr:
+            limit = _output_limit(self.max_output_bytes, stdout_path, stderr_path)
+            with self._root_span(request), Interrupter(self.engine, request.timeout_s, cancel, limit) as intr:
                 run = _Run(request, intr, stderr_path)
                 try:
                     exit_code = self._execute(run, stdout_path, stderr_path, mounts)
@@ -348,6 +354,8 @@ class WasmExecutor:
     def _interrupted(self, run: _Run, reason: str) -> _Failure:
         if reason == "timeout":
             return _Failure("timeout", f"timeout after {float(run.request.timeout_s or 0)}s")
+        if reason == "limit":
+            return _Failure("output", run.interrupter.detail or "output limit exceeded")
         return _Failure("cancelled", "cancelled")
 
     def _classify(self, run: _Run, exc: BaseException, *, during: str = "") -> _Failure:
@@ -450,6 +458,22 @@ class WasmExecutor:
 
 
 # -- helpers ---------------------------------------------------------------------------
+def _output_limit(max_bytes: int | None, stdout_path: str, stderr_path: str) -> Callable[[], str | None] | None:
+    """A check for the interrupter: stop the guest once an output file passes ``max_bytes``."""
+    if max_bytes is None:
+        return None
+
+    def check() -> str | None:
+        for stream, path in (("stdout", stdout_path), ("stderr", stderr_path)):
+            try:
+                if os.path.getsize(path) > max_bytes:
+                    return f"output limit of {_format_bytes(max_bytes)} exceeded on {stream}"
+            except OSError:
+                pass
+        return None
+    return check
+
+
 def _validate(request: ExecutionRequest) -> str | None:
     if not isinstance(request, ExecutionRequest):
         return f"expected an ExecutionRequest, not {type(request).__name__}"

@@ -528,3 +528,11 @@ def test_sleeping_guest_is_stopped_by_timeout_and_cancel(executor: WasmExecutor)
     threading.Timer(0.2, cancel.set).start()
     out = executor.run(ExecutionRequest("z", TOOL, args=["sleep", "60000"]), cancel=cancel)
     assert out.error_kind == "cancelled" and out.duration_s < 5
+
+
+def test_endless_output_is_stopped() -> None:
+    with WasmExecutor(max_output_bytes=64 << 10) as ex:
+        out = ex.run(ExecutionRequest("o", TOOL, args=["big", "2000000000"], output_head_bytes=10))
+    assert (out.error_kind, out.error, out.exit_code) == ("output", "output limit of 64 KiB exceeded on stdout", None)
+    assert out.stdout_head == "x" * 10 and out.stdout_truncated
+    assert out.duration_s < 5
