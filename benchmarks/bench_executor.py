@@ -29,8 +29,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cod_reference.executor.types import ExecutionRequest  # noqa: E402
-from cod_reference.executor.wasm import WasmExecutor  # noqa: E402
+from cod_reference.executor.types import ExecutionRequest
+from cod_reference.executor.wasm import WasmExecutor
 
 TOOL = (ROOT / "tests" / "cod" / "test_executor_data" / "tool.wasm").read_bytes()
 NESTED = (ROOT / "guest-examples" / "wat" / "nested.instr.wat").read_bytes()
@@ -142,7 +142,8 @@ def main() -> None:
     executor.run(req)
     for workers in (1, 2):
         t0 = time.perf_counter()
-        threads = [threading.Thread(target=lambda: [executor.run(req) for _ in range(20 // workers)])
+        per_thread = 20 // workers
+        threads = [threading.Thread(target=lambda n=per_thread: [executor.run(req) for _ in range(n)])
                    for _ in range(workers)]
         for t in threads:
             t.start()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import wasmtime
 
-__all__ = ["CompiledModule", "ModuleCache", "InvalidModule"]
+__all__ = ["CompiledModule", "InvalidModule", "ModuleCache"]
 
 log = logging.getLogger("cod_reference.executor")
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import ctypes
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import wasmtime
 from wasmtime import _ffi as ffi
@@ -66,7 +66,7 @@ class Interrupter:
         self._callbacks: list[object] = []   # keep the ctypes callbacks alive with their stores
 
     # -- the watcher -------------------------------------------------------
-    def __enter__(self) -> "Interrupter":
+    def __enter__(self) -> Interrupter:
         if self._deadline is not None or self.cancel is not None or self.limit is not None:
             self._thread = threading.Thread(target=self._watch, name="cod-exec-watch", daemon=True)
             self._thread.start()

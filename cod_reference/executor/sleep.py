@@ -15,11 +15,12 @@ deadlines) goes to wasmtime's own implementation unchanged.
 from __future__ import annotations
 
 import struct
+
 import wasmtime
 
 from .interrupt import Interrupter
 
-__all__ = ["define_interruptible_sleep", "Interrupted"]
+__all__ = ["Interrupted", "define_interruptible_sleep"]
 
 WASI = "wasi_snapshot_preview1"
 _SUBSCRIPTION_SIZE = 48     # subscription_t: userdata u64, tag u8 @8, clock {id u32 @16, timeout u64 @24, ...}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Mount", "ExecutionRequest", "ExecutionOutcome", "ERROR_KINDS"]
+__all__ = ["ERROR_KINDS", "ExecutionOutcome", "ExecutionRequest", "Mount"]
 
 #: The values :attr:`ExecutionOutcome.error_kind` may take (besides ``None``): the five of
 #: the seam, plus "output" (stdout or stderr grew past the executor's cap), "request" (the

@@ -32,8 +32,9 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import wasmtime
 from opentelemetry import metrics, trace
@@ -46,7 +47,7 @@ from .output import read_head, read_tail
 from .sleep import Interrupted, define_interruptible_sleep
 from .types import ExecutionOutcome, ExecutionRequest
 
-__all__ = ["WasmExecutor", "DEFAULT_ARGV0"]
+__all__ = ["DEFAULT_ARGV0", "WasmExecutor"]
 
 log = logging.getLogger("cod_reference.executor")
 
@@ -178,7 +179,7 @@ class WasmExecutor:
         if adapter is not None:
             adapter.shutdown(timeout)
 
-    def __enter__(self) -> "WasmExecutor":
+    def __enter__(self) -> WasmExecutor:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -555,9 +556,7 @@ def _first_cause(text: str) -> str:
 def _trap_summary(exc: BaseException) -> str:
     """``wasm `unreachable` instruction executed (in boom)`` from a wasmtime trap."""
     summary = _first_cause(str(exc))
-    for prefix in ("wasm trap: ",):
-        if summary.startswith(prefix):
-            summary = summary[len(prefix):]
+    summary = summary.removeprefix("wasm trap: ")
     frames = getattr(exc, "frames", None) or []
     if frames:
         name = frames[0].func_name or f"func[{frames[0].func_index}]"

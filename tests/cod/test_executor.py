@@ -6,21 +6,18 @@ WAT written here, and the built examples in ``guest-examples/``.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
 
 import pytest
-import wasmtime
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from observe_sdk import Options
-
 from cod_reference.executor.types import ExecutionOutcome, ExecutionRequest, Mount
 from cod_reference.executor.wasm import WasmExecutor
+from observe_sdk import Options
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
@@ -489,7 +486,7 @@ def test_read_head_and_tail(tmp_path: Path) -> None:
     from cod_reference.executor.output import read_head, read_tail
 
     f = tmp_path / "out"
-    f.write_bytes("aé€".encode() + b"\xff" + "z".encode())  # 1 + 2 + 3 + 1 + 1 bytes
+    f.write_bytes("aé€".encode() + b"\xff" + b"z")  # 1 + 2 + 3 + 1 + 1 bytes
     assert read_head(str(f), 100) == ("aé€\ufffdz", False)
     assert read_head(str(f), 4) == ("aé", True)          # the cut euro sign is left out
     assert read_tail(str(f), 4) == ("€\ufffdz"[1:], True)  # starts mid-character: skipped
