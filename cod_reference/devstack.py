@@ -102,8 +102,10 @@ class Devstack:
             self.orchestrator.log_sources[node_id] = compute
         self.orchestrator.start()
 
-    def add_compute(self, *, bad: bool = False, labels: dict[str, str] | None = None) -> ComputeNode:
-        """Start one more compute node (``node-<n>``)."""
+    def add_compute(self, *, bad: bool = False, labels: dict[str, str] | None = None,
+                    allowed_local_paths: list[str] | None = None) -> ComputeNode:
+        """Start one more compute node (``node-<n>``); ``allowed_local_paths`` replaces the
+        devstack's allow-list for this node."""
         assert self.telemetry is not None and self.orchestrator is not None
         index = len(self.computes) + 1
         node_id = f"node-{index}"
@@ -114,7 +116,8 @@ class Devstack:
         executor = self.executor_factory(node_dir, self.telemetry)
         self._executors.append(executor)
         config = ComputeConfig(node_id=node_id, labels=node_labels, capacity=dict(self.capacity),
-                               allowed_local_paths=self.allowed_local_paths, bad=bad,
+                               allowed_local_paths=self.allowed_local_paths if allowed_local_paths is None
+                               else allowed_local_paths, bad=bad,
                                heartbeat_interval_s=self.heartbeat_interval_s,
                                results_url=f"{self.url}/api/v1/compute/{node_id}/results")
         node = ComputeNode(node_dir, self.transport, executor, self.telemetry, config)
