@@ -147,14 +147,34 @@ class Adapter:
                     self._cond.notify_all()
 
     def _export_with_retries(self, batch: list[Trace]) -> None:
+        """Export ``batch``, retrying transient failures with exponential backoff.
+
+        After ``max_retries`` retries the batch is given up only when holding
+        on to it costs newer traces (the queue is full or dropped some since):
+        a backend that is down for a while, then back, loses nothing that
+        fits in the queue.  Shutdown stops the retrying.
+        """
         delay = self.backoff
-        for attempt in range(self.max_retries + 1):
+        attempt = 0
+        with self._cond:
+            dropped_before = self._dropped
+        while True:
             try:
                 self.export(batch)
             except TransientExportError as exc:
-                if attempt == self.max_retries or self._stop_retrying.is_set():
+                attempt += 1
+                if self._stop_retrying.is_set():
                     break
-                log.info("%s: export failed (%s); retry %d in %.2fs", self.name, exc, attempt + 1, delay)
+                if attempt > self.max_retries:
+                    with self._cond:
+                        pressure = len(self._queue) >= self.max_queue or self._dropped > dropped_before
+                    if pressure:
+                        break
+                    if attempt == self.max_retries + 1:
+                        log.warning("%s: export still failing after %d attempt(s) (%s); retrying every "
+                                    "%.1fs while the queue has room", self.name, attempt, exc, self.max_backoff)
+                else:
+                    log.info("%s: export failed (%s); retry %d in %.2fs", self.name, exc, attempt, delay)
                 if self._stop_retrying.wait(delay):
                     break
                 delay = min(delay * 2, self.max_backoff)
@@ -166,8 +186,10 @@ class Adapter:
                 return
             with self._cond:
                 self._exported += len(batch)
+            if attempt > self.max_retries:
+                log.warning("%s: export recovered after %d attempt(s)", self.name, attempt + 1)
             return
-        log.error("%s: giving up on %d trace(s) after %d attempt(s)", self.name, len(batch), attempt + 1)
+        log.error("%s: giving up on %d trace(s) after %d attempt(s)", self.name, len(batch), attempt)
         with self._cond:
             self._failed += len(batch)
 
