@@ -67,7 +67,9 @@ def _read_spec(path: str) -> dict[str, Any]:
 
 def _read_text(path: str) -> str:
     try:
-        return Path(path).read_text()
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SpecError([("", f"{path} is not a text file (a job spec is YAML or JSON)")]) from None
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
 

@@ -140,21 +140,22 @@ class JobStore:
         return _job(rows[0])
 
     def find_job(self, ref: str) -> dict[str, Any]:
-        """A job by full ID, unique ID prefix (with or without ``j-``) or name."""
+        """A job by full ID, name (the latest job of that name) or unique ID prefix
+        (with or without ``j-``)."""
         ref = ref.strip()
         if not ref:
             raise NotFound("empty job id")
         if _FULL_ID.match(ref):
             return self.get_job(ref)
-        by_name = self._q("SELECT * FROM jobs WHERE name=? ORDER BY create_ns DESC", (ref,))
-        if len(by_name) == 1:
+        by_name = self._q("SELECT * FROM jobs WHERE name=? ORDER BY create_ns DESC LIMIT 1", (ref,))
+        if by_name:
             return _job(by_name[0])
         prefix = ref if ref.startswith("j-") else f"j-{ref}"
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         rows = self._q("SELECT * FROM jobs WHERE id LIKE ? ESCAPE '\\' LIMIT 3", (escaped + "%",))
         if len(rows) == 1:
             return _job(rows[0])
-        if len(rows) > 1 or len(by_name) > 1:
+        if len(rows) > 1:
             raise Ambiguous(f"{ref!r} matches several jobs; give more of the ID")
         raise NotFound(f"job {ref} not found")
 
