@@ -125,7 +125,7 @@ def prepare_mounts(mounts: list[Mount], *, staging_root: str | None = None) -> P
             staging = tempfile.mkdtemp(prefix="cod-mount-", dir=staging_root)
             prepared._temp_dirs.append(staging)
             for name, mount in entries:
-                host = os.path.abspath(mount.host_path)
+                host = os.path.realpath(mount.host_path)  # link the file, not a symlink to it
                 staged = os.path.join(staging, name)
                 if mount.readonly and not writable:
                     _link_or_copy(host, staged)   # the whole directory is read-only

@@ -533,3 +533,10 @@ def test_endless_output_is_stopped() -> None:
     assert (out.error_kind, out.error, out.exit_code) == ("output", "output limit of 64 KiB exceeded on stdout", None)
     assert out.stdout_head == "x" * 10 and out.stdout_truncated
     assert out.duration_s < 5
+
+
+def test_symlinked_file_mount(executor: WasmExecutor, tmp_path: Path) -> None:
+    (tmp_path / "real.txt").write_text("through the link")
+    (tmp_path / "link.txt").symlink_to(tmp_path / "real.txt")
+    out = tool(executor, "cat", "/in/data.txt", mounts=[Mount(str(tmp_path / "link.txt"), "/in/data.txt")])
+    assert (out.exit_code, out.stdout_head) == (0, "through the link")
