@@ -23,7 +23,7 @@ mkdir -p "$OUT"
 CC="${CC:-clang}"
 CXX="${CXX:-clang++}"
 RUSTC="${RUSTC:-$(command -v /usr/bin/rustc || command -v rustc || true)}"
-GO="${GO:-$(command -v go || true)}"
+GO="${GO:-$(command -v go || command -v "$ROOT/.venv/bin/go" || true)}"
 if [[ -z "${PY:-}" ]]; then
   if [[ -x "$ROOT/.venv/bin/python" ]]; then PY="$ROOT/.venv/bin/python"; else PY=python3; fi
 fi
@@ -55,6 +55,11 @@ if command -v "$CC" >/dev/null && [[ -d /usr/lib/wasm32-wasi || -n "${WASI_SYSRO
     build_c "$name"
   done
   build_c reactor -mexec-model=reactor
+  # Post-MVP instructions in real compiler output (SIMD, bulk memory, ...).
+  "$CC" "${CFLAGS[@]}" -O2 -msimd128 -mbulk-memory -mnontrapping-fptoint -msign-ext \
+    -c "$HERE/c/features.c" -o "$TMP/features.o"
+  "$CC" "${LDFLAGS[@]}" "$TMP/features.o" -o "$OUT/features.wasm"
+  built+=(features)
   "$CXX" "${CFLAGS[@]}" -fno-exceptions -fno-rtti -c "$HERE/cpp/shapes.cpp" -o "$TMP/shapes.o"
   "$CXX" "${LDFLAGS[@]}" -nostdlib++ "-Wl,@$TMP/no-demangle.rsp" "$TMP/shapes.o" -o "$OUT/shapes.wasm"
   built+=(shapes)
@@ -68,7 +73,9 @@ if [[ -n "$RUSTC" ]] && [[ -d "$("$RUSTC" --print sysroot 2>/dev/null)/lib/rustl
   # The same program with the v0 symbol mangling (its own functions only;
   # the prebuilt std keeps legacy names), for the demangler.
   "$RUSTC" "${RUSTFLAGS[@]}" -C symbol-mangling-version=v0 "$HERE/rust/words.rs" -o "$OUT/words_v0.wasm"
-  built+=(words words_v0)
+  # A larger program: std collections, traits, generics, formatting.
+  "$RUSTC" "${RUSTFLAGS[@]}" "$HERE/rust/ledger.rs" -o "$OUT/ledger.wasm"
+  built+=(words words_v0 ledger)
 else
   warn "no rustc with the wasm32-wasi target: Rust examples not rebuilt"
 fi

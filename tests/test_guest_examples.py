@@ -155,7 +155,8 @@ def pages(result: Run) -> int:
 
 # ---------------------------------------------------------------- what is committed
 
-BUILT = ["hello", "nested", "vowels", "reactor", "trap", "fib", "shapes", "words", "words_v0", "inventory"]
+BUILT = ["hello", "nested", "vowels", "reactor", "trap", "fib", "features", "shapes", "words", "words_v0", "ledger",
+         "inventory"]
 WATS = ["plain", "fib.instr", "nested.instr", "grow.instr", "legacy", "mixed.instr", "reactor.instr",
         "trap.instr", "exit.instr", "unbalanced"]
 
@@ -181,6 +182,7 @@ EXPECTED_NAMES = {
     "reactor": {"_initialize", "init", "add", "count_vowels", "is_vowel", "guest_alloc", "guest_free"},
     "trap": {"main", "outer", "middle", "inner"},
     "fib": {"main", "fib", "printf"},
+    "features": {"main", "dot", "sum4", "saturate", "sext8", "sext16", "classify", "copy_and_sum"},
     "shapes": {"main", "_ZN6shapes5scaleEii", "_ZN6shapes5scaleEdd", "_ZNK6shapes6Circle4areaEv",
                "_ZNK6shapes4Rect4areaEv", "_ZN6shapes10total_areaINS_5ShapeEEEdPKPKT_i"},
     "inventory": {"main.main", "main.load", "main.summarize", "main.encode", "main.primes", "main.countPrimes"},
@@ -193,11 +195,15 @@ def test_name_section_is_kept(name: str) -> None:
     assert EXPECTED_NAMES[name] <= names
 
 
-@pytest.mark.parametrize(("name", "prefix"), [("words", "_ZN5words"), ("words_v0", "_RNv")])
-def test_rust_names_are_mangled(name: str, prefix: str) -> None:
+@pytest.mark.parametrize(("name", "prefix", "functions"), [
+    ("words", "_ZN5words", ("count_words", "count_vowels", "report", "process")),
+    ("words_v0", "_RNv", ("count_words", "count_vowels", "report", "process")),
+    ("ledger", "_ZN6ledger", ("parse_cents", "parse_line", "parse", "aggregate", "busiest", "report")),
+])
+def test_rust_names_are_mangled(name: str, prefix: str, functions: tuple[str, ...]) -> None:
     names = function_names(BUILD / f"{name}.wasm").values()
     mine = [n for n in names if n.startswith(prefix)]
-    for fn in ("count_words", "count_vowels", "report", "process"):
+    for fn in functions:
         assert any(fn in n for n in mine), (fn, mine)
 
 
@@ -284,6 +290,33 @@ def test_fib(tmp_path: Path) -> None:
     assert run(BUILD / "fib.wasm", tmp_path, argv=("10",)).stdout == "fib(10) = 55\n"
 
 
+# Post-MVP instructions that features.wasm must contain (opcode bytes as they appear in the code section).
+FEATURE_OPCODES = {
+    "memory.copy": b"\xfc\x0a\x00\x00",
+    "memory.fill": b"\xfc\x0b\x00",
+    "i32.trunc_sat_f64_s": b"\xfc\x02",
+    "v128.load": b"\xfd\x00",
+    "i32.extend8_s": b"\xc0",
+    "br_table": b"\x0e",
+}
+
+
+def test_features(tmp_path: Path) -> None:
+    r = run(BUILD / "features.wasm", tmp_path)
+    assert (r.exit_code, r.calls) == (0, [])
+    assert r.stdout.splitlines() == [
+        "dot: 6111.0",
+        "sum4: 36",
+        "saturate: 2147483647 -2147483648 0",
+        "sext: -128 -32768",
+        "classify: 9 letters, 2 digits, 2 spaces, 2 other",
+        "copy: checksum 8256",
+    ]
+    wasm = wasm_bytes(BUILD / "features.wasm")
+    for name, opcode in FEATURE_OPCODES.items():
+        assert opcode in wasm, name
+
+
 def test_shapes_cpp(tmp_path: Path) -> None:
     r = run(BUILD / "shapes.wasm", tmp_path)
     assert (r.exit_code, r.stdout) == (0, "total area: 39.14\nscaled: 6\n")
@@ -305,6 +338,31 @@ def test_words_rust(name: str, tmp_path: Path) -> None:
     r = run(BUILD / f"{name}.wasm", tmp_path)
     assert (r.exit_code, r.stdout) == (0, "words=9 vowels=11\nlongest=quick\n")
     assert r.calls == WORDS_CALLS
+
+
+def test_ledger_rust(tmp_path: Path) -> None:
+    r = run(BUILD / "ledger.wasm", tmp_path)
+    assert (r.exit_code, r.stderr) == (0, "")
+    assert r.stdout.splitlines() == [
+        "accounts: 4",
+        "  carol (3 entries)         3760.01",
+        "  alice (4 entries)         1098.75",
+        "  bob (3 entries)            242.50",
+        "  dave (2 entries)            55.75",
+        "busiest: month 2024-02 with 6425.75",
+        "checksum: 2791",
+    ]
+    assert r.calls == [
+        ("span-enter", "ledger"),
+        ("span-enter", "parse"), ("log", 2, 'skipped line 13: unknown kind "steal"'), ("span-exit",),
+        ("span-tags", "lang:rust,entries:12"),
+        ("span-enter", "aggregate"), ("metric", 1, "ledger.entries:12|c"), ("span-exit",),
+        ("span-enter", "report"), ("log", 3, "report: 4 accounts"), ("span-exit",),
+        ("span-exit",),
+    ]
+    strict = run(BUILD / "ledger.wasm", tmp_path, argv=("strict",))
+    assert (strict.exit_code, strict.stdout, strict.stderr) == (2, "", 'error: line 13: unknown kind "steal"\n')
+    assert strict.calls == [("span-enter", "ledger"), ("span-enter", "parse"), ("span-exit",), ("span-exit",)]
 
 
 def test_inventory_go(tmp_path: Path) -> None:
@@ -489,7 +547,7 @@ def call_tree(calls: list[tuple[Any, ...]], names: dict[int, str]) -> tuple[Node
 
 INSTR_RUNS: dict[str, dict[str, Any]] = {
     "hello": {}, "nested": {}, "vowels": {}, "trap": {}, "fib": {"argv": ("15",)}, "shapes": {},
-    "words": {}, "words_v0": {}, "inventory": {},
+    "words": {}, "words_v0": {}, "inventory": {}, "features": {}, "ledger": {}, "ledger:strict": {"argv": ("strict",)},
     "reactor": {"entry": "_initialize", "invoke": (("add", (2, 3)), ("add", (4, 5)))},
 }
 
@@ -500,15 +558,16 @@ def test_every_example_has_an_instrumented_build() -> None:
 
 @pytest.mark.parametrize("name", sorted(INSTR_RUNS))
 def test_instrumented_build_behaves_like_the_plain_one(name: str, tmp_path: Path) -> None:
-    plain = run(BUILD / f"{name}.wasm", tmp_path, **INSTR_RUNS[name])
-    instr = run(BUILD / f"{name}.instr.wasm", tmp_path, **INSTR_RUNS[name])
+    module = name.split(":")[0]
+    plain = run(BUILD / f"{module}.wasm", tmp_path, **INSTR_RUNS[name])
+    instr = run(BUILD / f"{module}.instr.wasm", tmp_path, **INSTR_RUNS[name])
     assert (instr.exit_code, instr.stdout, instr.stderr, instr.results) == \
         (plain.exit_code, plain.stdout, plain.stderr, plain.results)
     assert (instr.trap is None) == (plain.trap is None)
     # The manual calls are the same, in the same order; the instrumenter added only enter/exit/memory-grow.
     assert [c for c in instr.calls if c[0] not in ("enter", "exit", "memory-grow")] == plain.calls
     assert any(c[0] == "enter" for c in instr.calls)
-    info = read_module_info(wasm_bytes(BUILD / f"{name}.instr.wasm"))
+    info = read_module_info(wasm_bytes(BUILD / f"{module}.instr.wasm"))
     assert info.imports_namespace("dylibso:observe/instrument")
 
 
@@ -580,13 +639,17 @@ def test_shapes_instr_tree(tmp_path: Path) -> None:
                                                 "_ZNK6shapes4Rect4areaEv"]
 
 
-@pytest.mark.parametrize("name", ["words", "words_v0"])
-def test_words_instr_tree(name: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("name", "top", "functions"), [
+    ("words", "process", ("count_words", "count_vowels", "report")),
+    ("words_v0", "process", ("count_words", "count_vowels", "report")),
+    ("ledger", "ledger", ("parse", "aggregate", "report")),
+])
+def test_rust_instr_tree(name: str, top: str, functions: tuple[str, ...], tmp_path: Path) -> None:
     _, root, still_open = instr_tree(name, tmp_path)
     assert still_open == []
-    process = next(n for n in _walk(root) if n.name == "span:process")
+    process = next(n for n in _walk(root) if n.name == f"span:{top}")
     inside = [n.name for n in _walk(process)]
-    for fn in ("count_words", "count_vowels", "report"):
+    for fn in functions:
         assert f"span:{fn}" in inside
         assert any(fn in n and not n.startswith("span:") for n in inside), fn
 
