@@ -1,11 +1,9 @@
-"""Fixtures for the adapter tests: hand-built traces and small real receivers."""
+"""Hand-built traces for the adapter tests (what the assembler would produce)."""
 from __future__ import annotations
 
 import itertools
 import time
 from typing import Any
-
-import pytest
 
 from observe_sdk.abi import LogLevel, MetricFormat
 from observe_sdk.trace import Allocation, Log, Metric, Span, Trace, new_span_id, new_trace_id
@@ -75,8 +73,3 @@ def deep_trace(n_spans: int, fanout: int = 4) -> Trace:
     trace = Trace(trace_id=new_trace_id(), roots=[spans[0]], module_name="synthetic.wasm",
                   start_ns=t, end_ns=spans[0].end_ns)
     return assign_ids(trace)
-
-
-@pytest.fixture
-def trace() -> Trace:
-    return sample_trace()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgpack
 import pytest
-from conftest import deep_trace, sample_trace
+from adapter_traces import deep_trace, sample_trace
 from receivers import DdTestAgent, HttpCapture, UdpListener
 
 from observe_sdk.adapters.datadog import DatadogAdapter, normalize_metadata, parse_dd_tags

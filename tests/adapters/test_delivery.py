@@ -12,7 +12,7 @@ import threading
 import time
 
 import pytest
-from conftest import sample_trace
+from adapter_traces import sample_trace
 from otlp_receiver import OtlpReceiver
 from receivers import HttpCapture
 

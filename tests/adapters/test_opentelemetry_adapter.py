@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from conftest import at, make_span, sample_trace
+from adapter_traces import at, make_span, sample_trace
 from opentelemetry import trace as otel_trace
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor

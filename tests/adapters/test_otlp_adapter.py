@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import sample_trace
+from adapter_traces import sample_trace
 from otlp_receiver import OtlpReceiver, attrs
 
 from observe_sdk.adapters.otlp import OtlpAdapter, default_resource, parse_headers

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import sample_trace
+from adapter_traces import sample_trace
 from otlp_receiver import OtlpReceiver
 
 from observe_sdk.adapters import registry

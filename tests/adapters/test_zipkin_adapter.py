@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import deep_trace, sample_trace
+from adapter_traces import deep_trace, sample_trace
 from receivers import HttpCapture
 
 from observe_sdk.adapters.traceinfo import TRACEPARENT
