@@ -20,6 +20,7 @@ import wasmtime
 from . import __version__
 from .abi import IMPORTS, NAMESPACES, NS_LEGACY
 from .names import ModuleFormatError, read_module_info
+from .host.context import describe_trap
 from .options import Options
 
 
@@ -149,7 +150,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
                 code = exc.code
                 break
             except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-                print(f"error: {name} trapped: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
+                print(f"observe-sdk: {ns.module}: {name} trapped: {describe_trap(exc)}", file=sys.stderr)
                 code = 134
                 break
             if name not in ("_start", "_initialize") and result is not None:

@@ -161,7 +161,7 @@ def test_backend_down_then_up_loses_nothing_and_never_blocks(guest_factory):
 def test_queue_bound_drops_oldest_and_shutdown_reports(guest_factory):
     adapter = Flaky(backoff=0.01, max_backoff=0.02, max_retries=10_000, max_queue=5, batch_size=1)
     for _ in range(12):
-        observed(guest_factory, adapter, W.PLAIN)
+        observed(guest_factory, adapter, W.NESTED)
     report = adapter.shutdown(timeout=0.3)
     assert report.dropped >= 6 and report.pending + report.failed >= 1
     assert not report.complete
@@ -172,7 +172,7 @@ def test_permanent_failure_is_counted(guest_factory):
         def export(self, traces):
             raise RuntimeError("bad config")
     adapter = Broken()
-    observed(guest_factory, adapter, W.PLAIN)
+    observed(guest_factory, adapter, W.NESTED)
     report = adapter.shutdown(timeout=5)
     assert report.failed == 1 and report.exported == 0
 

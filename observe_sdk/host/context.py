@@ -35,6 +35,18 @@ def warn_once(key: str, message: str, *args: Any) -> None:
     log.warning(message, *args)
 
 
+def describe_trap(exc: BaseException) -> str:
+    """One line saying why the guest stopped: the cause, not wasmtime's backtrace header."""
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    if not lines:
+        return type(exc).__name__
+    cause = lines[-1]
+    for prefix in ("wasm trap: ", "Caused by: "):
+        if cause.startswith(prefix):
+            cause = cause[len(prefix):]
+    return cause
+
+
 def _choose_recorder(options: Options, store: wasmtime.Store | None, linker: wasmtime.Linker):
     if options.recorder == "python":
         return PythonRecorder(options.max_events)
@@ -135,8 +147,7 @@ class TraceContext:
         if isinstance(exc, wasmtime.ExitTrap):
             reason, is_error = f"exit code {code}", code != 0
         else:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            reason, is_error = f"trap: {first}", True
+            reason, is_error = f"trap: {describe_trap(exc)}", True
         self._recorder.log.add(K_END, (reason, is_error))
 
     def _fault(self, op: str, message: str) -> None:
@@ -178,7 +189,8 @@ class TraceContext:
         if trace.dropped_events:
             log.warning("trace %s: event cap of %d reached; %d event(s) dropped",
                         trace.trace_id_hex, self.options.max_events, trace.dropped_events)
-        self.adapter.submit(trace)
+        if trace.roots or trace.errors or trace.dropped_events:
+            self.adapter.submit(trace)  # an empty trace (nothing observed) is not sent anywhere
         return trace
 
     def __enter__(self) -> "TraceContext":
