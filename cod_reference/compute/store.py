@@ -29,6 +29,7 @@ class ExecutionStore:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across process crashes
         self._db.executescript(SCHEMA)
         self._lock = threading.Lock()
 
