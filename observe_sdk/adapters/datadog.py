@@ -63,7 +63,7 @@ from .common import (
     span_attributes,
 )
 from .statsd import StatsdError, parse_lines, sanitize_tag
-from .traceinfo import FAULT_EVENT, capture_host_parent, effective_trace_id, host_parent, trace_attributes
+from .traceinfo import FAULT_EVENT, CapturesHostParent, effective_trace_id, host_parent, trace_attributes
 
 log = logging.getLogger("observe_sdk.adapters")
 
@@ -129,7 +129,7 @@ def dogstatsd_addr_from_env() -> str:
     return f"udp://{host}:{port}"
 
 
-class DatadogAdapter(Adapter):
+class DatadogAdapter(CapturesHostParent, Adapter):
     """Guest traces, metrics and logs to Datadog (see the module docs for the environment).
 
     ``agent_url``: the trace agent; ``dogstatsd_url``: where metrics go
@@ -241,8 +241,6 @@ class DatadogAdapter(Adapter):
         config.api_key["apiKeyAuth"] = api_key
         return LogsApi(ApiClient(config))
 
-    def on_trace_finished(self, trace: Trace) -> None:
-        capture_host_parent(trace)
 
     # -- encoding ----------------------------------------------------------
     def trace_chunks(self, trace: Trace) -> tuple[list[list[dict]], list[dict], list[str]]:

@@ -46,7 +46,7 @@ from .common import (
     span_attributes,
 )
 from .statsd import StatsdError, StatsdMetric, parse_lines
-from .traceinfo import ATTR_MODULE, capture_host_parent, host_parent, trace_attributes
+from .traceinfo import ATTR_MODULE, CapturesHostParent, host_parent, trace_attributes
 
 log = logging.getLogger("observe_sdk.adapters")
 
@@ -155,7 +155,7 @@ class _MetricRecorder:
             log.warning("guest metric ignored (%d so far): %s", self.invalid, why)
 
 
-class OpenTelemetryAdapter(Adapter):
+class OpenTelemetryAdapter(CapturesHostParent, Adapter):
     """Guest spans, metrics and logs through the host's OpenTelemetry SDK.
 
     ``tracer_provider``, ``meter_provider``, ``logger_provider``: the providers
@@ -196,8 +196,6 @@ class OpenTelemetryAdapter(Adapter):
         """The global providers (configure them with the OTel SDK or its auto-configuration)."""
         return cls(**kwargs)
 
-    def on_trace_finished(self, trace: Trace) -> None:
-        capture_host_parent(trace)
 
     @property
     def invalid_metrics(self) -> int:

@@ -9,9 +9,9 @@ metadata plain data and lets a host that received a ``traceparent`` header
 
     trace_ctx.set_metadata(traceparent=request.headers["traceparent"])
 
-Adapters call :func:`capture_host_parent` from ``on_trace_finished`` (on the
-guest's thread); it records the current OpenTelemetry span, if there is one
-and nothing was set explicitly.  Every adapter then uses
+Adapters mix in :class:`CapturesHostParent`, whose hooks run on the guest's
+thread and record the current OpenTelemetry span, if there is one and nothing
+was set explicitly.  Every adapter then uses
 :func:`host_parent` and :func:`effective_trace_id`, so Datadog, Zipkin, OTLP
 and the in-process OpenTelemetry adapter all put the guest's spans in the
 host's trace.
@@ -69,13 +69,13 @@ def parse_traceparent(text: str) -> HostParent:
     return HostParent(trace_id, span_id, bool(int(flags, 16) & 1))
 
 
-def capture_host_parent(trace: Trace) -> None:
-    """Record the host's current OpenTelemetry span as the trace's parent.
+def capture_host_parent(metadata: dict) -> None:
+    """Record the host's current OpenTelemetry span as the parent, in trace metadata.
 
     Keeps a parent that is already set; does nothing without opentelemetry-api
     or without a valid current span.  Call it on the guest's thread.
     """
-    if TRACEPARENT in trace.metadata:
+    if TRACEPARENT in metadata:
         return
     try:
         from opentelemetry import trace as otel_trace
@@ -83,7 +83,19 @@ def capture_host_parent(trace: Trace) -> None:
         return
     ctx = otel_trace.get_current_span().get_span_context()
     if ctx.is_valid:
-        trace.metadata[TRACEPARENT] = format_traceparent(ctx.trace_id, ctx.span_id, ctx.trace_flags.sampled)
+        metadata[TRACEPARENT] = format_traceparent(ctx.trace_id, ctx.span_id, ctx.trace_flags.sampled)
+
+
+class CapturesHostParent:
+    """Adapter mixin: the host span current when the guest is invoked (if the host
+    calls through ``TraceContext.call``) or else when the trace finishes becomes the
+    parent of the trace's root spans."""
+
+    def on_guest_invoked(self, metadata: dict) -> None:
+        capture_host_parent(metadata)
+
+    def on_trace_finished(self, trace: Trace) -> None:
+        capture_host_parent(trace.metadata)
 
 
 _warned_bad_parent: set[str] = set()

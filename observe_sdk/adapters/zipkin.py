@@ -23,12 +23,12 @@ from .base import Adapter
 from .common import ATTR_ERROR_MESSAGE, DEFAULT_SERVICE_NAME, EVENT_LOG, EVENT_METRIC, span_attributes
 from .httpsend import check_url, send
 from .resume import ResumableSends, Send
-from .traceinfo import FAULT_EVENT, capture_host_parent, effective_trace_id, host_parent, trace_attributes
+from .traceinfo import FAULT_EVENT, CapturesHostParent, effective_trace_id, host_parent, trace_attributes
 
 DEFAULT_ENDPOINT = "http://localhost:9411/api/v2/spans"
 
 
-class ZipkinAdapter(Adapter):
+class ZipkinAdapter(CapturesHostParent, Adapter):
     """POSTs Zipkin v2 JSON; ``endpoint`` is the full ``.../api/v2/spans`` URL."""
 
     name = "zipkin"
@@ -53,8 +53,6 @@ class ZipkinAdapter(Adapter):
     def from_env(cls, **kwargs: Any) -> "ZipkinAdapter":
         return cls(**kwargs)
 
-    def on_trace_finished(self, trace: Trace) -> None:
-        capture_host_parent(trace)
 
     def encode(self, trace: Trace) -> list[dict[str, Any]]:
         """The trace's spans as Zipkin v2 span objects."""
