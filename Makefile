@@ -6,6 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test bench install guests clean
 
+# Set-up pieces of one area (mk/adapters.mk: Datadog's test agent in its own venv).
+
+-include mk/*.mk
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -17,7 +21,7 @@ install: $(STAMP)
 demo: install
 	$(BIN)/python -m observe_sdk.demo
 
-test: install
+test: install ddagent
 	$(BIN)/python -m pytest -q tests
 
 bench: install
@@ -28,4 +32,4 @@ guests:
 	bash guest-examples/build.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache .benchmarks
+	rm -rf $(VENV) .venv-ddagent .pytest_cache .benchmarks
