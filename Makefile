@@ -7,8 +7,8 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test bench install guests clean
 
 # Set-up pieces of one area (mk/adapters.mk: Datadog's test agent in its own venv).
-
 -include mk/*.mk
+.DEFAULT_GOAL := test
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
