@@ -29,12 +29,13 @@
 ;; recorder turns `passthrough` for the rest of the trace: every event is
 ;; recorded as is and the assembler does all the pairing and filtering.
 ;;
-;; Control block (offsets; the host mirrors this layout in wasm_recorder.py):
+;; Control block (offsets; the host mirrors this layout in wasm_recorder.py and
+;; sets every field before the first guest call):
 ;;   0 i64 clock scratch     8 i32 len (records in the buffer)
 ;;  12 i32 capped           16 i64 flushed (records handed over so far)
 ;;  24 i64 remaining        32 i64 dropped     40 i64 min_ns
-;;  48 i32 sp (stack top)   52 i32 passthrough
-;; Buffer: 32768 records from 64.  Stack: 24-byte frames
+;;  48 i32 sp (stack top)   52 i32 passthrough   56 i32 cap (buffer capacity, <= 32768)
+;; Buffer: up to 32768 records from 64.  Stack: 24-byte frames
 ;;   (i32 function index, i32 manual, i64 start, i64 ENTER position or -1)
 ;; from 786496 (STACK) to the end of memory (STACK_END, 2 MiB).
 (module
@@ -60,7 +61,7 @@
             (return (i64.const -1))))
     (i64.store (i32.const 24) (i64.sub (i64.load (i32.const 24)) (i64.const 1)))
     (local.set $len (i32.load (i32.const 8)))
-    (if (i32.eq (local.get $len) (i32.const 32768))
+    (if (i32.ge_u (local.get $len) (i32.load (i32.const 56)))
       (then (call $flush (local.get $len))
             (i64.store (i32.const 16) (i64.add (i64.load (i32.const 16)) (i64.extend_i32_u (local.get $len))))
             (local.set $len (i32.const 0))))
@@ -137,8 +138,4 @@
         (local.set $top (i32.sub (local.get $top) (i32.const 24)))
         (br $search)))
     (drop (call $emit (i32.const 2) (local.get $idx) (local.get $t))))
-
-  (data (i32.const 24) "\40\4b\4c\00\00\00\00\00")   ;; remaining = 5,000,000 until the host sets it
-  (data (i32.const 40) "\20\4e\00\00\00\00\00\00")   ;; min_ns = 20,000
-  (data (i32.const 48) "\40\00\0c\00")               ;; sp = STACK (786496)
 )

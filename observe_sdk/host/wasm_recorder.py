@@ -39,7 +39,8 @@ WASI = "wasi_snapshot_preview1"
 
 # the layout of recorder.wat's memory
 BUFFER = 64
-STACK = 786_496
+CAPACITY = 32_768  # records
+STACK = BUFFER + CAPACITY * RECORD_BYTES
 STACK_END = 2 * 1024 * 1024
 FRAME = struct.Struct("<iiqq")  # function index, manual, start, ENTER position
 
@@ -57,6 +58,7 @@ class _Control(ctypes.LittleEndianStructure):
         ("min_ns", ctypes.c_int64),
         ("sp", ctypes.c_int32),
         ("passthrough", ctypes.c_int32),
+        ("cap", ctypes.c_int32),
     ]
 
 
@@ -190,6 +192,7 @@ class WasmRecorder:
         base = ctypes.addressof(memory.data_ptr(store).contents)
         self._memory = memory  # keeps the mapping's owner alive with us
         self._ctl = _Control.from_address(base)
+        self._ctl.cap = CAPACITY
         self._view = memoryview((ctypes.c_char * STACK_END).from_address(base)).cast("B")
         self._begin()
 
