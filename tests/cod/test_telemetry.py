@@ -1,0 +1,72 @@
+"""The network's own telemetry: OTEL_* configuration, the trace kept on disk, the tree."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from cod_helpers import run, tool_job
+
+from cod_reference.client import Client
+from cod_reference.devstack import Devstack
+from cod_reference.telemetry import format_tree, otlp_json
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "adapters"))
+from otlp_receiver import OtlpReceiver  # noqa: E402
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_otel_env_sends_spans_and_metrics_to_a_collector(protocol, tmp_path, monkeypatch) -> None:
+    with OtlpReceiver() as receiver:
+        endpoint = receiver.grpc_endpoint if protocol == "grpc" else receiver.http_endpoint
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
+        monkeypatch.setenv("OTEL_SERVICE_NAME", "cod-under-test")
+        monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test")
+        with Devstack(data_dir=tmp_path, computes=1, port=0) as stack:
+            assert stack.telemetry.spans_file is None  # spans go to the collector, not the data dir
+            with Client(port=stack.port) as client:
+                job = run(client, tool_job("args"))
+                assert job["State"]["StateType"] == "Completed"
+                assert client.trace(job["ID"], "records")["Spans"] == []
+        assert receiver.store.wait(lambda s: {"submit", "execution", "call"} <= {sp.name for sp in s.spans()})
+        resource = receiver.store.resources()[0]
+        assert resource["service.name"] == "cod-under-test"
+        assert resource["deployment.environment"] == "test"
+        assert receiver.store.wait(lambda s: "cod.jobs.finished" in s.metrics())
+        assert "cod.executions.active" in receiver.store.metrics()
+        spans = receiver.store.spans()
+        assert len({sp.trace_id for sp in spans if sp.name in ("submit", "execution")}) == 1
+
+
+def test_telemetry_can_be_turned_off(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    with Devstack(data_dir=tmp_path, computes=1, port=0) as stack, Client(port=stack.port) as client:
+        job = run(client, tool_job("args"))
+        assert job["State"]["StateType"] == "Completed"
+        assert client.trace(job["ID"], "records")["Spans"] == []
+    assert not (tmp_path / "traces").exists()
+
+
+def record(span_id: str, parent: str, name: str, start: int, end: int, **extra) -> dict:
+    return {"traceId": "ab" * 16, "spanId": span_id, "parentSpanId": parent, "name": name, "kind": 1,
+            "startTimeUnixNano": start, "endTimeUnixNano": end, "attributes": extra, "events": [],
+            "status": {"code": 0, "message": ""}, "service": "cod", "scope": "s"}
+
+
+def test_tree_and_otlp_json() -> None:
+    spans = [record("01", "", "submit", 0, 1_000_000), record("02", "01", "execution", 10, 3_000_000,
+                                                                **{"cod.node_id": "node-1"}),
+             record("03", "02", "call", 20, 2_000_000), record("04", "01", "evaluation", 30, 40)]
+    tree = format_tree(spans)
+    assert tree.splitlines()[1].startswith("└─ submit  [1.000 ms")
+    assert "   ├─ execution  [3.000 ms, +0.0 ms, node_id=node-1]" in tree
+    assert "   │  └─ call" in tree and "   └─ evaluation" in tree
+    doc = otlp_json(spans)
+    (rs,) = doc["resourceSpans"]
+    assert rs["resource"]["attributes"] == [{"key": "service.name", "value": {"stringValue": "cod"}}]
+    otlp_spans = rs["scopeSpans"][0]["spans"]
+    assert [s["name"] for s in otlp_spans] == ["submit", "execution", "call", "evaluation"]
+    assert otlp_spans[1]["attributes"] == [{"key": "cod.node_id", "value": {"stringValue": "node-1"}}]
+    assert otlp_spans[0]["startTimeUnixNano"] == "0"
+    assert format_tree([]) == "(no spans)"
