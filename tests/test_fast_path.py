@@ -613,3 +613,17 @@ def test_memory_per_buffered_event() -> None:
     per_event = sys.getsizeof(log.events) / len(log)
     adapter.shutdown()
     assert per_event < 32
+
+
+def test_store_and_recorder_are_freed() -> None:
+    import gc
+    import weakref
+
+    ctx, store, exports, adapter = start_loop(0)
+    exports["run"](store, 10)
+    ctx.finish()
+    adapter.shutdown()
+    refs = [weakref.ref(store), weakref.ref(ctx._recorder)]
+    del ctx, store, exports, adapter
+    gc.collect()
+    assert [r() for r in refs] == [None, None]

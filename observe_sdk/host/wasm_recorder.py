@@ -175,7 +175,16 @@ class WasmRecorder:
         self.max_events = options.max_events
         self._store = store
         self._failure: str | None = None
-        flush = wasmtime.Func(store, wasmtime.FuncType([wasmtime.ValType.i32()], []), self._on_full)
+        # wasmtime-py keeps host callbacks in a global table until their store
+        # is freed: the callback must not keep the recorder (and so the store) alive
+        this = weakref.ref(self)
+
+        def on_full(n: int) -> None:
+            recorder = this()
+            if recorder is not None:
+                recorder._on_full(n)
+
+        flush = wasmtime.Func(store, wasmtime.FuncType([wasmtime.ValType.i32()], []), on_full)
         try:
             instance = wasmtime.Instance(store, recorder_module(store.engine), [clock, flush])
             exports = instance.exports(store)
