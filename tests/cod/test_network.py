@@ -236,3 +236,18 @@ def test_trace_of_an_instrumented_guest(cod_client: Client) -> None:
     assert any(s["name"] == "main" for s in guest)
     otlp = cod_client.trace(job["ID"])
     assert otlp["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"] in trace_ids
+
+
+def test_url_download_input(cod_client: Client) -> None:
+    # a published result of one job (served by the API) is the input of the next
+    first = run(cod_client, tool_job("args", "x"))
+    (result,) = cod_client.results(first["ID"])
+    url = result["Params"]["URL"]
+    source = {"Source": {"Type": "urlDownload", "Params": {"URL": url}}, "Target": "/dl"}
+    job = run(cod_client, tool_job("ls", "/dl", inputs=[source]))
+    assert job["State"]["StateType"] == "Completed", job["State"]
+    assert stdout_of(cod_client, job) == [url.rsplit("/", 1)[1] + "\n"]
+    missing = {"Source": {"Type": "urlDownload", "Params": {"URL": url.replace("e-", "e-nope")}}, "Target": "/dl"}
+    job = run(cod_client, tool_job("ls", "/dl", inputs=[missing]))
+    assert job["State"]["StateType"] == "Failed"
+    assert "could not download" in job["State"]["Message"]

@@ -111,3 +111,23 @@ def test_retries_are_limited(stack: Devstack, client: Client) -> None:
     assert "failed 3 times" in job["State"]["Message"]
     execs = client.executions(job["ID"])
     assert len(execs) == 3 and len({e["NodeID"] for e in execs}) == 3  # each retry on another node
+
+
+def test_lost_node_executions_are_rescheduled(tmp_path) -> None:
+    from cod_reference.orchestrator import OrchestratorConfig
+
+    config = OrchestratorConfig(disconnect_timeout_s=0.6, housekeeping_interval_s=0.1)
+    with Devstack(data_dir=tmp_path, computes=2, port=0, heartbeat_interval_s=0.1,
+                  orchestrator_config=config) as s, Client(port=s.port) as c:
+        job_id = c.submit(wasm_job(busy(SECOND)))["JobID"]
+        running = wait_for(lambda: [e for e in c.executions(job_id) if e["ComputeState"]["StateType"] == "Running"],
+                           what="the execution to run")
+        s.computes[running[0]["NodeID"]].stop()  # the node goes silent mid-run
+        job = c.wait(job_id, timeout=20)
+        assert job["State"]["StateType"] == "Completed", job["State"]
+        execs = c.executions(job_id)
+        assert execs[0]["ComputeState"]["Message"] == f"node {running[0]['NodeID']} has disappeared"
+        assert execs[-1]["ComputeState"]["StateType"] == "Completed"
+        assert execs[-1]["NodeID"] != running[0]["NodeID"]
+        lost = {n["Info"]["NodeID"]: n["Connection"] for n in c.nodes()}
+        assert lost[running[0]["NodeID"]] == "DISCONNECTED"
