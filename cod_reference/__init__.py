@@ -1,0 +1,31 @@
+"""cod_reference: a compute-over-data network in the style of Bacalhau that runs observed Wasm jobs.
+
+Run a network and a job::
+
+    python -m cod_reference devstack --computes 3 --port 1234      # Ctrl-C stops it
+    python -m cod_reference wasm run guest-examples/build/hello.instr.wasm
+    python -m cod_reference job run job.yaml --follow
+    python -m cod_reference job describe|executions|history|logs|trace|get|stop ID
+    python -m cod_reference job list;  python -m cod_reference node list
+    python -m cod_reference.demo                                    # all of it in one go
+
+Layout (Bacalhau's roles):
+
+- :mod:`.models` the job spec (Bacalhau's field names, validated with field paths);
+  :mod:`.states` the job and execution state machines.
+- :mod:`.orchestrator` job store (SQLite), evaluation broker, scheduler, node manager;
+  :mod:`.api` the HTTP API under ``/api/v1/orchestrator`` (OpenAPI at ``/docs``).
+- :mod:`.compute` the compute node: bidder, capacity, executor buffer, execution store,
+  inputs, publisher; :mod:`.executor` the Wasm executor (wasmtime + WASI + observe_sdk).
+- :mod:`.transport` the messages between nodes (JSON, with W3C trace context) and an
+  in-process transport.
+- :mod:`.telemetry` OpenTelemetry spans and metrics of the network (``OTEL_*``), spans
+  kept in the data dir when no collector is configured.
+- :mod:`.devstack`, :mod:`.cli`, :mod:`.client`, :mod:`.demo`.
+
+Decisions where Bacalhau has a quirk: a normal return from the entrypoint is exit code
+0; a non-zero exit fails the execution (with the stderr tail) and is not retried on
+another node (only node-side failures are); result paths are mounted at their ``Path``;
+``job logs`` works for Wasm jobs; execution states are serialized as names; a job name
+refers to the latest job of that name (re-submitting a name creates a new job).
+"""
