@@ -415,7 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpecError as exc:
         print(f"Error: invalid job spec: {exc}", file=sys.stderr)
         return 2
-    except (APIError, UsageError, OSError) as exc:
+    except (APIError, UsageError, OSError, ValueError) as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -45,6 +45,8 @@ class Devstack:
                  compute_labels: dict[int, dict[str, str]] | None = None) -> None:
         if computes < 0 or bad_computes < 0:
             raise ValueError("the number of compute nodes cannot be negative")
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port {port} is not between 0 and 65535")
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="cod-devstack-"))
         self.n_computes = computes
@@ -205,6 +207,7 @@ def run_devstack(*, computes: int, port: int, data_dir: str | None, bad_computes
     stack = Devstack(data_dir=data_dir, computes=computes, port=port, bad_computes=bad_computes,
                      allowed_local_paths=allowed_local_paths)
     stopping = threading.Event()
+
 
     def _signal(signum: int, _frame: Any) -> None:
         stopping.set()

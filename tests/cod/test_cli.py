@@ -96,3 +96,27 @@ def test_node_list_and_errors(cod, monkeypatch) -> None:
     monkeypatch.setenv("COD_API_PORT", "1")
     code, _, err = cod("node", "list")
     assert code == 1 and "cannot reach the orchestrator" in err
+
+
+def test_devstack_command_starts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "cod_reference", "devstack", "--computes", "1", "--port", "0",
+                             "--data-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("devstack: orchestrator + 1 compute node"), first + proc.stderr.read()
+        port = int(re.search(r":(\d+)/api", proc.stdout.readline()).group(1))
+        code = main(["node", "list", "--api-port", str(port)])
+        assert code == 0
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert (tmp_path / "orchestrator" / "jobs.db").exists()
+    code = main(["devstack", "--port", "99999"])
+    assert code == 1

@@ -251,3 +251,9 @@ def test_url_download_input(cod_client: Client) -> None:
     job = run(cod_client, tool_job("ls", "/dl", inputs=[missing]))
     assert job["State"]["StateType"] == "Failed"
     assert "could not download" in job["State"]["Message"]
+
+
+def test_total_timeout(cod_client: Client) -> None:
+    job = run(cod_client, tool_job("spin", Timeouts={"TotalTimeout": 0.5}))
+    assert job["State"]["StateType"] == "Failed"
+    assert "timeout" in job["State"]["Message"].lower()
