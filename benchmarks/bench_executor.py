@@ -88,7 +88,9 @@ def main() -> None:
 
     print("1. one small execution (tool args a b c)")
     bare = timed(bare_wasmtime(TOOL, ["args", "a", "b", "c"]), n)
-    req = ExecutionRequest("b", TOOL, args=["args", "a", "b", "c"])
+    out_dir = tempfile.mkdtemp()
+    req = ExecutionRequest("b", TOOL, args=["args", "a", "b", "c"],  # output files as a compute node gives
+                           stdout_path=out_dir + "/stdout", stderr_path=out_dir + "/stderr")
     executor.run(req)
     ours = timed(lambda: executor.run(req), n)
     row("bare wasmtime (compiled module)", bare)
@@ -97,7 +99,7 @@ def main() -> None:
     print("2. instrumented guest (nested.instr.wat, 6 function spans)")
     plain_exec = WasmExecutor(tracer_provider=tp)
     plain_exec._observe_adapter = lambda: None   # the SDK off, for comparison only
-    req = ExecutionRequest("n", NESTED)
+    req = ExecutionRequest("n", NESTED, stdout_path=out_dir + "/stdout", stderr_path=out_dir + "/stderr")
     plain_exec.run(req)
     executor.run(req)
     off = timed(lambda: plain_exec.run(req), n)

@@ -1,4 +1,4 @@
-"""Stopping a running guest on timeout or cancellation, by epoch interruption.
+"""Stopping a running guest on timeout, cancellation or a limit, by epoch interruption.
 
 The executor's engine has ``epoch_interruption`` on. Every store gets an epoch
 deadline callback (wasmtime's C API, reached through wasmtime-py's ffi): when the
@@ -7,11 +7,12 @@ function entry or loop back-edge, and it either lets the guest continue for one 
 tick or, once this execution's :class:`Interrupter` has fired, returns an error that
 unwinds the guest.
 
-Because the epoch is shared by every store of the engine, one execution's timer only
-bumps it; each store decides for itself. An :class:`Interrupter` runs a small watcher
-thread that fires at the deadline or when the cancel event is set, and then keeps
-bumping the epoch until the execution is over (so a store created a moment later, or a
-guest that was inside a host call, is caught at its next check too).
+Because the epoch is shared by every store of the engine, firing one execution only
+bumps it; each store decides for itself. One :class:`Watchdog` thread per engine
+watches every running execution (deadlines, cancel events, limit checks), fires the
+ones that must stop, and keeps bumping the epoch while a fired execution is still
+running (so a store created a moment later, or a guest that was inside a host call, is
+caught at its next check too). No thread is started per execution.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Callable
 import wasmtime
 from wasmtime import _ffi as ffi
 
-__all__ = ["Interrupter"]
+__all__ = ["Interrupter", "Watchdog"]
 
 _CALLBACK = ctypes.CFUNCTYPE(
     ctypes.c_size_t,
@@ -35,58 +36,127 @@ _CALLBACK = ctypes.CFUNCTYPE(
 )
 _NO_FINALIZER = ctypes.cast(0, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
 _CONTINUE = 0            # WASMTIME_UPDATE_DEADLINE_CONTINUE
-_POLL_S = 0.05           # how often the watcher looks at the cancel event / re-bumps the epoch
-_LIMIT_POLL_S = 0.2      # how often it calls the limit check
+_POLL_S = 0.05           # how often the watchdog looks at cancel events / re-bumps the epoch
+_LIMIT_POLL_S = 0.2      # how often it calls an execution's limit check
 INTERRUPTED_MESSAGE = "cod: execution interrupted"
 
 
-class Interrupter:
-    """Watches one execution's deadline and cancel event; stops its stores when either fires.
+class Watchdog:
+    """One thread that watches the running executions of one engine."""
 
-    ``limit``, when given, is called by the watcher a few times a second and returns a
-    message when the execution must stop for another reason (say, too much output); the
-    reason is then ``"limit"`` and the message is in :attr:`detail`.
+    def __init__(self, engine: wasmtime.Engine) -> None:
+        self.engine = engine
+        self._cond = threading.Condition()
+        self._active: set[Interrupter] = set()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def add(self, interrupter: Interrupter) -> None:
+        with self._cond:
+            self._active.add(interrupter)
+            if self._thread is None and not self._closed:
+                self._thread = threading.Thread(target=self._run, name="cod-exec-watchdog", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def remove(self, interrupter: Interrupter) -> None:
+        with self._cond:
+            self._active.discard(interrupter)
+
+    def close(self) -> None:
+        """Stop the thread (executions still running are no longer watched)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join(5)
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._closed:
+                now = time.monotonic()
+                wait: float | None = None
+                bump = False
+                for interrupter in list(self._active):
+                    if interrupter.poll(now):
+                        bump = True
+                    due = interrupter.next_poll(now)
+                    if due is not None:
+                        wait = due if wait is None else min(wait, due)
+                if bump:
+                    self.engine.increment_epoch()
+                    wait = _POLL_S if wait is None else min(wait, _POLL_S)
+                self._cond.wait(wait)
+
+
+class Interrupter:
+    """Watches one execution's deadline, cancel event and limit; stops its stores when one fires.
+
+    ``limit``, when given, is called a few times a second and returns a message when
+    the execution must stop for another reason (say, too much output); the reason is then
+    ``"limit"`` and the message is in :attr:`detail`.
 
     Use as a context manager around the execution; :attr:`reason` is ``"timeout"``,
     ``"cancelled"`` or ``"limit"`` once it fired, else ``None``.
     """
 
-    def __init__(self, engine: wasmtime.Engine, timeout_s: float | None,
-                 cancel: threading.Event | None, limit: Callable[[], str | None] | None = None) -> None:
-        self.engine = engine
+    def __init__(self, watchdog: Watchdog, timeout_s: float | None, cancel: threading.Event | None,
+                 limit: Callable[[], str | None] | None = None) -> None:
+        self.watchdog = watchdog
         self.timeout_s = timeout_s
         self.cancel = cancel
         self.limit = limit
         self.reason: str | None = None
         self.detail: str | None = None
         self._deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        self._done = threading.Event()
+        self._next_limit_check = time.monotonic()
         self._fired = threading.Event()
-        self._thread: threading.Thread | None = None
         self._callbacks: list[object] = []   # keep the ctypes callbacks alive with their stores
 
-    # -- the watcher -------------------------------------------------------
     def __enter__(self) -> Interrupter:
         if self._deadline is not None or self.cancel is not None or self.limit is not None:
-            self._thread = threading.Thread(target=self._watch, name="cod-exec-watch", daemon=True)
-            self._thread.start()
+            self.watchdog.add(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._done.set()
-        if self._thread is not None:
-            self._thread.join()
+        self.watchdog.remove(self)
 
+    # -- deciding -----------------------------------------------------------------
     def check(self) -> str | None:
-        """The reason to stop, if any (also checks the clock and the event directly)."""
+        """The reason to stop, if any (looks at the clock and the cancel event directly)."""
         if self.reason is None:
             if self.cancel is not None and self.cancel.is_set():
-                self.reason = "cancelled"
+                self._fire("cancelled")
             elif self._deadline is not None and time.monotonic() >= self._deadline:
-                self.reason = "timeout"
-            if self.reason is not None:
-                self._fired.set()
+                self._fire("timeout")
         return self.reason
+
+    def poll(self, now: float) -> bool:
+        """The watchdog's look: also runs the limit check when it is due. True once fired."""
+        if self.check() is None and self.limit is not None and now >= self._next_limit_check:
+            self._next_limit_check = now + _LIMIT_POLL_S
+            detail = self.limit()
+            if detail is not None and self.reason is None:
+                self.detail = detail
+                self._fire("limit")
+        return self.reason is not None
+
+    def next_poll(self, now: float) -> float | None:
+        """Seconds until this execution next needs the watchdog (None: only when woken)."""
+        if self.reason is not None or self.cancel is not None:
+            return _POLL_S
+        due = None
+        if self._deadline is not None:
+            due = max(0.0, self._deadline - now)
+        if self.limit is not None:
+            until_limit = max(0.0, self._next_limit_check - now)
+            due = until_limit if due is None else min(due, until_limit)
+        return due
+
+    def _fire(self, reason: str) -> None:
+        self.reason = reason
+        self._fired.set()
 
     def wait(self, seconds: float) -> bool:
         """Sleep up to ``seconds`` (a guest's sleep); True when this interrupter fired meanwhile."""
@@ -94,28 +164,7 @@ class Interrupter:
             return True
         return self._fired.wait(max(0.0, seconds)) or self.check() is not None
 
-    def _watch(self) -> None:
-        next_limit_check = time.monotonic()
-        while not self._done.is_set():
-            if self.check() is not None:
-                break
-            if self.limit is not None and time.monotonic() >= next_limit_check:
-                detail = self.limit()
-                if detail is not None:
-                    self.detail, self.reason = detail, "limit"
-                    self._fired.set()
-                    break
-                next_limit_check = time.monotonic() + _LIMIT_POLL_S
-            wait = _POLL_S if self.cancel is not None or self.limit is not None else None
-            if self._deadline is not None:
-                remaining = max(0.0, self._deadline - time.monotonic())
-                wait = remaining if wait is None else min(wait, remaining)
-            self._done.wait(wait)
-        while not self._done.is_set():
-            self.engine.increment_epoch()
-            self._done.wait(_POLL_S)
-
-    # -- the stores ----------------------------------------------------------
+    # -- the stores ----------------------------------------------------------------
     def attach(self, store: wasmtime.Store) -> None:
         """Make ``store`` stop at the next epoch check after this interrupter fires."""
 

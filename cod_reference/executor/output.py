@@ -1,11 +1,20 @@
-"""Reading the head (and tail) of a guest's captured stdout/stderr files."""
+"""Where a guest's stdout and stderr go, and reading back their head (and tail).
+
+- :class:`FileOutput`: the whole stream in a file (what a compute node asks for);
+- :class:`MemoryOutput`: no file, only the first bytes and the last few KiB kept in
+  memory (when the request names no file: cheaper than a temporary file).
+"""
 
 from __future__ import annotations
 
 import codecs
 import os
 
-__all__ = ["read_head", "read_tail"]
+import wasmtime
+
+__all__ = ["FileOutput", "MemoryOutput", "open_output", "read_head", "read_tail"]
+
+TAIL_BYTES = 2048
 
 
 def _decode(raw: bytes, *, cut_at_end: bool, cut_at_start: bool = False) -> str:
@@ -46,3 +55,68 @@ def read_tail(path: str, limit: int) -> tuple[str, bool]:
     except FileNotFoundError:
         return "", False
     return _decode(raw, cut_at_end=False, cut_at_start=start > 0), start > 0
+
+
+class FileOutput:
+    """A stream written whole to ``path`` (created or truncated when attached)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        open(path, "wb").close()  # exists (empty) even if the guest never gets to run
+
+    def attach(self, wasi: wasmtime.WasiConfig, stream: str) -> None:
+        setattr(wasi, f"{stream}_file", self.path)
+
+    def size(self) -> int:
+        try:
+            return os.path.getsize(self.path)
+        except OSError:
+            return 0
+
+    def head(self, limit: int) -> tuple[str, bool]:
+        return read_head(self.path, limit)
+
+    def tail(self, limit: int = TAIL_BYTES) -> str:
+        try:
+            return read_tail(self.path, limit)[0]
+        except OSError:
+            return ""
+
+
+class MemoryOutput:
+    """A stream kept only as its first ``head_bytes`` and last :data:`TAIL_BYTES` bytes."""
+
+    def __init__(self, head_bytes: int) -> None:
+        self.head_bytes = head_bytes
+        self._head = bytearray()
+        self._tail = bytearray()
+        self._size = 0
+
+    def attach(self, wasi: wasmtime.WasiConfig, stream: str) -> None:
+        setattr(wasi, f"{stream}_custom", self.write)
+
+    def write(self, data: bytes) -> None:
+        room = self.head_bytes - len(self._head)
+        if room > 0:
+            self._head += data[:room]
+        self._tail += data[-TAIL_BYTES:]
+        del self._tail[:-TAIL_BYTES]
+        self._size += len(data)
+
+    def size(self) -> int:
+        return self._size
+
+    def head(self, limit: int) -> tuple[str, bool]:
+        raw = bytes(self._head[:max(0, limit)])
+        truncated = self._size > len(raw)
+        return _decode(raw, cut_at_end=truncated), truncated
+
+    def tail(self, limit: int = TAIL_BYTES) -> str:
+        raw = bytes(self._tail[-limit:]) if limit > 0 else b""
+        return _decode(raw, cut_at_end=False, cut_at_start=self._size > len(raw))
+
+
+def open_output(path: str, head_bytes: int) -> FileOutput | MemoryOutput:
+    """A :class:`FileOutput` for ``path``, or a :class:`MemoryOutput` when ``path`` is empty."""
+    return FileOutput(path) if path else MemoryOutput(head_bytes)

@@ -27,9 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -41,13 +38,15 @@ from opentelemetry import metrics, trace
 from opentelemetry.trace import Status, StatusCode
 
 from .cache import CompiledModule, InvalidModule, ModuleCache
-from .interrupt import Interrupter
+from .interrupt import Interrupter, Watchdog
 from .mounts import MountError, PreparedMounts, prepare_mounts
-from .output import read_head, read_tail
+from .output import FileOutput, MemoryOutput, open_output
 from .sleep import Interrupted, define_interruptible_sleep
 from .types import ExecutionOutcome, ExecutionRequest
 
 __all__ = ["DEFAULT_ARGV0", "WasmExecutor"]
+
+Output = FileOutput | MemoryOutput
 
 log = logging.getLogger("cod_reference.executor")
 
@@ -95,7 +94,7 @@ class _Run:
 
     request: ExecutionRequest
     interrupter: Interrupter
-    stderr_path: str
+    stderr: Output
     store: wasmtime.Store | None = None
     linker: wasmtime.Linker | None = None
     instances: list[wasmtime.Instance] = field(default_factory=list)
@@ -131,6 +130,7 @@ class WasmExecutor:
         config = wasmtime.Config()
         config.epoch_interruption = True
         self.engine = wasmtime.Engine(config)
+        self._watchdog = Watchdog(self.engine)
         self.modules = ModuleCache(self.engine, cache_dir=cache_dir, max_entries=max_cached_modules)
         self.argv0 = argv0
         self.max_output_bytes = max_output_bytes
@@ -172,8 +172,9 @@ class WasmExecutor:
         return True if adapter is None else adapter.flush(timeout)
 
     def close(self, timeout: float | None = 5.0) -> None:
-        """Flush the guests' traces and stop the Observe adapter's thread."""
+        """Flush the guests' traces and stop the executor's threads."""
         self._closed = True
+        self._watchdog.close()
         with self._adapter_lock:
             adapter, self._adapter = self._adapter, None
         if adapter is not None:
@@ -189,27 +190,22 @@ class WasmExecutor:
     def _run(self, request: ExecutionRequest, cancel: threading.Event | None, started: float) -> ExecutionOutcome:
         error = _validate(request)
         if error:
-            return _outcome(request, None, "", "", "request", error, started)
-        temp_dir = None
-        stdout_path, stderr_path = request.stdout_path, request.stderr_path
-        if not stdout_path or not stderr_path:
-            temp_dir = tempfile.mkdtemp(prefix="cod-exec-out-")
-            stdout_path = stdout_path or os.path.join(temp_dir, "stdout")
-            stderr_path = stderr_path or os.path.join(temp_dir, "stderr")
+            return _outcome(request, None, None, None, "request", error, started)
         mounts: PreparedMounts | None = None
+        stdout: Output | None = None
+        stderr: Output | None = None
         exit_code: int | None = None
         kind: str | None = None
         message: str | None = None
         try:
-            for path in (stdout_path, stderr_path):
-                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-                open(path, "wb").close()
+            stdout = open_output(request.stdout_path, request.output_head_bytes)
+            stderr = open_output(request.stderr_path, request.output_head_bytes)
             mounts = prepare_mounts(request.mounts)
-            limit = _output_limit(self.max_output_bytes, stdout_path, stderr_path)
-            with self._root_span(request), Interrupter(self.engine, request.timeout_s, cancel, limit) as intr:
-                run = _Run(request, intr, stderr_path)
+            limit = _output_limit(self.max_output_bytes, stdout, stderr)
+            with self._root_span(request), Interrupter(self._watchdog, request.timeout_s, cancel, limit) as intr:
+                run = _Run(request, intr, stderr)
                 try:
-                    exit_code = self._execute(run, stdout_path, stderr_path, mounts)
+                    exit_code = self._execute(run, stdout, stderr, mounts)
                 except _Failure as failure:
                     kind, message, exit_code = failure.kind, failure.message, failure.exit_code
                 finally:
@@ -234,14 +230,12 @@ class WasmExecutor:
                     if kind is None:
                         kind, message = "request", f"cannot copy a writable file mount back: {exc}"
         try:
-            return _outcome(request, exit_code, stdout_path, stderr_path, kind, message, started)
+            return _outcome(request, exit_code, stdout, stderr, kind, message, started)
         finally:
-            if temp_dir is not None:
-                shutil.rmtree(temp_dir, ignore_errors=True)
             if self._adapter is not None and self.trace_flush_timeout_s > 0:
                 self._adapter.flush(self.trace_flush_timeout_s)
 
-    def _execute(self, run: _Run, stdout_path: str, stderr_path: str, mounts: PreparedMounts) -> int:
+    def _execute(self, run: _Run, stdout: Output, stderr: Output, mounts: PreparedMounts) -> int:
         request = run.request
         imports = [(name, self._compile(request, name, data)) for name, data in request.import_modules]
         entry = self._compile(request, ENTRY_MODULE_NAME, request.module)
@@ -254,8 +248,8 @@ class WasmExecutor:
         wasi = wasmtime.WasiConfig()
         wasi.argv = [self.argv0, *request.args]
         wasi.env = list(request.env.items())
-        wasi.stdout_file = stdout_path
-        wasi.stderr_file = stderr_path
+        stdout.attach(wasi, "stdout")
+        stderr.attach(wasi, "stderr")
         mounts.apply(wasi)
         store.set_wasi(wasi)
         linker = run.linker = wasmtime.Linker(self.engine)
@@ -388,10 +382,7 @@ class WasmExecutor:
             for value in instance.exports(store).values():
                 if isinstance(value, wasmtime.Memory) and value.data_len(store) + slack >= limit:
                     return True
-        try:
-            tail = read_tail(run.stderr_path, 2048)[0].lower()
-        except OSError:
-            return False
+        tail = run.stderr.tail().lower()
         return any(hint in tail for hint in _OOM_HINTS)
 
     @staticmethod
@@ -459,18 +450,15 @@ class WasmExecutor:
 
 
 # -- helpers ---------------------------------------------------------------------------
-def _output_limit(max_bytes: int | None, stdout_path: str, stderr_path: str) -> Callable[[], str | None] | None:
-    """A check for the interrupter: stop the guest once an output file passes ``max_bytes``."""
+def _output_limit(max_bytes: int | None, stdout: Output, stderr: Output) -> Callable[[], str | None] | None:
+    """A check for the interrupter: stop the guest once an output stream passes ``max_bytes``."""
     if max_bytes is None:
         return None
 
     def check() -> str | None:
-        for stream, path in (("stdout", stdout_path), ("stderr", stderr_path)):
-            try:
-                if os.path.getsize(path) > max_bytes:
-                    return f"output limit of {_format_bytes(max_bytes)} exceeded on {stream}"
-            except OSError:
-                pass
+        for stream, output in (("stdout", stdout), ("stderr", stderr)):
+            if output.size() > max_bytes:
+                return f"output limit of {_format_bytes(max_bytes)} exceeded on {stream}"
         return None
     return check
 
@@ -519,13 +507,14 @@ def _entry_function(exports: Any, name: str, store: wasmtime.Store) -> wasmtime.
     return func
 
 
-def _outcome(request: ExecutionRequest, exit_code: int | None, stdout_path: str, stderr_path: str,
+def _outcome(request: ExecutionRequest, exit_code: int | None, stdout: Output | None, stderr: Output | None,
              kind: str | None, message: str | None, started: float) -> ExecutionOutcome:
-    stdout, stdout_cut = read_head(stdout_path, request.output_head_bytes) if stdout_path else ("", False)
-    stderr, stderr_cut = read_head(stderr_path, request.output_head_bytes) if stderr_path else ("", False)
+    limit = request.output_head_bytes
+    stdout_head, stdout_cut = stdout.head(limit) if stdout is not None else ("", False)
+    stderr_head, stderr_cut = stderr.head(limit) if stderr is not None else ("", False)
     return ExecutionOutcome(
         exit_code=exit_code if kind in (None, "memory") else None,
-        stdout_head=stdout, stderr_head=stderr,
+        stdout_head=stdout_head, stderr_head=stderr_head,
         stdout_truncated=stdout_cut, stderr_truncated=stderr_cut,
         error=message, error_kind=kind,
         duration_s=time.perf_counter() - started,

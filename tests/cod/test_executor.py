@@ -540,3 +540,23 @@ def test_symlinked_file_mount(executor: WasmExecutor, tmp_path: Path) -> None:
     (tmp_path / "link.txt").symlink_to(tmp_path / "real.txt")
     out = tool(executor, "cat", "/in/data.txt", mounts=[Mount(str(tmp_path / "link.txt"), "/in/data.txt")])
     assert (out.exit_code, out.stdout_head) == (0, "through the link")
+
+
+def test_memory_output_keeps_head_and_tail() -> None:
+    from cod_reference.executor.output import TAIL_BYTES, MemoryOutput
+
+    out = MemoryOutput(head_bytes=4)
+    for chunk in (b"ab", "cé".encode(), b"x" * 5000, "end€".encode()):
+        out.write(chunk)
+    assert out.size() == 2 + 3 + 5000 + 6
+    assert out.head(4) == ("abc", True)      # the cut é is left out
+    assert out.head(100) == ("abc", True)    # only head_bytes are kept
+    assert out.tail(7) == "xend€"
+    assert len(out.tail()) == TAIL_BYTES - 2  # the euro sign is 3 bytes
+
+
+def test_output_files_exist_even_when_the_module_is_invalid(executor: WasmExecutor, tmp_path: Path) -> None:
+    out = executor.run(ExecutionRequest("bad", b"junk", stdout_path=str(tmp_path / "a" / "stdout"),
+                                        stderr_path=str(tmp_path / "a" / "stderr")))
+    assert out.error_kind == "module"
+    assert (tmp_path / "a" / "stdout").read_bytes() == b"" and (tmp_path / "a" / "stderr").exists()
