@@ -481,8 +481,9 @@ except ImportError:  # pragma: no cover - hypothesis is a dev dependency
 if given is not None:
     OPS = st.one_of(
         st.tuples(st.just("enter"), st.integers(1, 4), st.integers(0, 60)),
+        st.tuples(st.just("enter"), st.integers(-2, 0), st.integers(0, 60)),  # nonsense a guest may send
         st.tuples(st.just("exit"), st.none(), st.integers(0, 60)),
-        st.tuples(st.just("exit"), st.integers(1, 5), st.integers(0, 60)),
+        st.tuples(st.just("exit"), st.integers(-2, 5), st.integers(0, 60)),
         st.tuples(st.just("grow"), st.integers(0, 3), st.integers(0, 5)),
         st.tuples(st.sampled_from(["span_enter", "span_exit", "log", "end", "exit0", "sync", "take"]),
                   st.none(), st.integers(0, 30)),

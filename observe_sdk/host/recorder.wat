@@ -36,7 +36,10 @@
 ;;  24 i64 remaining        32 i64 dropped     40 i64 min_ns
 ;;  48 i32 sp (stack top)   52 i32 passthrough   56 i32 cap (buffer capacity, <= 32768)
 ;; Buffer: up to 32768 records from 64.  Stack: 24-byte frames
-;;   (i32 function index, i32 manual, i64 start, i64 ENTER position or -1)
+;;   (i32 function index, i32 unused, i64 start, i64 ENTER position or -1);
+;;   a manual span is a frame of index -1, as in the assembler (where any
+;;   negative index is a manual frame: exit(-1) closes one, and so does a
+;;   span-exit close a frame that enter(-1) opened).
 ;; from 786496 (STACK) to the end of memory (STACK_END, 2 MiB).
 (module
   (import "wasi_snapshot_preview1" "clock_time_get"
@@ -83,7 +86,6 @@
             (i32.store (i32.const 48) (i32.const 786496))
             (return)))
     (i32.store (local.get $sp) (local.get $idx))
-    (i32.store offset=4 (local.get $sp) (i32.const 0))
     (i64.store offset=8 (local.get $sp) (local.get $t))
     (i64.store offset=16 (local.get $sp) (local.get $pos))
     (i32.store (i32.const 48) (i32.add (local.get $sp) (i32.const 24))))
@@ -99,8 +101,7 @@
       (then ;; nothing open (or passthrough): recorded as is
         (drop (call $emit (i32.const 2) (local.get $idx) (local.get $t)))
         (return)))
-    (if (i32.and (i32.eqz (i32.load offset=4 (local.get $top)))
-                 (i32.eq (i32.load (local.get $top)) (local.get $idx)))
+    (if (i32.eq (i32.load (local.get $top)) (local.get $idx))
       (then ;; the innermost span closes normally
         (i32.store (i32.const 48) (local.get $top))
         (if (i32.load (i32.const 12))
@@ -131,8 +132,7 @@
     (block $done
       (loop $search
         (br_if $done (i32.lt_s (local.get $top) (i32.const 786496)))
-        (if (i32.and (i32.eqz (i32.load offset=4 (local.get $top)))
-                     (i32.eq (i32.load (local.get $top)) (local.get $idx)))
+        (if (i32.eq (i32.load (local.get $top)) (local.get $idx))
           (then (i32.store (i32.const 48) (local.get $top))
                 (br $done)))
         (local.set $top (i32.sub (local.get $top) (i32.const 24)))

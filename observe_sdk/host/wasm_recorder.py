@@ -42,7 +42,7 @@ BUFFER = 64
 CAPACITY = 32_768  # records
 STACK = BUFFER + CAPACITY * RECORD_BYTES
 STACK_END = 2 * 1024 * 1024
-FRAME = struct.Struct("<iiqq")  # function index, manual, start, ENTER position
+FRAME = struct.Struct("<iiqq")  # function index (-1: manual span), unused, start, ENTER position
 
 
 class _Control(ctypes.LittleEndianStructure):
@@ -263,11 +263,11 @@ class WasmRecorder:
                 ctl.passthrough = 1
                 ctl.sp = STACK
             else:
-                FRAME.pack_into(self._view, sp, 0, 1, 0, -1)
+                FRAME.pack_into(self._view, sp, -1, 0, 0, -1)
                 ctl.sp = sp + FRAME.size
         elif kind == K_SPAN_EXIT:
             top = ctl.sp - FRAME.size
-            if top >= STACK and FRAME.unpack_from(self._view, top)[1]:
+            if top >= STACK and FRAME.unpack_from(self._view, top)[0] < 0:
                 ctl.sp = top
         elif kind == K_END:
             ctl.sp = STACK
