@@ -34,7 +34,7 @@ def pick_example(directory: Path = EXAMPLES) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
     module = Path(args[0]) if args else pick_example()
-    print(f"== starting a devstack (orchestrator + 3 compute nodes)")
+    print("== starting a devstack (orchestrator + 3 compute nodes)")
     with Devstack(computes=3, port=0) as stack:
         print(stack.describe())
         with Client(port=stack.port) as client:

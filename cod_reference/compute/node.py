@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from ..executor.types import ExecutionOutcome, ExecutionRequest, Mount

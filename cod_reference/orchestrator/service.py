@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from opentelemetry import context as otel_context
-from opentelemetry import metrics, propagate, trace
+from opentelemetry import metrics, propagate
 
 from ..models import Job
 from ..states import ComputeState, DesiredState, JobState

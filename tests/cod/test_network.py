@@ -7,7 +7,7 @@ import time
 
 import httpx
 import pytest
-from cod_helpers import EXAMPLES, TOOL, busy, inline, run, stdout_of, tool_job, wait_for
+from cod_helpers import EXAMPLES, TOOL, inline, run, stdout_of, tool_job, wait_for
 
 from cod_reference.client import APIError, Client
 from cod_reference.models import wasm_job
