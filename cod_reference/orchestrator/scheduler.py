@@ -105,8 +105,10 @@ class Scheduler:
         if JobState(self.store.get_job(job["ID"])["State"]["StateType"]) != JobState.RUNNING:
             self.store.set_job_state(job["ID"], JobState.RUNNING, "")
 
-    def _candidates(self, job: dict[str, Any], exclude: set[str]) -> tuple[list[tuple[float, dict]], list[str]]:
-        """Nodes that can run ``job`` now, best first, and why the others cannot."""
+    def _candidates(self, job: dict[str, Any], exclude: set[str], *, need_free: bool = True
+                    ) -> tuple[list[tuple[float, dict]], list[str]]:
+        """Nodes that can run ``job`` now, best first, and why the others cannot. Without
+        ``need_free`` a busy node still qualifies (its executor buffer queues the work)."""
         need = job_resources(job)
         constraints = [Constraint(c["Key"], c["Operator"], c.get("Values") or []) for c in job.get("Constraints") or []]
         paths = local_inputs(job)
@@ -143,14 +145,15 @@ class Scheduler:
                         why = f"job needs {key} {need[key]:g}, node has at most {cap.get(key, 0):g}"
                         break
                     free = cap.get(key, 0) - used.get(node_id, {}).get(key, 0)
-                    if need[key] > free + 1e-9:
+                    if need_free and need[key] > free + 1e-9:
                         why = f"not enough free {key} right now"
                         break
             if why:
                 reasons.append(f"{node_id}: {why}")
                 continue
             cap = info["MaxCapacity"]
-            free_frac = min(1 - used.get(node_id, {}).get(k, 0) / cap[k] for k in ("CPU", "Memory") if cap.get(k))
+            free_frac = max(0.0, min(1 - used.get(node_id, {}).get(k, 0) / cap[k]
+                                     for k in ("CPU", "Memory") if cap.get(k)))
             score = 80 * free_frac + (30 if paths else 0) - 20 * mine.get(node_id, 0) + random.uniform(0, 5)
             ranked.append((score, info))
         ranked.sort(key=lambda item: -item[0])
@@ -250,7 +253,7 @@ class Scheduler:
         self._lost_executions(execs)
         execs = self.store.executions(job["ID"])
         if not execs:
-            ranked, reasons = self._candidates(job, set())
+            ranked, reasons = self._candidates(job, set(), need_free=False)  # every matching node, busy or not
             if not ranked:
                 self._no_node(job, reasons, outbox, waiting=False)
                 return

@@ -157,6 +157,14 @@ class FakeExecutor:
             cancelled = cancel.wait(5) if cancel else False
             if cancelled:
                 return ExecutionOutcome(None, "", "", False, False, "cancelled", "cancelled", 0.0)
+        if request.args[:1] == ["tick"]:  # output that arrives while the job runs
+            with open(request.stdout_path, "w") as fh:
+                for i in range(int(request.args[1])):
+                    fh.write(f"tick {i}\n")
+                    fh.flush()
+                    time.sleep(0.1)
+            open(request.stderr_path, "w").close()
+            return ExecutionOutcome(0, "", "", False, False, None, None, 0.1)
         out = " ".join(request.args) + "\n"
         with open(request.stdout_path, "w") as fh:
             fh.write(out)
@@ -192,3 +200,15 @@ def test_data_locality_and_fake_executor(tmp_path) -> None:
             wait_for(lambda: client.get_job(job_id)["Job"]["State"]["StateType"] == "Running")
             client.stop(job_id)
             assert client.wait(job_id, timeout=5)["State"]["StateType"] == "Stopped"
+
+
+def test_logs_follow_a_running_job(tmp_path, capsys) -> None:
+    from cod_reference.cli import main
+
+    with Devstack(data_dir=tmp_path, computes=1, port=0, executor_factory=lambda d, t: FakeExecutor()) as stack:
+        with Client(port=stack.port) as client:
+            job_id = client.submit(tool_job("tick", "8"))["JobID"]
+            wait_for(lambda: client.logs(job_id)["Stdout"], what="the first output")
+            assert main(["job", "logs", job_id, "--follow", "--api-port", str(stack.port)]) == 0
+            assert capsys.readouterr().out == "".join(f"tick {i}\n" for i in range(8))
+            assert client.get_job(job_id)["Job"]["State"]["StateType"] == "Completed"
