@@ -212,3 +212,19 @@ def test_logs_follow_a_running_job(tmp_path, capsys) -> None:
             assert main(["job", "logs", job_id, "--follow", "--api-port", str(stack.port)]) == 0
             assert capsys.readouterr().out == "".join(f"tick {i}\n" for i in range(8))
             assert client.get_job(job_id)["Job"]["State"]["StateType"] == "Completed"
+
+
+def test_a_rejected_bid_moves_the_job_to_another_node(tmp_path) -> None:
+    with Devstack(data_dir=tmp_path, computes=2, port=0, executor_factory=lambda d, t: FakeExecutor()) as stack:
+        stack.computes["node-1"].bid = lambda job: "busy with something else"  # type: ignore[method-assign]
+        with Client(port=stack.port) as client:
+            doc = tool_job("hi")
+            doc["Count"] = 2  # one partition would land on node-1 by spreading
+            job = run(client, doc)
+            assert job["State"]["StateType"] == "Completed", job["State"]
+            execs = client.executions(job["ID"])
+            rejected = [e for e in execs if e["ComputeState"]["StateType"] == "AskForBidRejected"]
+            assert rejected and all(e["NodeID"] == "node-1" for e in rejected)
+            assert rejected[0]["ComputeState"]["Message"] == "busy with something else"
+            assert {e["NodeID"] for e in execs if e["ComputeState"]["StateType"] == "Completed"} == {"node-2"}
+            assert client.metrics()["cod.bids"]  # counted by outcome
