@@ -46,7 +46,14 @@ from .common import (
     span_attributes,
 )
 from .statsd import StatsdError, StatsdMetric, parse_lines
-from .traceinfo import ATTR_MODULE, CapturesHostParent, host_parent, trace_attributes
+from .traceinfo import (
+    ATTR_FAULT_MESSAGE,
+    ATTR_MODULE,
+    FAULT_EVENT,
+    CapturesHostParent,
+    host_parent,
+    trace_attributes,
+)
 
 log = logging.getLogger("observe_sdk.adapters")
 
@@ -208,9 +215,6 @@ class OpenTelemetryAdapter(CapturesHostParent, Adapter):
                 self.emit_trace(trace)
 
     # -- one trace -----------------------------------------------------
-    def _before_span(self, trace: Trace, span: Span, is_root: bool) -> None:
-        """Hook before each span starts (the OTLP adapter presets ids here)."""
-
     def emit_trace(self, trace: Trace) -> None:
         parent = host_parent(trace)
         if parent is not None:
@@ -234,10 +238,12 @@ class OpenTelemetryAdapter(CapturesHostParent, Adapter):
             root_attrs = {}
         else:
             holder = None
+        faults = trace.errors
         for event in roots:
             kind = type(event)
             if kind is Span:
-                self._emit_tree(trace, event, root_ctx, root_attrs)
+                self._emit_tree(trace, event, root_ctx, root_attrs, faults)
+                faults = []
             elif kind is Log:
                 self._emit_log(event, root_ctx, None, extra)
             elif kind is Metric:
@@ -245,20 +251,24 @@ class OpenTelemetryAdapter(CapturesHostParent, Adapter):
         if holder is not None:
             holder.end(end_time=max(trace.end_ns, max(r.end_ns for r in trace.root_spans)))
 
+    def _open_span(self, trace: Trace, span: Span, ctx: Any, attrs: dict) -> Any:
+        """Start the OpenTelemetry span for ``span`` under ``ctx`` (the OTLP adapter overrides)."""
+        return self._tracer.start_span(span.name, context=ctx, kind=SpanKind.INTERNAL,
+                                       attributes=attrs, start_time=span.start_ns)
+
     def _start(self, trace: Trace, span: Span, ctx: Any, extra_attrs: dict | None) -> Any:
         attrs = span_attributes(span)
         if extra_attrs:
             attrs.update(extra_attrs)
         if span.error:
             attrs[ATTR_ERROR_MESSAGE] = span.error
-        self._before_span(trace, span, extra_attrs is not None)
-        otel_span = self._tracer.start_span(span.name, context=ctx, kind=SpanKind.INTERNAL,
-                                            attributes=attrs, start_time=span.start_ns)
+        otel_span = self._open_span(trace, span, ctx, attrs)
         if span.error:
             otel_span.set_status(Status(StatusCode.ERROR, span.error))
         return otel_span
 
-    def _emit_tree(self, trace: Trace, root: Span, parent_ctx: Any, root_attrs: dict) -> None:
+    def _emit_tree(self, trace: Trace, root: Span, parent_ctx: Any, root_attrs: dict,
+                   faults: list[str]) -> None:
         extra = {ATTR_MODULE: trace.module_name} if trace.module_name else {}
         if self._tracer is None:    # traces off: logs and metrics keep the host parent
             for span in root.walk():
@@ -269,6 +279,8 @@ class OpenTelemetryAdapter(CapturesHostParent, Adapter):
                         self._emit_metric(ev, parent_ctx, None, extra)
             return
         top = self._start(trace, root, parent_ctx, root_attrs)
+        for message in faults:   # guest faults recorded on the trace, as in OTLP/JSON
+            top.add_event(FAULT_EVENT, {ATTR_FAULT_MESSAGE: message}, timestamp=trace.end_ns or root.end_ns)
         stack = [(root, top, otel_trace.set_span_in_context(top, parent_ctx), iter(root.events))]
         while stack:
             span, otel_span, ctx, events = stack[-1]

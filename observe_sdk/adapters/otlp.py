@@ -20,7 +20,6 @@ by the exporters themselves), and ``OTEL_SERVICE_NAME`` /
 from __future__ import annotations
 
 import os
-import threading
 from functools import partial
 from typing import Any, Iterable, Mapping
 
@@ -29,44 +28,61 @@ from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportRes
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExportResult
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import get_current_span
 
-from ..trace import Span, Trace
+from .. import __version__
+from ..trace import Span, Trace, new_span_id
 from .base import TransientExportError
 from .common import DEFAULT_SERVICE_NAME
-from .opentelemetry import OpenTelemetryAdapter
+from .opentelemetry import SCOPE_NAME, OpenTelemetryAdapter
 from .resume import ResumableSends, Send
 from .traceinfo import effective_trace_id
 
 PROTOCOLS = ("grpc", "http/protobuf")
 SIGNALS = ("traces", "metrics", "logs")
+_UNSET = Status(StatusCode.UNSET)
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _SUCCESS = (SpanExportResult.SUCCESS, LogRecordExportResult.SUCCESS, MetricExportResult.SUCCESS)
 _HTTP_PATHS = {"traces": "v1/traces", "metrics": "v1/metrics", "logs": "v1/logs"}
 
 
-class _PresetIds(IdGenerator):
-    """Hands out the ids the adapter sets just before each span starts."""
+class _CollectedSpan(NonRecordingSpan):
+    """A span that becomes a ``ReadableSpan`` in a list when it ends.
 
-    def __init__(self) -> None:
-        self._next = threading.local()
-        self._random = RandomIdGenerator()
+    It carries its context like any span (so logs and metric exemplars made
+    under it are correlated) but skips the SDK's tracer, sampler and
+    processors: the ids, times and sampling decision are already made.
+    """
 
-    def preset(self, trace_id: int, span_id: int) -> None:
-        self._next.trace_id = trace_id
-        self._next.span_id = span_id
+    def __init__(self, context: SpanContext, parent: SpanContext | None, name: str, attributes: dict,
+                 start_ns: int, adapter: "OtlpAdapter") -> None:
+        super().__init__(context)
+        self._parent = parent
+        self._name = name
+        self._attributes = attributes
+        self._start_ns = start_ns
+        self._adapter = adapter
+        self._events: list[Event] = []
+        self._status = _UNSET
 
-    def generate_trace_id(self) -> int:
-        tid = getattr(self._next, "trace_id", 0)
-        self._next.trace_id = 0
-        return tid or self._random.generate_trace_id()
+    def add_event(self, name: str, attributes: Any = None, timestamp: int | None = None) -> None:
+        self._events.append(Event(name, attributes, timestamp))
 
-    def generate_span_id(self) -> int:
-        sid = getattr(self._next, "span_id", 0)
-        self._next.span_id = 0
-        return sid or self._random.generate_span_id()
+    def set_status(self, status: Any, description: str | None = None) -> None:
+        self._status = status
+
+    def end(self, end_time: int | None = None) -> None:
+        if not self.get_span_context().trace_flags.sampled:
+            return
+        a = self._adapter
+        a._span_capture.items.append(ReadableSpan(
+            name=self._name, context=self.get_span_context(), parent=self._parent, resource=a.resource,
+            attributes=self._attributes, events=self._events, kind=SpanKind.INTERNAL, status=self._status,
+            start_time=self._start_ns, end_time=end_time, instrumentation_scope=a._scope))
 
 
 class _Capture(SpanExporter, LogRecordExporter):
@@ -181,20 +197,17 @@ class OtlpAdapter(OpenTelemetryAdapter):
         self._exporters = make_exporters(protocol, endpoint, parse_headers(headers), timeout, signals)
         self.resource = default_resource(service_name, resource_attributes)
 
-        self._ids = _PresetIds()
+        self._scope = InstrumentationScope(SCOPE_NAME, __version__)
         self._span_capture = _Capture()
         self._log_capture = _Capture()
         self._reader = InMemoryMetricReader()
-        tracer_provider = TracerProvider(resource=self.resource, id_generator=self._ids,
-                                         sampler=ParentBased(ALWAYS_ON), shutdown_on_exit=False)
-        tracer_provider.add_span_processor(SimpleSpanProcessor(self._span_capture))
         logger_provider = LoggerProvider(resource=self.resource, shutdown_on_exit=False)
         logger_provider.add_log_record_processor(SimpleLogRecordProcessor(self._log_capture))
         meter_provider = MeterProvider(resource=self.resource, metric_readers=[self._reader],
                                        shutdown_on_exit=False)
-        self._providers = (tracer_provider, meter_provider, logger_provider)
+        self._providers = (meter_provider, logger_provider)
         super().__init__(
-            tracer_provider if "traces" in signals else False,
+            None if "traces" in signals else False,   # spans: made directly, see _open_span
             meter_provider if "metrics" in signals else False,
             logger_provider if "logs" in signals else False,
             python_logging=python_logging, span_events=span_events, **queue_options)
@@ -205,8 +218,14 @@ class OtlpAdapter(OpenTelemetryAdapter):
         """Everything from the ``OTEL_*`` environment variables (keywords override)."""
         return cls(**kwargs)
 
-    def _before_span(self, trace: Trace, span: Span, is_root: bool) -> None:
-        self._ids.preset(effective_trace_id(trace) if is_root else 0, span.span_id)
+    def _open_span(self, trace: Trace, span: Span, ctx: Any, attrs: dict) -> Any:
+        parent = get_current_span(ctx).get_span_context()
+        if parent.is_valid:
+            trace_id, flags = parent.trace_id, parent.trace_flags
+        else:
+            parent, trace_id, flags = None, effective_trace_id(trace), _SAMPLED
+        context = SpanContext(trace_id, span.span_id or new_span_id(), is_remote=False, trace_flags=flags)
+        return _CollectedSpan(context, parent, span.name, attrs, span.start_ns, self)
 
     def export(self, traces: list[Trace]) -> None:
         self._sends.run(traces, self._encode_batch)

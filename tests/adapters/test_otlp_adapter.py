@@ -117,3 +117,29 @@ def test_default_service_name(monkeypatch) -> None:
     monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
     monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES", raising=False)
     assert default_resource().attributes["service.name"] == "observe-sdk"
+
+
+def test_unsampled_host_parent_sends_no_spans(receiver, store) -> None:
+    adapter = OtlpAdapter(protocol="http/protobuf", endpoint=receiver.http_endpoint, flush_interval=0.01)
+    trace = sample_trace()
+    trace.metadata[TRACEPARENT] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
+    trace.errors.append("span-exit with no open span")
+    adapter.submit(trace)
+    assert adapter.shutdown(20).complete
+    assert store.spans() == []
+    assert len(store.log_records()) == 2          # logs still go, with the host's trace id
+    assert {r.trace_id.hex() for r in store.log_records()} == {"0af7651916cd43dd8448eb211c80319c"}
+
+
+def test_guest_faults_become_events_on_the_first_root(receiver, store) -> None:
+    adapter = OtlpAdapter(protocol="http/protobuf", endpoint=receiver.http_endpoint, flush_interval=0.01)
+    trace = sample_trace()
+    trace.errors.append("span-exit with no open span")
+    trace.dropped_events = 7
+    adapter.submit(trace)
+    assert adapter.shutdown(20).complete
+    spans = {s.name: s for s in store.spans()}
+    faults = [e for e in spans["run"].events if e.name == "observe.fault"]
+    assert [attrs(e.attributes)["message"] for e in faults] == ["span-exit with no open span"]
+    assert attrs(spans["run"].attributes)["observe.dropped_events"] == 7
+    assert not [e for e in spans["crash"].events if e.name == "observe.fault"]
