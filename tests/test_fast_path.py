@@ -628,3 +628,25 @@ def test_store_and_recorder_are_freed() -> None:
     del ctx, store, exports, adapter
     gc.collect()
     assert [r() for r in refs] == [None, None]
+
+
+def test_two_modules_in_one_store() -> None:
+    store = wasmtime.Store(ENGINE)
+    store.set_wasi(wasmtime.WasiConfig())
+    wasm = wasmtime.wat2wasm(LOOP)
+    adapter = InMemoryAdapter()
+    contexts, runs = [], []
+    for _ in range(2):
+        linker = wasmtime.Linker(ENGINE)
+        linker.define_wasi()
+        ctx = adapter.start(linker, wasm, Options(min_span_duration_us=0), store=store)
+        assert ctx.recorder_name == "wasm"
+        contexts.append(ctx)
+        runs.append(linker.instantiate(store, wasmtime.Module(ENGINE, wasm)).exports(store)["run"])
+    runs[0](store, 3)
+    runs[1](store, 5)
+    runs[0](store, 7)
+    first, second = (ctx.finish() for ctx in contexts)
+    adapter.shutdown()
+    assert [len(r.children) for r in first.roots] == [3, 7]
+    assert [len(r.children) for r in second.roots] == [5]
