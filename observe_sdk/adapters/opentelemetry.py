@@ -68,6 +68,7 @@ _SEVERITY = {
     LogLevel.TRACE: (SeverityNumber.TRACE, 5),
 }
 _MAX_SET_MEMBERS = 100_000   # per (metric, attributes); bounds memory for runaway sets
+_MAX_SERIES = 10_000         # gauge/set series whose state is kept; bounds guest-chosen cardinality
 
 
 def severity_of(level: int) -> tuple[SeverityNumber, int]:
@@ -141,12 +142,20 @@ class _MetricRecorder:
                 inst.add(v / m.sample_rate, attrs, context=ctx)
         elif kind == "gauge":
             key = (name, frozenset(attrs.items()))
+            room = key in self._gauges or len(self._gauges) < _MAX_SERIES
+            if m.delta and not room:
+                self._invalid(f"too many gauge series (> {_MAX_SERIES}); change to {m.name} dropped")
+                return
             for v in m.values:
                 value = self._gauges.get(key, 0.0) + v if m.delta else v
-                self._gauges[key] = value
+                if room:
+                    self._gauges[key] = value
                 inst.set(value, attrs, context=ctx)
         elif kind == "set":
             key = (name, frozenset(attrs.items()))
+            if key not in self._sets and len(self._sets) >= _MAX_SERIES:
+                self._invalid(f"too many set series (> {_MAX_SERIES}); {m.name} dropped")
+                return
             members = self._sets.setdefault(key, set())
             for v in m.values:
                 if len(members) < _MAX_SET_MEMBERS:
@@ -174,7 +183,7 @@ class OpenTelemetryAdapter(CapturesHostParent, Adapter):
     """
 
     name = "opentelemetry"
-    keeps_trace_ids = False   # True when the adapter's own id generator keeps the Wasm ids
+    keeps_trace_ids = False   # True when spans are made with the Wasm ids directly (OTLP)
 
     def __init__(
         self,
@@ -202,7 +211,6 @@ class OpenTelemetryAdapter(CapturesHostParent, Adapter):
     def from_env(cls, **kwargs: Any) -> "OpenTelemetryAdapter":
         """The global providers (configure them with the OTel SDK or its auto-configuration)."""
         return cls(**kwargs)
-
 
     @property
     def invalid_metrics(self) -> int:
