@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(BIN)/python -m observe_sdk.demo
+	$(BIN)/python -m cod_reference.demo
 
 test: install ddagent
 	$(BIN)/python -m pytest -q tests

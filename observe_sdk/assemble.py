@@ -82,25 +82,25 @@ def _assemble(
                 e.parent_id = sid
         parent.append(span)
 
-    t = 0
-    for i in range(0, len(ev), 3):
-        k = ev[i]
-        t = ev[i + 2]
+    t = ev[-1] if ev else 0
+    it = iter(ev)
+    for k, a, t in zip(it, it, it):
         if k == K_ENTER:
-            frame = [ev[i + 1], t, [], [], None]
+            # a negative index (a malformed guest) cannot be a function: show it as func[<unsigned>]
+            frame = [a, t, [], [], None if a >= 0 else f"func[{a & 0xFFFFFFFF}]"]
             stack.append(frame)
             cur = frame[_EVENTS]
         elif k == K_EXIT:
-            idx = ev[i + 1]
+            idx = a
             if stack and stack[-1][_IDX] == idx:
                 close(stack.pop(), t, None)
             else:
                 _unwind_to(stack, idx, t, close, errors)
                 cur = stack[-1][_EVENTS] if stack else roots
         elif k == K_GROW:
-            cur.append(Allocation(ev[i + 1], t))
+            cur.append(Allocation(a, t))
         elif k == K_SPAN_ENTER:
-            frame = [-1, t, [], [], payloads[ev[i + 1]]]
+            frame = [-1, t, [], [], payloads[a]]
             stack.append(frame)
             cur = frame[_EVENTS]
         elif k == K_SPAN_EXIT:
@@ -112,21 +112,21 @@ def _assemble(
             else:
                 errors.append("span-exit: no span is open; ignored")
         elif k == K_TAGS:
-            text = payloads[ev[i + 1]]
+            text = payloads[a]
             if stack:
                 stack[-1][_TAGS].extend(tag.strip() for tag in text.split(",") if tag.strip())
             else:
                 errors.append(f"span-tags: no span is open for tags {text!r}; ignored")
         elif k == K_LOG:
-            level, text = payloads[ev[i + 1]]
+            level, text = payloads[a]
             cur.append(Log(level, text, t))
         elif k == K_METRIC:
-            fmt, text = payloads[ev[i + 1]]
+            fmt, text = payloads[a]
             cur.append(Metric(fmt, text, t))
         elif k == K_ERROR:
-            errors.append(payloads[ev[i + 1]])
+            errors.append(payloads[a])
         elif k == K_END:
-            reason, is_error = payloads[ev[i + 1]]
+            reason, is_error = payloads[a]
             while stack:
                 close(stack.pop(), t, reason if is_error else None)
             if is_error:

@@ -280,7 +280,9 @@ def test_two_instances_in_one_store_share_the_trace(tmp_path):
     adapter.shutdown()
 
 
-def test_instrumenter_version_exports_are_accepted(guest_factory, caplog):
+def test_instrumenter_version_exports_are_accepted(guest_factory, caplog, monkeypatch):
+    from observe_sdk.host import context
+    monkeypatch.setattr(context, "_warned_once", set())  # warnings are once per process
     wat = W.module(r'''
       (global (export "wasm_instr_version_major") i32 (i32.const 0))
       (global (export "wasm_instr_version_minor") i32 (i32.const 1))
