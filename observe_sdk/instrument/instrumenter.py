@@ -111,6 +111,11 @@ def instrument_module(wasm_bytes: bytes, *, include: Iterable[str] | None = None
     return _Pass(module, tuple(include or ()), tuple(exclude or ()), min_instructions, memory).run()
 
 
+def _matches(names: list[str], globs: tuple[str, ...]) -> bool:
+    """A glob matches a name as a pattern, or literally (names like ``func[3]`` have brackets)."""
+    return any(name == glob or fnmatch.fnmatchcase(name, glob) for name in names for glob in globs)
+
+
 def _check_instrumentable(module: Module) -> None:
     if module.section(CUSTOM, MARKER_SECTION) is not None:
         raise InstrumentError("module is already instrumented (it has the custom section "
@@ -214,10 +219,10 @@ class _Pass:
         if self.include or self.exclude:
             raw = names.get(old)
             candidates = [f"func[{self.new_index(old)}]"] if raw is None else [pydemumble.demangle(raw) or raw, raw]
-            if self.include and not any(fnmatch.fnmatchcase(c, g) for c in candidates for g in self.include):
+            if self.include and not _matches(candidates, self.include):
                 self.summary.skipped_by_name += 1
                 return False
-            if any(fnmatch.fnmatchcase(c, g) for c in candidates for g in self.exclude):
+            if _matches(candidates, self.exclude):
                 self.summary.skipped_by_name += 1
                 return False
         if body.scan.instructions < self.min_instructions and not body.scan.flags & CALLS:
