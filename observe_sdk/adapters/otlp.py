@@ -10,8 +10,8 @@ are the ones the assembler gave the trace (or the host's trace id, see
 :mod:`.traceinfo`), so they match what the other adapters emit.
 
 Configuration follows the OpenTelemetry environment variables unless given
-explicitly: ``OTEL_EXPORTER_OTLP_PROTOCOL`` (``grpc`` or ``http/protobuf``,
-the default), ``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``..._TRACES_ENDPOINT`` etc.,
+explicitly: ``OTEL_EXPORTER_OTLP_PROTOCOL`` and its per-signal variants
+(``grpc`` or ``http/protobuf``, the default), ``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``..._TRACES_ENDPOINT`` etc.,
 ``OTEL_EXPORTER_OTLP_HEADERS``, ``OTEL_EXPORTER_OTLP_TIMEOUT``,
 ``OTEL_EXPORTER_OTLP_COMPRESSION``, certificates and ``..._INSECURE`` (read
 by the exporters themselves), and ``OTEL_SERVICE_NAME`` /
@@ -136,27 +136,31 @@ def default_resource(service_name: str | None = None,
     return resource
 
 
-def make_exporters(protocol: str, endpoint: str | None, headers: dict[str, str] | None,
-                   timeout: float | None, signals: Iterable[str] = SIGNALS) -> dict[str, Any]:
-    """The opentelemetry-exporter-otlp exporters for ``signals``; None arguments come from the env."""
+def signal_protocol(signal: str, protocol: str | None = None) -> str:
+    """``protocol``, else ``OTEL_EXPORTER_OTLP_<SIGNAL>_PROTOCOL``, else ``OTEL_EXPORTER_OTLP_PROTOCOL``,
+    else ``http/protobuf``; a value that is neither protocol is a ValueError."""
+    chosen = (protocol or os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
+              or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf").strip()
+    if chosen not in PROTOCOLS:
+        raise ValueError(f"OTLP protocol must be one of {', '.join(PROTOCOLS)}, not {chosen!r}")
+    return chosen
+
+
+def make_exporter(signal: str, protocol: str, endpoint: str | None, headers: dict[str, str] | None,
+                  timeout: float | None) -> Any:
+    """The opentelemetry-exporter-otlp exporter for one signal; None arguments come from the env."""
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    elif protocol == "http/protobuf":
+    else:
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter  # type: ignore[assignment]
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # type: ignore[assignment]
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
-    else:
-        raise ValueError(f"OTLP protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
-    classes = {"traces": OTLPSpanExporter, "metrics": OTLPMetricExporter, "logs": OTLPLogExporter}
-    exporters = {}
-    for signal in signals:
-        url = endpoint
-        if url is not None and protocol == "http/protobuf":
-            url = url.rstrip("/") + "/" + _HTTP_PATHS[signal]
-        exporters[signal] = classes[signal](endpoint=url, headers=headers, timeout=timeout)
-    return exporters
+    cls = {"traces": OTLPSpanExporter, "metrics": OTLPMetricExporter, "logs": OTLPLogExporter}[signal]
+    if endpoint is not None and protocol == "http/protobuf":
+        endpoint = endpoint.rstrip("/") + "/" + _HTTP_PATHS[signal]
+    return cls(endpoint=endpoint, headers=headers, timeout=timeout)
 
 
 class OtlpAdapter(OpenTelemetryAdapter):
@@ -192,9 +196,11 @@ class OtlpAdapter(OpenTelemetryAdapter):
         unknown = set(signals) - set(SIGNALS)
         if unknown:
             raise ValueError(f"unknown OTLP signal(s) {sorted(unknown)}; expected {', '.join(SIGNALS)}")
-        protocol = (protocol or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf").strip()
-        self.protocol = protocol
-        self._exporters = make_exporters(protocol, endpoint, parse_headers(headers), timeout, signals)
+        self.protocols = {signal: signal_protocol(signal, protocol) for signal in signals}
+        self.protocol = signal_protocol("traces", protocol)
+        parsed_headers = parse_headers(headers)
+        self._exporters = {signal: make_exporter(signal, proto, endpoint, parsed_headers, timeout)
+                           for signal, proto in self.protocols.items()}
         self.resource = default_resource(service_name, resource_attributes)
 
         self._scope = InstrumentationScope(SCOPE_NAME, __version__)

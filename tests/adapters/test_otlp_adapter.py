@@ -104,6 +104,19 @@ def test_environment_configuration(receiver, store, monkeypatch) -> None:
     assert spans["run"].trace_id == trace.trace_id and spans["run"].parent_span_id == b""
 
 
+def test_per_signal_protocol(receiver, store, monkeypatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", receiver.http_endpoint + "/v1/traces")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", receiver.grpc_endpoint)
+    adapter = OtlpAdapter(signals=["traces", "logs"], flush_interval=0.01)
+    assert adapter.protocols == {"traces": "http/protobuf", "logs": "grpc"}
+    adapter.submit(sample_trace())
+    assert adapter.shutdown(20).complete
+    assert len(store.spans()) == 6 and len(store.log_records()) == 2
+    assert store.headers[0].get("content-type") == "application/x-protobuf"     # traces over HTTP
+
+
 def test_bad_configuration_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="protocol"):
         OtlpAdapter(protocol="carrier-pigeon")
