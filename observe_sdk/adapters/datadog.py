@@ -51,8 +51,6 @@ from .. import __version__
 from ..abi import MetricFormat
 from ..trace import Log, Metric, Span, Trace
 from .base import Adapter, TransientExportError
-from .httpsend import ExportError, check_url, send
-from .resume import ResumableSends, Send
 from .common import (
     ATTR_ERROR_MESSAGE,
     DEFAULT_SERVICE_NAME,
@@ -62,6 +60,8 @@ from .common import (
     metric_attributes,
     span_attributes,
 )
+from .httpsend import ExportError, check_url, send
+from .resume import ResumableSends, Send
 from .statsd import StatsdError, parse_lines, sanitize_tag
 from .traceinfo import FAULT_EVENT, CapturesHostParent, effective_trace_id, host_parent, trace_attributes
 

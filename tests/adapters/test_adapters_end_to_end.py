@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from otel_pipeline import Pipeline
 from otlp_receiver import OtlpReceiver, attrs
 from receivers import DdTestAgent, HttpCapture, UdpListener
-from otel_pipeline import Pipeline
 
 from observe_sdk import Options
 from observe_sdk.adapters.datadog import DatadogAdapter
-from observe_sdk.adapters.opentelemetry import OpenTelemetryAdapter
 from observe_sdk.adapters.otlp import OtlpAdapter
 from observe_sdk.adapters.zipkin import ZipkinAdapter
 

@@ -5,8 +5,8 @@ import logging
 
 import pytest
 from adapter_traces import at, make_span, sample_trace
-from otel_pipeline import Pipeline
 from opentelemetry.trace import StatusCode
+from otel_pipeline import Pipeline
 
 from observe_sdk.abi import LogLevel, MetricFormat
 from observe_sdk.adapters.opentelemetry import OpenTelemetryAdapter
