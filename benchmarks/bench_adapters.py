@@ -58,7 +58,7 @@ def encode_datadog(trace: Trace) -> int:
 def encode_otlp(trace: Trace) -> int:
     adapter = OtlpAdapter(protocol="http/protobuf", endpoint="http://127.0.0.1:9", signals=["traces"])
     adapter.emit_trace(trace)
-    spans = adapter._span_capture.take()
+    spans, adapter._spans = adapter._spans, []
     n = adapter.max_request_items
     size = sum(len(encode_spans(spans[i:i + n]).SerializeToString()) for i in range(0, len(spans), n))
     adapter.shutdown(1)

@@ -29,7 +29,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExportResult
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
     NonRecordingSpan,
@@ -86,21 +86,21 @@ class _CollectedSpan(NonRecordingSpan):
         if not self.get_span_context().trace_flags.sampled:
             return
         a = self._adapter
-        a._span_capture.items.append(ReadableSpan(
+        a._spans.append(ReadableSpan(
             name=self._name, context=self.get_span_context(), parent=self._parent, resource=a.resource,
             attributes=self._attributes, events=self._events, kind=SpanKind.INTERNAL, status=self._status,
             start_time=self._start_ns, end_time=end_time, instrumentation_scope=a._scope))
 
 
-class _Capture(SpanExporter, LogRecordExporter):
-    """Keeps what the SDK's simple processors hand over, for the real exporter to send."""
+class _LogCapture(LogRecordExporter):
+    """Keeps what the SDK's simple log processor hands over, for the real exporter to send."""
 
     def __init__(self) -> None:
         self.items: list[Any] = []
 
     def export(self, batch: Any) -> Any:  # type: ignore[override]
         self.items.extend(batch)
-        return SpanExportResult.SUCCESS
+        return LogRecordExportResult.SUCCESS
 
     def take(self) -> list[Any]:
         items, self.items = self.items, []
@@ -211,8 +211,8 @@ class OtlpAdapter(OpenTelemetryAdapter):
         self.resource = default_resource(service_name, resource_attributes)
 
         self._scope = InstrumentationScope(SCOPE_NAME, __version__)
-        self._span_capture = _Capture()
-        self._log_capture = _Capture()
+        self._spans: list[ReadableSpan] = []     # made by _CollectedSpan.end
+        self._log_capture = _LogCapture()
         self._reader = InMemoryMetricReader()
         logger_provider = LoggerProvider(resource=self.resource, shutdown_on_exit=False)
         logger_provider.add_log_record_processor(SimpleLogRecordProcessor(self._log_capture))
@@ -248,7 +248,8 @@ class OtlpAdapter(OpenTelemetryAdapter):
         super().export(traces)       # into our providers, captured synchronously
         sends: list[Send] = []
         n = self.max_request_items
-        for signal, items in (("traces", self._span_capture.take()), ("logs", self._log_capture.take())):
+        spans, self._spans = self._spans, []
+        for signal, items in (("traces", spans), ("logs", self._log_capture.take())):
             sends += [partial(self._send, signal, items[i:i + n]) for i in range(0, len(items), n)]
         if self._metrics and self._metrics.recorded != recorded:
             data = self._reader.get_metrics_data()   # cumulative: a later export repairs a lost one
