@@ -120,9 +120,10 @@ def _check_instrumentable(module: Module) -> None:
     if module.section(CUSTOM, MARKER_SECTION) is not None:
         raise InstrumentError("module is already instrumented (it has the custom section "
                               f"'{MARKER_SECTION}'); instrument the original module instead")
-    if any(exp.name == VERSION_MAJOR_EXPORT for exp in module.exports):
-        raise InstrumentError(f"module is already instrumented (it exports '{VERSION_MAJOR_EXPORT}'); "
-                              "instrument the original module instead")
+    for exp in module.exports:
+        if exp.name in (VERSION_MAJOR_EXPORT, VERSION_MINOR_EXPORT):
+            raise InstrumentError(f"module is already instrumented (it exports '{exp.name}'); "
+                                  "instrument the original module instead")
     if module.section(CUSTOM, "linking") is not None:
         raise InstrumentError("module is a relocatable object file (it has a 'linking' section); "
                               "instrument the linked module instead")

@@ -286,7 +286,15 @@ sample("function_references", [("run", (5,)), ("nulls", ())])("""
     (call_ref $f))
 )""")
 
-sample("gc", [("run", (4,)), ("cast", (0,)), ("cast", (1,))])("""
+sample("wide_arithmetic", [("wide", (1, 2, 3, 4)), ("mul", (-1, 3))])("""
+(module
+  (func (export "wide") (param i64 i64 i64 i64) (result i64 i64)
+    (i64.add128 (local.get 0) (local.get 1) (local.get 2) (local.get 3)))
+  (func (export "mul") (param i64 i64) (result i64 i64)
+    (i64.mul_wide_s (local.get 0) (local.get 1))))
+""")
+
+sample("gc", [("run", (4,)), ("cast", (0,)), ("cast", (1,)), ("typed_result", (3,)), ("typed_result", (0,))])("""
 (module
   (rec
     (type $node (struct (field $v i32) (field $next (ref null $node))))
@@ -321,4 +329,22 @@ sample("gc", [("run", (4,)), ("cast", (0,)), ("cast", (1,))])("""
     (struct.get $point3 1)
     (drop (ref.cast (ref $point) (local.get $p)))
     (drop (any.convert_extern (extern.convert_any (local.get $p)))))
+  (func $make (param i32) (result (ref null $node) (ref $arr))
+    (if (i32.eqz (local.get 0)) (then (return (ref.null $node) (array.new_default $arr (i32.const 1)))))
+    (struct.new $node (local.get 0) (ref.null $node))
+    (array.new_fixed $arr 2 (i32.const 5) (i32.const 6))
+    (br 0))
+  (func $one_ref (param i32) (result (ref null $node))
+    (drop (br_if 0 (ref.null $node) (i32.eqz (local.get 0))))
+    (struct.new $node (local.get 0) (ref.null $node)))
+  (func (export "typed_result") (param i32) (result i32) (local $a (ref null $arr)) (local $n (ref null $node))
+    (call $make (local.get 0))
+    (local.set $a)
+    (local.set $n)
+    (i32.add
+      (struct.get $node $v (call $one_ref (i32.const 9)))
+      (i32.add (array.len (local.get $a))
+        (if (result i32) (ref.is_null (local.get $n))
+          (then (i32.const 0))
+          (else (struct.get $node $v (local.get $n)))))))
 )""")

@@ -84,3 +84,8 @@ def test_function_indices_shift_everywhere() -> None:
     before, after = read_module(wasm), module
     assert [v + 3 for _, _, v in before.func_refs[9]] == [v for _, _, v in after.func_refs[9]]
     assert before.func_refs[6][0][2] + 3 == after.func_refs[6][0][2]
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_samples_themselves_are_valid(name: str) -> None:
+    assert wasm_tools_validate(MODULES[name]) is None
