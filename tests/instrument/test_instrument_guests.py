@@ -165,3 +165,20 @@ def test_rust_names_demangled_and_filter(tmp_path: Path) -> None:
     names = {s.name for s in spans(trace) if s.function_index}
     assert names and all(n.startswith("words::") for n in names), names
     assert any("count_words" in n for n in names)
+
+
+def test_debug_build_drops_dwarf_and_still_runs(tmp_path: Path) -> None:
+    from instr_helpers import FIXTURES
+
+    wasm = (FIXTURES / "nested_debug.wasm").read_bytes()
+    assert read_module(wasm).to_bytes() == wasm
+    result = instrument_module(wasm)
+    assert set(result.summary.dropped_sections) == {".debug_info", ".debug_loc", ".debug_ranges", ".debug_abbrev",
+                                                    ".debug_line", ".debug_str"}
+    assert wasm_tools_validate(result.wasm) is None
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    plain = run_guest(wasm, tmp_path / "a")
+    instr = run_guest(result.wasm, tmp_path / "b")
+    assert (instr.exit_code, instr.stdout) == (plain.exit_code, plain.stdout) == (0, "Hello from three!\n")
+    assert child_names(find(instr.trace, "two")) == ["three"]
