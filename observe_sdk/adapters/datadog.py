@@ -250,7 +250,11 @@ class DatadogAdapter(CapturesHostParent, Adapter):
         parent = host_parent(trace)
         root_parent = parent.span_id if parent else 0
         priority = 1 if parent is None or parent.sampled else 0
-        dd_meta = normalize_metadata(trace.metadata.get(METADATA_KEY))
+        try:
+            dd_meta = normalize_metadata(trace.metadata.get(METADATA_KEY))
+        except ValueError as exc:   # one trace's bad metadata must not cost the batch
+            log.warning("datadog: trace %s: %s; ignored", trace.trace_id_hex, exc)
+            dd_meta = {}
         root_extra = trace_attributes(trace)
         spans: list[dict] = []
         logs: list[dict] = []

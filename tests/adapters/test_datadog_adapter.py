@@ -167,6 +167,23 @@ def test_large_trace_is_split_into_payloads(statsd, logs_api) -> None:
         assert all(c[0]["meta"]["_dd.p.tid"] == trace.trace_id[:8].hex() for c in chunks)
 
 
+def test_bad_metadata_is_ignored_not_fatal(statsd, logs_api, caplog) -> None:
+    with HttpCapture(status=200) as fake_agent:
+        adapter = adapter_for(fake_agent.url, statsd, logs_api, logs=False)
+        bad = sample_trace()
+        bad.metadata["datadog"] = "GET /run"
+        good = sample_trace()
+        good.metadata["datadog"] = {"resource": "GET /ok", "http.status_code": "not a number"}
+        adapter.submit(bad)
+        adapter.submit(good)
+        assert adapter.shutdown(10).complete
+        chunks = [c for r in fake_agent.requests for c in msgpack.unpackb(r.body)]
+        roots = {c[0]["trace_id"]: c[0] for c in chunks}
+        assert roots[int.from_bytes(bad.trace_id[8:], "big")]["resource"] == "run"
+        assert roots[int.from_bytes(good.trace_id[8:], "big")]["resource"] == "GET /ok"
+        assert "must be a mapping" in caplog.text
+
+
 def test_metadata_and_tags_parsing() -> None:
     assert parse_dd_tags("a:1,b:2 c") == [("a", "1"), ("b", "2"), ("c", "")]
     assert normalize_metadata({"span_kind": "SERVER", "http_url": "u"}) == {"span.kind": "server", "http.url": "u"}
