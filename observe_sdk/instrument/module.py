@@ -508,5 +508,6 @@ def _check_function_count(module: Module) -> None:
                               offset=sec.offset if sec else None)
     for i, type_index in enumerate(module.functions):
         if type_index >= len(module.types) or module.types[type_index] is None:
+            func_sec = module.section(FUNCTION)
             raise WasmFormatError(f"defined function {i} refers to type {type_index}, which is not a function type",
-                                  section="function")
+                                  section="function", offset=func_sec.offset if func_sec else None)

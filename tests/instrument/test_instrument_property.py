@@ -24,12 +24,15 @@ ENGINE = _fuel_engine()
 
 
 @st.composite
-def statements(draw, depth: int, level: int, func: int, nfuncs: int, counters: list[str],
+def statements(draw, depth: int, level: int, func: int, returns: tuple[bool, ...], counters: list[str],
                in_loop: bool = False) -> str:
     """Stack-neutral statements; ``depth`` labels are in scope (``depth`` = the function's).
 
+    ``returns[i]``: function i returns an i32, so branches to its outermost label carry one.
     Calls go to later functions only and never from inside a loop, so programs end quickly.
     """
+    nfuncs = len(returns)
+    value = "(global.get $acc) " if returns[func] else ""
     out = []
     for _ in range(draw(st.integers(0, 4))):
         kinds = ["acc", "note", "br", "br_if", "br_table", "return", "grow"]
@@ -45,29 +48,47 @@ def statements(draw, depth: int, level: int, func: int, nfuncs: int, counters: l
         elif kind == "note":
             out.append("(call $note (global.get $acc))")
         elif kind == "br":
-            out.append(f"(br {draw(target)})")
+            label = draw(target)
+            out.append(f"(br {label} {value if label == depth else ''})")
         elif kind == "br_if":
-            out.append(f"(br_if {draw(target)} (i32.and (global.get $acc) (i32.const {draw(st.integers(1, 15))})))")
+            label = draw(target)
+            cond = f"(i32.and (global.get $acc) (i32.const {draw(st.integers(1, 15))}))"
+            if label == depth and value:
+                out.append(f"(drop (br_if {label} {value}{cond}))")
+            else:
+                out.append(f"(br_if {label} {cond})")
         elif kind == "br_table":
-            labels = " ".join(str(draw(target)) for _ in range(draw(st.integers(1, 5))))
-            out.append(f"(br_table {labels} (i32.rem_u (global.get $acc) (i32.const {draw(st.integers(1, 7))})))")
+            # all targets of a br_table take the same values: the function's label (with
+            # a value when it returns one) only mixes with the others when it returns nothing
+            if value and depth:
+                labels, operand = st.integers(0, depth - 1), ""
+            elif value:
+                labels, operand = st.just(0), value
+            else:
+                labels, operand = target, ""
+            chosen = " ".join(str(draw(labels)) for _ in range(draw(st.integers(1, 5))))
+            out.append(f"(br_table {chosen} {operand}(i32.rem_u (global.get $acc) (i32.const {draw(st.integers(1, 7))})))")
         elif kind == "return":
-            out.append("(return)")
+            out.append(f"(return {value})")
         elif kind == "grow":
             out.append("(drop (memory.grow (i32.const 0)))")
         elif kind == "call":
-            out.append(f"(call $f{draw(st.integers(func + 1, nfuncs - 1))})")
+            callee = draw(st.integers(func + 1, nfuncs - 1))
+            if returns[callee]:
+                out.append(f"(global.set $acc (i32.xor (global.get $acc) (call $f{callee})))")
+            else:
+                out.append(f"(call $f{callee})")
         elif kind == "block":
-            out.append(f"(block {draw(statements(depth + 1, level + 1, func, nfuncs, counters, in_loop))})")
+            out.append(f"(block {draw(statements(depth + 1, level + 1, func, returns, counters, in_loop))})")
         elif kind == "if":
-            then = draw(statements(depth + 1, level + 1, func, nfuncs, counters, in_loop))
-            other = draw(statements(depth + 1, level + 1, func, nfuncs, counters, in_loop))
+            then = draw(statements(depth + 1, level + 1, func, returns, counters, in_loop))
+            other = draw(statements(depth + 1, level + 1, func, returns, counters, in_loop))
             out.append(f"(if (i32.and (global.get $acc) (i32.const {draw(st.integers(1, 15))})) "
                        f"(then {then}) (else {other}))")
         else:  # a loop bounded by its own counter, decremented on every iteration
             counter = f"$c{len(counters)}"
             counters.append(counter)
-            inner = draw(statements(depth + 1, level + 1, func, nfuncs, counters, True))
+            inner = draw(statements(depth + 1, level + 1, func, returns, counters, True))
             out.append(f"(local.set {counter} (i32.const {draw(st.integers(1, 3))})) "
                        f"(loop (local.set {counter} (i32.sub (local.get {counter}) (i32.const 1))) {inner} "
                        f"(br_if 0 (i32.gt_s (local.get {counter}) (i32.const 0))))")
@@ -76,19 +97,26 @@ def statements(draw, depth: int, level: int, func: int, nfuncs: int, counters: l
 
 @st.composite
 def programs(draw) -> str:
-    nfuncs = draw(st.integers(1, 4))
+    returns = tuple(draw(st.lists(st.booleans(), min_size=1, max_size=4)))
+    nfuncs = len(returns)
     funcs = []
+    calls = []
     for i in range(nfuncs):
         counters: list[str] = []
-        body = draw(statements(0, 0, i, nfuncs, counters))
+        body = draw(statements(0, 0, i, returns, counters))
         local_decls = " ".join(f"(local {c} i32)" for c in counters)
-        funcs.append(f"(func $f{i} {local_decls} {body})")
+        if returns[i]:
+            funcs.append(f"(func $f{i} (result i32) {local_decls} {body} (i32.add (global.get $acc) (i32.const 1)))")
+            calls.append(f"(global.set $acc (i32.add (global.get $acc) (call $f{i})))")
+        else:
+            funcs.append(f"(func $f{i} {local_decls} {body})")
+            calls.append(f"(call $f{i})")
     return f"""(module
       (import "env" "note" (func $note (param i32)))
       (global $acc (mut i32) (i32.const 1))
       (memory 1)
       {' '.join(funcs)}
-      (func (export "run") (result i32) {' '.join(f"(call $f{i})" for i in range(nfuncs))} (global.get $acc)))"""
+      (func (export "run") (result i32) {' '.join(calls)} (global.get $acc)))"""
 
 
 def execute(wasm: bytes) -> tuple[int, list[int], Recording]:
