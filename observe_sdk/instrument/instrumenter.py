@@ -111,6 +111,25 @@ def instrument_module(wasm_bytes: bytes, *, include: Iterable[str] | None = None
     return _Pass(module, tuple(include or ()), tuple(exclude or ()), min_instructions, memory).run()
 
 
+def _wrapper(mode: str, block_type: bytes, exit_seq: bytes) -> tuple[bytes, bytes]:
+    """Bytes opening and closing an instrumented body (the function's own ``end`` follows).
+
+    ``none``:   block (bt) BODY end EXIT
+    ``legacy``: try (bt) BODY catch_all EXIT rethrow 0 end EXIT
+    ``exnref``: block (bt) block (result exnref) try_table (bt) (catch_all_ref 0) BODY end
+                br 1 end EXIT throw_ref end EXIT
+
+    The opening puts 1 label (3 for ``exnref``) in front of the body, so the body's
+    branches to its outermost label now land just before the final EXIT.
+    """
+    if mode == "legacy":
+        return b"\x06" + block_type, b"\x19" + exit_seq + b"\x09\x00\x0b" + exit_seq
+    if mode == "exnref":
+        return (b"\x02" + block_type + b"\x02\x69\x1f" + block_type + b"\x01\x03\x00",
+                b"\x0b\x0c\x01\x0b" + exit_seq + b"\x0a\x0b" + exit_seq)
+    return b"\x02" + block_type, b"\x0b" + exit_seq
+
+
 def _matches(names: list[str], globs: tuple[str, ...]) -> bool:
     """A glob matches a name as a pattern, or literally (names like ``func[3]`` have brackets)."""
     return any(name == glob or fnmatch.fnmatchcase(name, glob) for name in names for glob in globs)
@@ -140,6 +159,10 @@ class _Pass:
         self.summary = Summary(functions=len(module.functions), input_size=len(module.data))
         self.new_types: list[bytes] = []    # encodings of types appended to the type section
         self.type_count = len(module.types)
+        self.nimp = self.shift = 0          # imported functions before; imports added
+        self.hooks: dict[str, int] = {}     # hook name -> function index
+        self.grow: int | None = None        # memory-grow's index when growth is reported
+        self.mode = "none"                  # how bodies are wrapped for exceptions
 
     # --- types ----------------------------------------------------------------
     def _type_index(self, params: tuple[bytes, ...], results: tuple[bytes, ...], plain: bool) -> int:
@@ -195,20 +218,18 @@ class _Pass:
         self.summary.imports_added = missing
         self.summary.hook_indices = dict(found)
 
-    def _append_entries(self, section_id: int, old_count: int, entries: bytes, added: int,
-                        body: bytes | None = None) -> None:
+    def _append_entries(self, section_id: int, old_count: int, entries: bytes, added: int) -> None:
         """Append encoded entries to a vector section (creating it if needed)."""
         sec = self.m.section(section_id)
         if sec is None:
             self.m.insert_section(Section(section_id, -1, 0, 0, payload=uleb(added) + entries))
             return
-        if body is None:
-            if sec.payload is not None:
-                _, start = read_u32(sec.payload, 0)
-                body = sec.payload[start:]
-            else:
-                _, start = read_u32(self.m.data, sec.payload_start)
-                body = self.m.data[start:sec.payload_end]
+        if sec.payload is not None:
+            _, start = read_u32(sec.payload, 0)
+            body = sec.payload[start:]
+        else:
+            _, start = read_u32(self.m.data, sec.payload_start)
+            body = self.m.data[start:sec.payload_end]
         sec.payload = uleb(old_count + added) + body + entries
 
     def new_index(self, old: int) -> int:
@@ -243,102 +264,96 @@ class _Pass:
         return "none"
 
     def _rewrite_code(self) -> dict[int, int]:
+        """Rewrite the code section; return the labels added per (new) function index."""
         m, data, summary = self.m, self.m.data, self.summary
         sec = m.section(CODE)
         label_shift: dict[int, int] = {}
         if sec is None:
             return label_shift
-        mode = self._exception_mode()
-        summary.exceptions = mode
+        self.mode = self._exception_mode()
+        summary.exceptions = self.mode
         summary.code_size = sec.payload_end - sec.payload_start
         names = function_names(m) if (self.include or self.exclude) else {}
-        enter, exit_, grow = self.hooks["enter"], self.hooks["exit"], self.hooks.get("memory-grow")
-        nimp, shift, memories64 = self.nimp, self.shift, m.memories64
+        self.grow = self.hooks.get("memory-grow") if self.memory else None
         _, first = read_u32(data, sec.payload_start)
         out = [data[sec.payload_start:first]]
         for defined, body in enumerate(m.bodies):
-            ftype = m.types[m.functions[defined]]
-            assert ftype is not None
-            new_idx = nimp + defined + shift
             instrumented = self._selected(defined, body, names)
-            edits = body.scan.edits
-            grows = [e for e in edits if e[0] == EDIT_GROW] if grow is not None else []
-            if not instrumented and not grows and (not shift or not any(e[0] == EDIT_FUNC for e in edits)):
+            new_body = self._rewrite_body(defined, body, instrumented)
+            if new_body is None:
                 out.append(data[body.size_start:body.end])
                 continue
-            parts: list[bytes] = []
-            # locals, plus scratch locals for memory.grow operands
-            scratch: dict[bool, int] = {}
-            if grows:
-                next_local = len(ftype.params) + body.locals_count
-                for _, pos, memidx, _ in grows:
-                    if memidx >= len(memories64):
-                        raise WasmFormatError(f"memory.grow of memory {memidx}, which does not exist",
-                                              section="code", offset=pos)
-                    is64 = memories64[memidx]
-                    if is64 not in scratch:
-                        scratch[is64] = next_local
-                        next_local += 1
-            if scratch:
-                _, groups_end = read_u32(data, body.start)
-                parts.append(uleb(body.local_groups + len(scratch)))
-                parts.append(data[groups_end:body.code_start])
-                parts.extend(b"\x01" + (b"\x7e" if is64 else b"\x7f") for is64 in scratch)
-            else:
-                parts.append(data[body.start:body.code_start])
             if instrumented:
-                summary.instrumented += 1
-                const = b"\x41" + sleb(new_idx)
-                exit_seq = const + b"\x10" + uleb(exit_)
-                block_type = self._block_type(ftype.results)
-                parts.append(const + b"\x10" + uleb(enter))
-                if mode == "none":
-                    parts.append(b"\x02" + block_type)
-                    label_shift[new_idx] = 1
-                elif mode == "legacy":
-                    parts.append(b"\x06" + block_type)
-                    label_shift[new_idx] = 1
-                else:
-                    parts.append(b"\x02" + block_type + b"\x02\x69\x1f" + block_type + b"\x01\x03\x00")
-                    label_shift[new_idx] = 3
-            cursor = body.code_start
-            for kind, pos, a, value in edits:
-                if kind == EDIT_FUNC:
-                    if shift and value >= nimp:
-                        parts.append(data[cursor:pos])
-                        parts.append(uleb(value + shift))
-                        cursor = a
-                elif kind == EDIT_RETURN:
-                    if instrumented:
-                        parts.append(data[cursor:pos])
-                        parts.append(exit_seq)
-                        summary.exits += 1
-                        cursor = pos
-                elif grow is not None:
-                    local = scratch[memories64[a]]
-                    parts.append(data[cursor:pos])
-                    parts.append(b"\x22" + uleb(local) + (b"\xa7" if memories64[a] else b"")
-                                 + b"\x10" + uleb(grow) + b"\x20" + uleb(local))
-                    summary.grows += 1
-                    cursor = pos
-            if instrumented:
-                parts.append(data[cursor:body.end - 1])
-                summary.exits += 1
-                if mode == "none":
-                    parts.append(b"\x0b" + exit_seq + b"\x0b")
-                elif mode == "legacy":
-                    parts.append(b"\x19" + exit_seq + b"\x09\x00\x0b" + exit_seq + b"\x0b")
-                    summary.exits += 1
-                else:
-                    parts.append(b"\x0b\x0c\x01\x0b" + exit_seq + b"\x0a\x0b" + exit_seq + b"\x0b")
-                    summary.exits += 1
-            else:
-                parts.append(data[cursor:body.end])
-            new_body = b"".join(parts)
+                label_shift[self.nimp + self.shift + defined] = 3 if self.mode == "exnref" else 1
             out.append(uleb(len(new_body)))
             out.append(new_body)
         sec.payload = b"".join(out)
         return label_shift
+
+    def _rewrite_body(self, defined: int, body: Body, instrumented: bool) -> bytes | None:
+        """The new body of a defined function, or None when it stays as it is."""
+        data, summary, shift, nimp = self.m.data, self.summary, self.shift, self.nimp
+        edits = body.scan.edits
+        grows = [e for e in edits if e[0] == EDIT_GROW] if self.grow is not None else []
+        if not instrumented and not grows and (not shift or not any(e[0] == EDIT_FUNC for e in edits)):
+            return None
+        ftype = self.m.types[self.m.functions[defined]]
+        assert ftype is not None    # checked by read_module
+        header, scratch = self._locals(body, ftype, grows)
+        parts = [header]
+        exit_seq = close = b""
+        if instrumented:
+            summary.instrumented += 1
+            const = b"\x41" + sleb(nimp + shift + defined)
+            exit_seq = const + b"\x10" + uleb(self.hooks["exit"])
+            opening, close = _wrapper(self.mode, self._block_type(ftype.results), exit_seq)
+            parts.append(const + b"\x10" + uleb(self.hooks["enter"]) + opening)
+        memories64 = self.m.memories64
+        cursor = body.code_start
+        for kind, pos, a, value in edits:
+            if kind == EDIT_FUNC:
+                if shift and value >= nimp:
+                    parts.append(data[cursor:pos])
+                    parts.append(uleb(value + shift))
+                    cursor = a
+            elif kind == EDIT_RETURN:
+                if instrumented:
+                    parts.append(data[cursor:pos])
+                    parts.append(exit_seq)
+                    summary.exits += 1
+                    cursor = pos
+            elif self.grow is not None:
+                local, is64 = scratch[memories64[a]], memories64[a]
+                parts.append(data[cursor:pos])
+                parts.append(b"\x22" + uleb(local) + (b"\xa7" if is64 else b"")      # local.tee (i32.wrap_i64)
+                             + b"\x10" + uleb(self.grow) + b"\x20" + uleb(local))      # call, local.get
+                summary.grows += 1
+                cursor = pos
+        if instrumented:
+            parts.append(data[cursor:body.end - 1])
+            parts.append(close + b"\x0b")
+            summary.exits += 1 if self.mode == "none" else 2
+        else:
+            parts.append(data[cursor:body.end])
+        return b"".join(parts)
+
+    def _locals(self, body: Body, ftype: FuncType, grows: list[tuple[int, int, int, int]]) -> tuple[bytes, dict[bool, int]]:
+        """The locals declaration, plus one scratch local per kind of memory (32/64-bit) grown."""
+        data, memories64 = self.m.data, self.m.memories64
+        scratch: dict[bool, int] = {}
+        next_local = len(ftype.params) + body.locals_count
+        for _, pos, memidx, _ in grows:
+            if memidx >= len(memories64):
+                raise WasmFormatError(f"memory.grow of memory {memidx}, which does not exist",
+                                      section="code", offset=pos)
+            if memories64[memidx] not in scratch:
+                scratch[memories64[memidx]] = next_local
+                next_local += 1
+        if not scratch:
+            return data[body.start:body.code_start], scratch
+        _, groups_end = read_u32(data, body.start)
+        declared = b"".join(b"\x01" + (b"\x7e" if is64 else b"\x7f") for is64 in scratch)
+        return uleb(body.local_groups + len(scratch)) + data[groups_end:body.code_start] + declared, scratch
 
     # --- other sections -------------------------------------------------------
     def _patch_func_refs(self) -> None:

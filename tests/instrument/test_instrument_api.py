@@ -181,3 +181,15 @@ def test_malformed_input_names_section_and_offset(data: bytes, section: str, mes
     assert "malformed wasm" in str(info.value)
     if section != "module" or info.value.offset is not None:
         assert "offset" in str(info.value) or info.value.offset is None
+
+
+def test_no_memory_with_an_existing_grow_import() -> None:
+    wasm = wasmtime.wat2wasm("""
+    (module
+      (import "dylibso:observe/instrument" "memory-grow" (func (param i32)))
+      (memory 1)
+      (func (export "g") (result i32) (memory.grow (i32.const 1))))""")
+    result = instrument_module(wasm, memory=False)
+    assert result.summary.grows == 0 and result.summary.imports_added == ["enter", "exit"]
+    values, recording = run_exports(result.wasm, [("g", ())])
+    assert values == [1] and all(k != "memory-grow" for k, _ in recording.events)
