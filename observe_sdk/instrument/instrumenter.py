@@ -337,7 +337,8 @@ class _Pass:
             parts.append(data[cursor:body.end])
         return b"".join(parts)
 
-    def _locals(self, body: Body, ftype: FuncType, grows: list[tuple[int, int, int, int]]) -> tuple[bytes, dict[bool, int]]:
+    def _locals(self, body: Body, ftype: FuncType,
+                grows: list[tuple[int, int, int, int]]) -> tuple[bytes, dict[bool, int]]:
         """The locals declaration, plus one scratch local per kind of memory (32/64-bit) grown."""
         data, memories64 = self.m.data, self.m.memories64
         scratch: dict[bool, int] = {}

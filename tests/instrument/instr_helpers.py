@@ -18,8 +18,8 @@ NS = "dylibso:observe/instrument"
 
 def all_features_config() -> wasmtime.Config:
     config = wasmtime.Config()
-    for feature in ("shared_memory", "wasm_threads", "wasm_reference_types", "wasm_simd", "wasm_relaxed_simd", "wasm_bulk_memory",
-                    "wasm_multi_value", "wasm_multi_memory", "wasm_memory64", "wasm_tail_call",
+    for feature in ("shared_memory", "wasm_threads", "wasm_reference_types", "wasm_simd", "wasm_relaxed_simd",
+                    "wasm_bulk_memory", "wasm_multi_value", "wasm_multi_memory", "wasm_memory64", "wasm_tail_call",
                     "wasm_function_references", "wasm_gc", "wasm_exceptions", "wasm_wide_arithmetic"):
         setattr(config, feature, True)
     return config

@@ -67,7 +67,8 @@ def statements(draw, depth: int, level: int, func: int, returns: tuple[bool, ...
             else:
                 labels, operand = target, ""
             chosen = " ".join(str(draw(labels)) for _ in range(draw(st.integers(1, 5))))
-            out.append(f"(br_table {chosen} {operand}(i32.rem_u (global.get $acc) (i32.const {draw(st.integers(1, 7))})))")
+            index = f"(i32.rem_u (global.get $acc) (i32.const {draw(st.integers(1, 7))}))"
+            out.append(f"(br_table {chosen} {operand}{index})")
         elif kind == "return":
             out.append(f"(return {value})")
         elif kind == "grow":
