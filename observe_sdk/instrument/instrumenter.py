@@ -389,9 +389,12 @@ class _Pass:
         self._append_entries(EXPORT, len(m.exports), exports, 2)
 
     def _custom_sections(self, label_shift: dict[int, int]) -> None:
+        code = self.m.section(CODE)
+        code_moved = code is not None and code.payload is not None and \
+            code.payload != self.m.data[code.payload_start:code.payload_end]
         kept = []
         for sec in self.m.sections:
-            if sec.id == CUSTOM and sec.name.startswith(_OFFSET_SECTION_PREFIXES):
+            if code_moved and sec.id == CUSTOM and sec.name.startswith(_OFFSET_SECTION_PREFIXES):
                 self.summary.dropped_sections.append(sec.name)
                 continue
             if sec.id == CUSTOM and sec.name == "name" and (self.shift or label_shift):

@@ -193,3 +193,14 @@ def test_no_memory_with_an_existing_grow_import() -> None:
     assert result.summary.grows == 0 and result.summary.imports_added == ["enter", "exit"]
     values, recording = run_exports(result.wasm, [("g", ())])
     assert values == [1] and all(k != "memory-grow" for k, _ in recording.events)
+
+
+def test_debug_sections_kept_when_code_is_unchanged() -> None:
+    wasm = wasmtime.wat2wasm("""
+    (module
+      (import "dylibso:observe/instrument" "enter" (func (param i32)))
+      (import "dylibso:observe/instrument" "exit" (func (param i32)))
+      (@custom ".debug_line" "offsets")
+      (func $f))""")
+    result = instrument_module(wasm, memory=False, include=["nothing"])
+    assert result.summary.instrumented == 0 and result.summary.dropped_sections == []
