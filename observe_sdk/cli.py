@@ -57,8 +57,8 @@ def make_adapter(name: str, out: str | None) -> Any:
     if registry is not None:
         try:
             return registry.create(name, out=out) if out else registry.create(name)
-        except (KeyError, LookupError, ValueError) as exc:
-            raise CliError(str(exc).strip("'\"")) from None
+        except (LookupError, ValueError, ImportError) as exc:
+            raise CliError(f"adapter {name!r}: {str(exc).strip(chr(39) + chr(34))}") from None
     if name == "stdout":
         from .adapters.stdout import StdoutAdapter
         return StdoutAdapter.from_env(out)

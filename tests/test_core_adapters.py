@@ -149,7 +149,7 @@ def test_backend_down_then_up_loses_nothing_and_never_blocks(guest_factory):
     adapter = Flaky(backoff=0.01, max_backoff=0.05, max_retries=1000, batch_size=4)
     started = time.monotonic()
     traces = [observed(guest_factory, adapter, W.NESTED) for _ in range(20)]
-    assert time.monotonic() - started < 5  # the guest side only enqueues
+    assert time.monotonic() - started < 15  # the guest side only enqueues (retries would take far longer)
     time.sleep(0.1)
     assert adapter.got == []
     adapter.up.set()

@@ -91,6 +91,13 @@ class Adapter:
 
         return TraceContext(self, linker, wasm_bytes, options, store=store)
 
+    def on_guest_invoked(self, metadata: dict[str, Any]) -> None:
+        """Called on the guest's thread when the host calls the guest through
+        :meth:`TraceContext.call` or enters ``with trace_ctx:``; ``metadata`` is
+        the current trace's.  Adapters capture the host's current span here
+        (see :mod:`observe_sdk.adapters.traceinfo`).  Must be quick and must not raise.
+        """
+
     def on_trace_finished(self, trace: Trace) -> None:
         """Called on the guest's thread as a trace finishes, before it is queued.
 

@@ -25,6 +25,12 @@ EVENT_METRIC = "metric"
 ATTR_METRIC_FORMAT = "metric.format"
 ATTR_METRIC_VALUE = "metric.value"
 
+# trace-level facts, on the (first) root span
+ATTR_MODULE = "wasm.module"
+ATTR_DROPPED_EVENTS = "observe.dropped_events"
+FAULT_EVENT = "observe.fault"              # one event per guest fault recorded on the trace
+ATTR_FAULT_MESSAGE = "message"
+
 DEFAULT_SERVICE_NAME = "observe-sdk"
 
 STATUS_UNSET = 0

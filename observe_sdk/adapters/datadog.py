@@ -54,6 +54,7 @@ from .base import Adapter, TransientExportError
 from .common import (
     ATTR_ERROR_MESSAGE,
     DEFAULT_SERVICE_NAME,
+    FAULT_EVENT,
     EVENT_LOG,
     EVENT_METRIC,
     log_attributes,
@@ -63,7 +64,7 @@ from .common import (
 from .httpsend import ExportError, check_url, send
 from .resume import ResumableSends, Send
 from .statsd import StatsdError, parse_lines, sanitize_tag
-from .traceinfo import FAULT_EVENT, CapturesHostParent, effective_trace_id, host_parent, trace_attributes
+from .traceinfo import CapturesHostParent, effective_trace_id, host_parent, trace_attributes
 
 log = logging.getLogger("observe_sdk.adapters")
 

@@ -38,7 +38,10 @@ from ..trace import Log, Metric, Span, Trace
 from .base import Adapter
 from .common import (
     ATTR_ERROR_MESSAGE,
+    ATTR_FAULT_MESSAGE,
+    ATTR_MODULE,
     ATTR_SPAN_KIND,
+    FAULT_EVENT,
     EVENT_LOG,
     EVENT_METRIC,
     log_attributes,
@@ -46,14 +49,7 @@ from .common import (
     span_attributes,
 )
 from .statsd import StatsdError, StatsdMetric, parse_lines
-from .traceinfo import (
-    ATTR_FAULT_MESSAGE,
-    ATTR_MODULE,
-    FAULT_EVENT,
-    CapturesHostParent,
-    host_parent,
-    trace_attributes,
-)
+from .traceinfo import CapturesHostParent, host_parent, trace_attributes
 
 log = logging.getLogger("observe_sdk.adapters")
 

@@ -9,10 +9,15 @@ from ..trace import Trace
 from .base import Adapter
 from .common import DEFAULT_SERVICE_NAME
 from .otlp_json import traces_data_json
+from .traceinfo import CapturesHostParent
 
 
-class OtelStdoutAdapter(Adapter):
-    """Writes each trace as a line of OTLP/JSON to stdout, a stream, or a file (appended)."""
+class OtelStdoutAdapter(CapturesHostParent, Adapter):
+    """Writes each trace as a line of OTLP/JSON to stdout, a stream, or a file (appended).
+
+    When the host has an OpenTelemetry span open as it runs the guest, the
+    guest's spans are written in that span's trace, as its children.
+    """
 
     name = "otel-stdout"
 

@@ -19,19 +19,21 @@ from ..gcpause import gc_paused
 from ..trace import Log, Metric, Span, Trace, new_span_id
 from .common import (
     ATTR_ERROR_MESSAGE,
+    ATTR_FAULT_MESSAGE,
     DEFAULT_SERVICE_NAME,
     EVENT_LOG,
     EVENT_METRIC,
+    FAULT_EVENT,
     STATUS_ERROR,
     AttrValue,
     log_attributes,
     metric_attributes,
     span_attributes,
 )
+from .traceinfo import effective_trace_id, host_parent, trace_attributes
 
 SPAN_KIND_INTERNAL = 1
 SCOPE_NAME = "observe_sdk"
-FAULT_EVENT = "observe.fault"
 
 _dumps = json.JSONEncoder(ensure_ascii=False).encode
 
@@ -100,15 +102,21 @@ def _roots_with_loose_events(trace: Trace) -> list[Span]:
     return roots
 
 
-def trace_spans_json(trace: Trace, parent_span_id: int = 0, q: _Strings | None = None) -> list[str]:
-    """Every span of ``trace`` as an OTLP/JSON span object (text); roots get ``parent_span_id``."""
+def trace_spans_json(trace: Trace, q: _Strings | None = None) -> list[str]:
+    """Every span of ``trace`` as an OTLP/JSON span object (text).
+
+    When the trace has a host parent (``traceparent`` in its metadata, see
+    :mod:`.traceinfo`) its spans take the host's trace id and its roots are
+    parented on the host span.
+    """
     q = q if q is not None else _Strings()
-    trace_hex = trace.trace_id.hex()
+    parent = host_parent(trace)
+    trace_hex = f"{effective_trace_id(trace):032x}"
     roots = _roots_with_loose_events(trace)
     out: list[str] = []
-    faults = [_event_json(FAULT_EVENT, trace.end_ns, {"message": m}, q) for m in trace.errors]
-    first_attrs: dict[str, AttrValue] = {"observe.dropped_events": trace.dropped_events} if trace.dropped_events else {}
-    stack: list[tuple[Span, int]] = [(r, parent_span_id) for r in reversed(roots)]
+    faults = [_event_json(FAULT_EVENT, trace.end_ns, {ATTR_FAULT_MESSAGE: m}, q) for m in trace.errors]
+    first_attrs: dict[str, AttrValue] = dict(trace_attributes(trace))
+    stack: list[tuple[Span, int]] = [(r, parent.span_id if parent else 0) for r in reversed(roots)]
     with gc_paused():
         while stack:
             span, parent = stack.pop()
@@ -125,11 +133,7 @@ def trace_spans_json(trace: Trace, parent_span_id: int = 0, q: _Strings | None =
 
 def traces_data_json(traces: list[Trace], service_name: str = DEFAULT_SERVICE_NAME,
                      resource_attributes: dict[str, AttrValue] | None = None) -> str:
-    """One ``TracesData`` document (JSON text, one line) holding ``traces`` under one resource.
-
-    A trace whose ``metadata["otel_parent_span_id"]`` (16 hex digits) is set
-    has its root spans parented there.
-    """
+    """One ``TracesData`` document (JSON text, one line) holding ``traces`` under one resource."""
     from .. import __version__
 
     q = _Strings()
@@ -137,8 +141,7 @@ def traces_data_json(traces: list[Trace], service_name: str = DEFAULT_SERVICE_NA
     attrs.update(resource_attributes or {})
     spans: list[str] = []
     for trace in traces:
-        parent = trace.metadata.get("otel_parent_span_id") or 0
-        spans.extend(trace_spans_json(trace, int(parent, 16) if isinstance(parent, str) else parent, q))
+        spans.extend(trace_spans_json(trace, q))
     return (f'{{"resourceSpans":[{{"resource":{{"attributes":[{key_values_json(attrs, q)}]}},'
             f'"scopeSpans":[{{"scope":{{"name":"{SCOPE_NAME}","version":"{__version__}"}},'
             f'"spans":[{",".join(spans)}]}}]}}]}}')

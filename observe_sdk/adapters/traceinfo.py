@@ -23,16 +23,11 @@ import re
 from dataclasses import dataclass
 
 from ..trace import Trace
+from .common import ATTR_DROPPED_EVENTS, ATTR_MODULE
 
 log = logging.getLogger("observe_sdk.adapters")
 
 TRACEPARENT = "traceparent"
-
-# The same names the OTLP/JSON adapter uses (observe_sdk.adapters.otlp_json).
-ATTR_MODULE = "wasm.module"
-ATTR_DROPPED_EVENTS = "observe.dropped_events"
-FAULT_EVENT = "observe.fault"            # an event per guest fault, attribute "message"
-ATTR_FAULT_MESSAGE = "message"
 
 _TRACEPARENT_RE = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 

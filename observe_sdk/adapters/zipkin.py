@@ -20,10 +20,10 @@ from typing import Any
 
 from ..trace import Log, Metric, Span, Trace, span_id_hex
 from .base import Adapter
-from .common import ATTR_ERROR_MESSAGE, DEFAULT_SERVICE_NAME, EVENT_LOG, EVENT_METRIC, span_attributes
+from .common import ATTR_ERROR_MESSAGE, DEFAULT_SERVICE_NAME, EVENT_LOG, EVENT_METRIC, FAULT_EVENT, span_attributes
 from .httpsend import check_url, send
 from .resume import ResumableSends, Send
-from .traceinfo import FAULT_EVENT, CapturesHostParent, effective_trace_id, host_parent, trace_attributes
+from .traceinfo import CapturesHostParent, effective_trace_id, host_parent, trace_attributes
 
 DEFAULT_ENDPOINT = "http://localhost:9411/api/v2/spans"
 

@@ -193,7 +193,14 @@ class TraceContext:
             self.adapter.submit(trace)  # an empty trace (nothing observed) is not sent anywhere
         return trace
 
+    def _guest_invoked(self) -> None:
+        try:
+            self.adapter.on_guest_invoked(self._metadata)
+        except Exception:  # telemetry never breaks the host
+            log.exception("adapter %s: on_guest_invoked failed", self.adapter.name)
+
     def __enter__(self) -> "TraceContext":
+        self._guest_invoked()
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
@@ -203,6 +210,7 @@ class TraceContext:
 
     def call(self, store: wasmtime.Store, func: wasmtime.Func, *args: Any) -> Any:
         """Call a guest export, recording a trap or exit (then re-raising it)."""
+        self._guest_invoked()
         try:
             return func(store, *args)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
