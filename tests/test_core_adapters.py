@@ -182,3 +182,20 @@ def test_options_validate():
         Options(min_span_duration_us=-1)
     with pytest.raises(ValueError):
         Options(recorder="fast")
+
+
+def test_otel_stdout_nests_in_the_host_span(guest_factory):
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer = TracerProvider().get_tracer("host")
+    out = io.StringIO()
+    adapter = OtelStdoutAdapter(out)
+    g = guest_factory(wasm_of(W.NESTED), adapter, Options(min_span_duration_us=0))
+    with tracer.start_as_current_span("job") as job:
+        g.call("_start")
+    g.ctx.finish()  # after the host span ended: the parent was captured at the call
+    adapter.shutdown()
+    spans = json.loads(out.getvalue())["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    ctx = job.get_span_context()
+    assert {s["traceId"] for s in spans} == {f"{ctx.trace_id:032x}"}
+    assert spans[0]["name"] == "main" and spans[0]["parentSpanId"] == f"{ctx.span_id:016x}"
