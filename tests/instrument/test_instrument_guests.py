@@ -182,3 +182,20 @@ def test_debug_build_drops_dwarf_and_still_runs(tmp_path: Path) -> None:
     instr = run_guest(result.wasm, tmp_path / "b")
     assert (instr.exit_code, instr.stdout) == (plain.exit_code, plain.stdout) == (0, "Hello from three!\n")
     assert child_names(find(instr.trace, "two")) == ["three"]
+
+
+WATS = sorted((BUILD.parent / "wat").glob("*.wat"))
+
+
+@pytest.mark.parametrize("path", WATS, ids=[p.stem for p in WATS])
+def test_wat_examples_round_trip_and_validate(path: Path) -> None:
+    from observe_sdk.instrument import InstrumentError
+
+    wasm = wasmtime.wat2wasm(path.read_text())
+    assert read_module(wasm).to_bytes() == wasm
+    try:
+        result = instrument_module(wasm)
+    except InstrumentError as exc:      # hand-instrumented modules may carry the version exports
+        assert "already instrumented" in str(exc)
+        return
+    assert wasm_tools_validate(result.wasm) is None
