@@ -118,18 +118,6 @@ class Module:
     def custom_sections(self) -> list[Section]:
         return [sec for sec in self.sections if sec.id == CUSTOM]
 
-    def function_type(self, func_index: int) -> FuncType:
-        nimp = self.imported_functions
-        if func_index < nimp:
-            type_index = [imp for imp in self.imports if imp.kind == EXTERN_FUNC][func_index].type_index
-        else:
-            type_index = self.functions[func_index - nimp]
-        ftype = self.types[type_index] if type_index < len(self.types) else None
-        if ftype is None:
-            raise WasmFormatError(f"function {func_index} has type {type_index}, which is not a function type",
-                                  section="function")
-        return ftype
-
     def insert_section(self, section: Section) -> None:
         """Place a new known section where the binary format's order requires it."""
         rank = ORDER[section.id]
