@@ -58,7 +58,8 @@ def make_adapter(name: str, out: str | None) -> Any:
         try:
             return registry.create(name, out=out) if out else registry.create(name)
         except (LookupError, ValueError, ImportError) as exc:
-            raise CliError(f"adapter {name!r}: {str(exc).strip(chr(39) + chr(34))}") from None
+            message = str(exc).strip("'\"")
+            raise CliError(message if repr(name) in message else f"adapter {name!r}: {message}") from None
     if name == "stdout":
         from .adapters.stdout import StdoutAdapter
         return StdoutAdapter.from_env(out)
