@@ -142,10 +142,10 @@ def read_module_info(wasm: bytes) -> ModuleInfo:
     """Parse the sections the host needs; raise :class:`ModuleFormatError` on malformed input."""
     data = memoryview(wasm) if not isinstance(wasm, memoryview) else wasm
     if len(data) < 8 or bytes(data[:4]) != _MAGIC:
-        raise ModuleFormatError("not a WebAssembly module (missing the \\0asm magic)")
+        raise ModuleFormatError("not a WebAssembly module (no \\0asm magic at byte offset 0)")
     version = int.from_bytes(data[4:8], "little")
     if version != 1:
-        raise ModuleFormatError(f"unsupported WebAssembly binary version {version} (a component?)")
+        raise ModuleFormatError(f"unsupported WebAssembly binary version {version} at byte offset 4 (a component?)")
     info = ModuleInfo()
     r = _Reader(data, 8)
     while r.pos < r.end:

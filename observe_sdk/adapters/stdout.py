@@ -18,6 +18,17 @@ def format_duration(ns: int) -> str:
     return f"{ns} ns"
 
 
+MAX_INDENT = 40
+"""Deeper lines are indented this much and show their depth: a guest that nests
+a million spans must not make the text grow with the square of its depth."""
+
+
+def _indent(depth: int) -> str:
+    if depth <= MAX_INDENT:
+        return "  " * depth
+    return f"{'  ' * MAX_INDENT}[depth {depth}] "
+
+
 def format_trace(trace: Trace) -> str:
     """The trace as text: one line per span and event, children indented."""
     n_spans = sum(1 for _ in trace.spans())
@@ -35,7 +46,7 @@ def format_trace(trace: Trace) -> str:
     stack: list[tuple[Any, int]] = [(e, 1) for e in reversed(trace.roots)]
     while stack:
         event, depth = stack.pop()
-        pad = "  " * depth
+        pad = _indent(depth)
         te = type(event)
         if te is Span:
             line = f"{pad}{event.name}  {format_duration(event.duration_ns)}"

@@ -21,6 +21,7 @@ time_ns = time.time_ns  # the one clock of every recorder: wall clock, ns since 
 K_ENTER = int(EventKind.ENTER)
 K_EXIT = int(EventKind.EXIT)
 K_GROW = int(EventKind.GROW)
+K_END = int(EventKind.END)
 
 
 @dataclass
@@ -33,8 +34,12 @@ class EventLog:
     dropped: int = 0
 
     def add(self, kind: int, payload: Any, t_ns: int | None = None) -> None:
-        """Append an event that carries a payload (names, texts, error messages)."""
-        if len(self.events) >= 3 * self.max_events:
+        """Append an event that carries a payload (names, texts, error messages).
+
+        Past the event cap, events are dropped and counted, except END: the host
+        records it once per trap or exit, and it says why the open spans closed.
+        """
+        if len(self.events) >= 3 * self.max_events and kind != K_END:
             self.dropped += 1
             return
         self.payloads.append(payload)

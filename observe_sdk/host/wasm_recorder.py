@@ -81,7 +81,8 @@ class RecorderUnavailable(Exception):
 # a store that has no WASI context, and offers no way to ask a store whether it
 # has one.  So we note it ourselves: stores made after this module is imported
 # carry ``_observe_sdk_wasi`` (False, then True once ``set_wasi`` was called).
-# A store made earlier has no mark; it is trusted to have WASI.
+# A store made earlier has no mark: only ``recorder="wasm"`` trusts it to have
+# WASI; ``auto`` uses the Python recorder for it.
 _WASI_MARK = "_observe_sdk_wasi"
 
 
@@ -140,7 +141,7 @@ class WasmEventLog(EventLog):
     def add(self, kind: int, payload: Any, t_ns: int | None = None) -> None:
         recorder = self._recorder
         if recorder is None:  # handed over already: a plain log
-            if len(self.events) >= 3 * self.max_events:
+            if len(self.events) >= 3 * self.max_events and kind != K_END:
                 self.dropped += 1
                 return
         elif not recorder._host_event(kind):
@@ -159,8 +160,12 @@ class WasmRecorder:
         """A recorder in ``store``, timed by the linker's WASI clock; or RecorderUnavailable."""
         if store is None:
             raise RecorderUnavailable("no store was given (pass store= to start())")
-        if getattr(store, _WASI_MARK, True) is False:
+        has_wasi = getattr(store, _WASI_MARK, None)
+        if has_wasi is False:
             raise RecorderUnavailable("the store has no WASI context (call store.set_wasi())")
+        if has_wasi is None and options.recorder != "wasm":
+            raise RecorderUnavailable("the store was made before observe_sdk was imported, so whether it has "
+                                      "WASI is unknown (import observe_sdk first, or pass recorder='wasm')")
         try:
             clock = linker.get(store, WASI, "clock_time_get")
         except wasmtime.WasmtimeError:
@@ -215,6 +220,10 @@ class WasmRecorder:
 
     def sync(self) -> None:
         """Bring the buffered records into ``log``; open spans can no longer be dropped here."""
+        try:
+            self._store.ptr()
+        except ValueError:  # the store was closed: its memory (our buffer) is gone
+            self._detach()
         ctl = self._ctl
         n = ctl.len
         if n:
@@ -246,10 +255,24 @@ class WasmRecorder:
         self._failure = None
         self.log = WasmEventLog(self)
 
+    def _detach(self) -> None:
+        """The store is closed: keep working on a private copy of the control block, with an empty buffer."""
+        if isinstance(self._memory, bytearray):
+            return
+        self._failure = "internal: the store was closed before the trace finished; events it still buffered are lost"
+        self._memory = bytearray(STACK_END)
+        self._view = memoryview(self._memory)
+        ctl = self._ctl = _Control.from_buffer(self._memory)
+        ctl.cap = CAPACITY
+        ctl.sp = STACK
+
     def _host_event(self, kind: int) -> bool:
         """An event recorded from Python: drain first, apply the cap, keep the stack in step."""
         self.sync()
         ctl = self._ctl
+        if kind == K_END and (ctl.capped or ctl.remaining <= 0):
+            ctl.sp = STACK  # past the cap, END is still recorded (see EventLog.add)
+            return True
         if ctl.capped or ctl.remaining <= 0:
             ctl.capped = 1
             ctl.dropped += 1
