@@ -667,3 +667,42 @@ def test_trap_recorded_by_the_context_manager_and_twice(recorder: str) -> None:
     assert [e.split(":")[0] for e in again.errors] == ["trap", "trap", "trap"]
     check_exports(again)
     assert adapter.shutdown(timeout=10).complete
+
+
+LOGGING_LOOP = W.module(r'''
+  (func $main (export "_start") (local i32)
+    (call $enter (i32.const 8))
+    (loop $l
+      (call $log (i32.const 3) (i32.const 0) (i32.const 300))
+      (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get 0) (i32.const 10))))
+    (call $span_enter (i32.const 0) (i32.const 3))
+    (call $span_tags (i32.const 0) (i32.const 3))
+    (call $metric (i32.const 1) (i32.const 0) (i32.const 3))
+    (call $span_exit)
+    (call $exit (i32.const 8)))
+''', data="abc" * 100)
+
+
+@pytest.mark.parametrize("recorder", ["python", "wasm"])
+def test_text_budget_bounds_what_a_guest_can_make_the_host_keep(recorder: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The event cap counts events, not bytes: a guest logging its whole memory over and
+    over would exhaust the host.  Past the trace's text budget, texts become markers."""
+    from observe_sdk.host import recorder as recorder_module
+
+    monkeypatch.setattr(recorder_module, "MAX_TEXT_BYTES", 1000)
+    ctx, store, _, exports, adapter = started(recorder, wat=LOGGING_LOOP)
+    for _ in range(2):  # each trace has its own budget
+        exports["_start"](store)
+        trace = ctx.finish()
+        main = trace.roots[0]
+        logs = [e for e in main.events if type(e) is Log]
+        assert [log.message for log in logs[:3]] == ["abc" * 100] * 3       # 900 of the 1000 bytes
+        assert all(log.message == "[300 bytes dropped: text budget spent]" for log in logs[3:]) and len(logs) == 10
+        # the span still opens and closes where the guest said; only its texts are markers
+        (span,) = main.children
+        assert span.name == "[3 bytes dropped: text budget spent]" and span.tags == [span.name]
+        assert [m.value for m in span.events] == [span.name]
+        assert len(trace.errors) == 1 and "text budget (1000 bytes) is spent" in trace.errors[0]
+    assert adapter.shutdown(timeout=10).complete and len(adapter.traces) == 2

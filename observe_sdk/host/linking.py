@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import wasmtime
 
 from ..abi import IMPORTS, NS_API, NS_INSTRUMENT, NS_LEGACY, EventKind, LogLevel, MetricFormat
+from . import recorder as _recorder
 
 if TYPE_CHECKING:  # pragma: no cover
     from .context import TraceContext
@@ -37,8 +38,12 @@ class GuestFault(Exception):
     """What the guest passed cannot be used; recorded on the trace as an error."""
 
 
-def read_guest_string(caller: wasmtime.Caller, ptr: int, length: int, what: str) -> str:
-    """Read ``length`` bytes of UTF-8 at ``ptr`` from the caller's exported ``memory``."""
+def read_guest_string(caller: wasmtime.Caller, ptr: int, length: int, what: str,
+                      limit: int | None = None) -> str | None:
+    """Read ``length`` bytes of UTF-8 at ``ptr`` from the caller's exported ``memory``.
+
+    None (after the bounds check, without reading) when ``length`` is over ``limit``.
+    """
     memory = caller.get("memory")
     if not isinstance(memory, wasmtime.Memory):
         raise GuestFault(f"{what}: the guest exports no memory named 'memory'")
@@ -49,6 +54,8 @@ def read_guest_string(caller: wasmtime.Caller, ptr: int, length: int, what: str)
     size = memory.data_len(caller)
     if ptr + length > size:
         raise GuestFault(f"{what}: pointer {ptr}+{length} is out of bounds of memory ({size} bytes)")
+    if limit is not None and length > limit:
+        return None
     raw = memory.read(caller, ptr, ptr + length) if length else b""
     try:
         return raw.decode("utf-8")
@@ -71,21 +78,35 @@ def api_functions(ctx: "TraceContext") -> dict[str, Callable[..., None]]:
             recorder.log.add(kind, payload)
         return host
 
+    def text(caller: wasmtime.Caller, ptr: int, length: int, what: str) -> str:
+        """The guest's text, charged to the trace's text budget (a marker once it is spent)."""
+        events = ctx._recorder.log
+        n = length & 0xFFFFFFFF
+        got = read_guest_string(caller, ptr, n, what, limit=events.text_budget)
+        if got is None:
+            if events.text_budget >= 0:
+                events.text_budget = -1
+                ctx._fault("text-budget", f"{what}: the trace's text budget ({_recorder.MAX_TEXT_BYTES} bytes) "
+                           "is spent; further texts are replaced by a marker")
+            return f"[{n} bytes dropped: text budget spent]"
+        events.text_budget -= n
+        return got
+
     def span_enter(caller: wasmtime.Caller, ptr: int, length: int) -> tuple[int, Any]:
-        return K_SPAN_ENTER, read_guest_string(caller, ptr, length, "span-enter")
+        return K_SPAN_ENTER, text(caller, ptr, length, "span-enter")
 
     def span_tags(caller: wasmtime.Caller, ptr: int, length: int) -> tuple[int, Any]:
-        return K_TAGS, read_guest_string(caller, ptr, length, "span-tags")
+        return K_TAGS, text(caller, ptr, length, "span-tags")
 
     def metric(caller: wasmtime.Caller, fmt: int, ptr: int, length: int) -> tuple[int, Any]:
         if fmt not in _FORMATS:
             raise GuestFault(f"metric: unknown metric format {fmt}")
-        return K_METRIC, (fmt, read_guest_string(caller, ptr, length, "metric"))
+        return K_METRIC, (fmt, text(caller, ptr, length, "metric"))
 
     def log(caller: wasmtime.Caller, level: int, ptr: int, length: int) -> tuple[int, Any]:
         if level not in _LEVELS:
             raise GuestFault(f"log: unknown log level {level}")
-        return K_LOG, (level, read_guest_string(caller, ptr, length, "log"))
+        return K_LOG, (level, text(caller, ptr, length, "log"))
 
     def span_exit(caller: wasmtime.Caller) -> tuple[int, Any]:
         return K_SPAN_EXIT, None

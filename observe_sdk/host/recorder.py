@@ -23,6 +23,11 @@ K_EXIT = int(EventKind.EXIT)
 K_GROW = int(EventKind.GROW)
 K_END = int(EventKind.END)
 
+MAX_TEXT_BYTES = 256 * 1024 * 1024
+"""Guest text (span names, tags, logs, metrics) one trace keeps: the event cap
+alone would let a guest that logs its whole memory, again and again, exhaust
+the host.  Texts past it are replaced by a short marker."""
+
 
 @dataclass
 class EventLog:
@@ -32,6 +37,7 @@ class EventLog:
     events: list[int] = field(default_factory=list)
     payloads: list[Any] = field(default_factory=list)
     dropped: int = 0
+    text_budget: int = field(default_factory=lambda: MAX_TEXT_BYTES)  # bytes; -1 once spent
 
     def add(self, kind: int, payload: Any, t_ns: int | None = None) -> None:
         """Append an event that carries a payload (names, texts, error messages).
