@@ -60,6 +60,7 @@ def _assemble(
     cur = roots
     min_ns = min_span_duration_ns
     getrandbits = new_span_id
+    open_frames = _OpenFrames()
 
     def close(frame: list[Any], end: int, error: str | None) -> None:
         nonlocal cur
@@ -94,9 +95,11 @@ def _assemble(
             idx = a
             if stack and stack[-1][_IDX] == idx:
                 close(stack.pop(), t, None)
-            else:
+            elif open_frames.has(stack, idx):
                 _unwind_to(stack, idx, t, close, errors)
                 cur = stack[-1][_EVENTS] if stack else roots
+            else:
+                errors.append(f"exit: function {idx} has no open span; ignored")
         elif k == K_GROW:
             cur.append(Allocation(a, t))
         elif k == K_SPAN_ENTER:
@@ -150,6 +153,43 @@ def _assemble(
         start_ns=ev[2] if ev else 0,
         end_ns=t,
     )
+
+
+class _OpenFrames:
+    """Whether a function has an open frame, for the exits that do not match the innermost one.
+
+    A scan of the stack for each would let a guest that repeats such exits
+    under a deep stack cost depth x exits.  Instead this counts the open frames
+    per index, brought up to date lazily at each question, so that the common
+    path (an exit that matches) pays nothing.  ``frames`` is the stack as it was
+    at the last question; frames are never reused, so where ``frames[d]`` is
+    still ``stack[d]`` the stack below ``d`` is unchanged too: that prefix is
+    found by bisection and only the rest is counted again (each frame is
+    counted in once and out once).
+    """
+
+    __slots__ = ("frames", "counts")
+
+    def __init__(self) -> None:
+        self.frames: list[list[Any]] = []
+        self.counts: dict[int, int] = {}
+
+    def has(self, stack: list[list[Any]], idx: int) -> bool:
+        frames, counts = self.frames, self.counts
+        lo, hi = 0, min(len(frames), len(stack))
+        while lo < hi:  # the longest prefix still in place
+            mid = (lo + hi + 1) // 2
+            if frames[mid - 1] is stack[mid - 1]:
+                lo = mid
+            else:
+                hi = mid - 1
+        for frame in frames[lo:]:
+            counts[frame[_IDX]] -= 1
+        del frames[lo:]
+        for frame in stack[lo:]:
+            counts[frame[_IDX]] = counts.get(frame[_IDX], 0) + 1
+        frames.extend(stack[lo:])
+        return counts.get(idx, 0) > 0
 
 
 def _unwind_to(stack: list[list[Any]], idx: int, t: int, close: Callable[..., None], errors: list[str]) -> None:

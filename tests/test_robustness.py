@@ -706,3 +706,102 @@ def test_text_budget_bounds_what_a_guest_can_make_the_host_keep(recorder: str,
         assert [m.value for m in span.events] == [span.name]
         assert len(trace.errors) == 1 and "text budget (1000 bytes) is spent" in trace.errors[0]
     assert adapter.shutdown(timeout=10).complete and len(adapter.traces) == 2
+
+
+# ---------------------------------------------------------------- the assembler's pairing, against a plain model
+
+def reference_pairing(ops: list[tuple[str, int]]) -> tuple[list[Any], list[str]]:
+    """The pairing rules, written the obvious way (a scan of the stack for every exit)."""
+    roots: list[Any] = []
+    stack: list[tuple[int, list[Any]]] = []
+    errors: list[str] = []
+
+    def close(error: bool) -> None:
+        idx, children = stack.pop()
+        (stack[-1][1] if stack else roots).append((idx, error, children))
+
+    for op, idx in ops:
+        if op == "enter":
+            stack.append((idx, []))
+        elif op == "span-enter":
+            stack.append((-1, []))
+        elif op == "exit":
+            depths = [d for d, (i, _) in enumerate(stack) if i == idx]
+            if not depths:
+                errors.append("exit")
+                continue
+            while len(stack) > depths[-1] + 1:
+                errors.append("exit")
+                close(True)
+            close(False)
+        elif op == "span-exit":
+            if stack and stack[-1][0] < 0:
+                close(False)
+            else:
+                errors.append("span-exit")
+        elif op == "end":
+            while stack:
+                close(True)
+            errors.append("trap")
+    if stack:
+        errors.append("open")
+        while stack:
+            close(True)
+    return roots, errors
+
+
+def pairing_of(trace: Trace) -> tuple[list[Any], list[str]]:
+    def conv(e: Span) -> Any:
+        return (-1 if e.manual else e.function_index, e.error is not None, [conv(c) for c in e.children])
+    kinds = []
+    for message in trace.errors:
+        kinds.append("exit" if message.startswith("exit:") else "span-exit" if message.startswith("span-exit")
+                     else "trap" if message.startswith("trap") else "open")
+    return [conv(r) for r in trace.root_spans], kinds
+
+
+PAIRING_OP = st.one_of(
+    st.tuples(st.sampled_from(["enter", "exit"]), st.integers(0, 4)),
+    st.tuples(st.sampled_from(["span-enter", "span-exit", "end"]), st.just(0)),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(ops=st.lists(PAIRING_OP, max_size=60))
+def test_assembler_pairs_like_the_plain_model(ops: list[tuple[str, int]]) -> None:
+    from observe_sdk.abi import EventKind
+    from observe_sdk.assemble import assemble
+    from observe_sdk.host.recorder import EventLog
+    from observe_sdk.names import FunctionNames
+
+    log = EventLog(10_000)
+    kinds = {"enter": EventKind.ENTER, "exit": EventKind.EXIT, "span-enter": EventKind.SPAN_ENTER,
+             "span-exit": EventKind.SPAN_EXIT, "end": EventKind.END}
+    for t, (op, idx) in enumerate(ops):
+        payload = {"span-enter": "m", "end": ("trap: x", True)}.get(op)
+        if payload is None:
+            log.events += (int(kinds[op]), idx, t)
+        else:
+            log.add(int(kinds[op]), payload, t)
+    trace = assemble(log, FunctionNames({}), min_span_duration_ns=0)
+    assert pairing_of(trace) == reference_pairing(ops)
+
+
+def test_exits_of_nothing_under_a_deep_stack_are_cheap() -> None:
+    """100,000 open spans, then 100,000 exits that match none of them: each is
+    ignored without scanning the stack (a scan each would take minutes)."""
+    from observe_sdk.assemble import assemble
+    from observe_sdk.host.recorder import EventLog
+    from observe_sdk.names import FunctionNames
+
+    log = EventLog(1_000_000)
+    n = 100_000
+    for i in range(n):
+        log.events += (1, 9, i)
+    for i in range(n):
+        log.events += (2, 1000 + i, n + i)   # distinct indices, so no answer can be reused
+        log.events += (1, 7, n + i)          # and the stack changes in between
+        log.events += (2, 7, n + i)
+    trace = assemble(log, FunctionNames({}), min_span_duration_ns=0)
+    assert len(trace.errors) == n + 1 and trace.errors[0] == "exit: function 1000 has no open span; ignored"
+    assert sum(1 for _ in trace.spans()) == 2 * n
