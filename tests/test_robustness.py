@@ -215,6 +215,11 @@ def check_exports(trace: Trace) -> None:
     """The stdout tree and OTLP/JSON encodings of ``trace`` work, and the JSON is valid OTLP."""
     text = format_trace(trace)
     assert text.startswith(f"trace {trace.trace_id_hex}")
+    # one line per error, span, log, metric and loose allocation, whatever the guest's text holds
+    events = flat(trace.roots)
+    lines = (1 + len(trace.errors) + sum(1 for _ in trace.spans()) + sum(1 for e in events if type(e) in (Log, Metric))
+             + sum(1 for e in trace.roots if type(e) is Allocation))
+    assert len(text.split("\n")) == lines
     doc = parse_otlp(traces_data_json([trace]))
     spans = doc.resource_spans[0].scope_spans[0].spans
     assert len(spans) >= sum(1 for _ in trace.spans())
@@ -854,3 +859,20 @@ def test_finish_while_the_guest_runs() -> None:
                                  "span-exit: no span is open; ignored",
                                  "exit: function 9 has no open span; ignored"]
     assert results[0] == results[1]
+
+
+def test_guest_text_cannot_forge_stdout_lines() -> None:
+    wat = W.module(r'''
+  (func $main (export "_start")
+    (call $span_enter (i32.const 0) (i32.const 9))
+    (call $span_tags (i32.const 0) (i32.const 9))
+    (call $log (i32.const 1) (i32.const 0) (i32.const 23))
+    (call $metric (i32.const 1) (i32.const 9) (i32.const 14))
+    (call $span_exit))
+''', data="a\\nb\\00c\\e2\\80\\a8d\\ntrace forged (1 span)")
+    wasm = wasmtime.wat2wasm(wat)
+    trace = observe(wasmtime.Module(ENGINE, wasm), wasm, "python", 0).trace
+    text = format_trace(trace)
+    assert len(text.split("\n")) == 4 and len(text.splitlines()) == 4
+    assert "  a\\nb\\x00c\\u2028d  " in text and "log ERROR: a\\nb\\x00c\\u2028d\\ntrace forged" in text
+    check_exports(trace)

@@ -1,6 +1,7 @@
 """StdoutAdapter: each trace as a readable indented tree."""
 from __future__ import annotations
 
+import re
 import sys
 from typing import IO, Any
 
@@ -27,6 +28,14 @@ def _indent(depth: int) -> str:
     if depth <= MAX_INDENT:
         return "  " * depth
     return f"{'  ' * MAX_INDENT}[depth {depth}] "
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def _one_line(line: str) -> str:
+    """Control characters (a guest's newlines, say) escaped: one line stays one line."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], line) if _CONTROL.search(line) else line
 
 
 def format_trace(trace: Trace) -> str:
@@ -65,7 +74,7 @@ def format_trace(trace: Trace) -> str:
             lines.append(f"{pad}metric {event.format_name}: {event.value}")
         elif te is Allocation:
             lines.append(f"{pad}alloc {event.pages} page{'s' if event.pages != 1 else ''}")
-    return "\n".join(lines)
+    return "\n".join(map(_one_line, lines))
 
 
 class StdoutAdapter(Adapter):
