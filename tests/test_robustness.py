@@ -876,3 +876,14 @@ def test_guest_text_cannot_forge_stdout_lines() -> None:
     assert len(text.split("\n")) == 4 and len(text.splitlines()) == 4
     assert "  a\\nb\\x00c\\u2028d  " in text and "log ERROR: a\\nb\\x00c\\u2028d\\ntrace forged" in text
     check_exports(trace)
+
+
+@pytest.mark.parametrize("options", [{"max_events": 2**63}, {"max_events": 10**30}, {"min_span_duration_us": 1e300}])
+def test_settings_past_64_bits_mean_no_limit_in_both_recorders(options: dict[str, Any]) -> None:
+    wasm = wasmtime.wat2wasm(W.NESTED)
+    module = wasmtime.Module(ENGINE, wasm)
+    min_us = options.pop("min_span_duration_us", 0)
+    traces = [observe(module, wasm, recorder, min_us, **options).trace for recorder in ("python", "wasm")]
+    expected = [("main", [])] if min_us else W.NESTED_TREE
+    assert [tree(t) for t in traces] == [expected, expected]
+    assert [t.dropped_events for t in traces] == [0, 0]

@@ -67,6 +67,7 @@ assert (EventKind.ENTER, EventKind.EXIT, EventKind.GROW) == (1, 2, 3)
 assert (EventKind.SPAN_ENTER, EventKind.SPAN_EXIT, EventKind.END) == (4, 5, 10)
 
 _BIG_ENDIAN = sys.byteorder == "big"
+_I64_MAX = (1 << 63) - 1
 K_SPAN_ENTER = int(EventKind.SPAN_ENTER)
 K_SPAN_EXIT = int(EventKind.SPAN_EXIT)
 K_END = int(EventKind.END)
@@ -250,8 +251,9 @@ class WasmRecorder:
         ctl.passthrough = 0
         ctl.capped = 0
         ctl.dropped = 0
-        ctl.remaining = self.max_events
-        ctl.min_ns = self.options.min_span_duration_ns
+        # the control block holds i64s: larger settings mean "no limit" there too
+        ctl.remaining = min(self.max_events, _I64_MAX)
+        ctl.min_ns = min(self.options.min_span_duration_ns, _I64_MAX)
         self._failure = None
         self.log = WasmEventLog(self)
 
