@@ -887,3 +887,13 @@ def test_settings_past_64_bits_mean_no_limit_in_both_recorders(options: dict[str
     expected = [("main", [])] if min_us else W.NESTED_TREE
     assert [tree(t) for t in traces] == [expected, expected]
     assert [t.dropped_events for t in traces] == [0, 0]
+
+
+def test_otlp_json_spells_non_finite_doubles_as_protobuf_does() -> None:
+    wasm = wasmtime.wat2wasm(W.NESTED)
+    trace = observe(wasmtime.Module(ENGINE, wasm), wasm, "python", 0).trace
+    doc = parse_otlp(traces_data_json([trace], resource_attributes={
+        "a": float("nan"), "b": float("inf"), "c": float("-inf"), "d": 1.5}))
+    values = {kv.key: kv.value.double_value for kv in doc.resource_spans[0].resource.attributes if kv.key in "abcd"}
+    assert values["a"] != values["a"] and values["b"] == float("inf") and values["c"] == float("-inf")
+    assert values["d"] == 1.5

@@ -36,6 +36,7 @@ SPAN_KIND_INTERNAL = 1
 SCOPE_NAME = "observe_sdk"
 
 _dumps = json.JSONEncoder(ensure_ascii=False).encode
+_INF = float("inf")
 
 
 class _Strings(dict):
@@ -52,6 +53,8 @@ def any_value_json(value: AttrValue, q: _Strings) -> str:
     if isinstance(value, int):
         return f'{{"intValue":"{value}"}}'
     if isinstance(value, float):
+        if value != value or value in (_INF, -_INF):  # JSON has no NaN or infinity; protobuf's JSON spells them
+            return f'{{"doubleValue":"{"NaN" if value != value else "Infinity" if value > 0 else "-Infinity"}"}}'
         return f'{{"doubleValue":{json.dumps(value)}}}'
     return f'{{"stringValue":{q[value] if len(value) < 64 else _dumps(value)}}}'
 
