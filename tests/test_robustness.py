@@ -620,7 +620,7 @@ def test_store_closed_before_finish() -> None:
     assert adapter.shutdown(timeout=10).complete and adapter.traces == [trace]
 
 
-def test_store_and_linker_of_different_engines_is_refused() -> None:
+def test_store_of_another_engine_or_closed_is_refused() -> None:
     store = wasmtime.Store(wasmtime.Engine())
     store.set_wasi(wasmtime.WasiConfig())
     linker = wasmtime.Linker(ENGINE)
@@ -629,6 +629,10 @@ def test_store_and_linker_of_different_engines_is_refused() -> None:
     for recorder in ("auto", "python", "wasm"):
         with pytest.raises(ValueError, match="different wasmtime Engines"):
             adapter.start(linker, wasmtime.wat2wasm(W.NESTED), Options(recorder=recorder), store=store)
+    closed = wasmtime.Store(ENGINE)
+    closed.close()
+    with pytest.raises(ValueError, match="store= is closed"):
+        adapter.start(linker, wasmtime.wat2wasm(W.NESTED), Options(), store=closed)
     adapter.shutdown()
 
 

@@ -84,9 +84,14 @@ class TraceContext:
     ) -> None:
         self.adapter = adapter
         self.options = options or Options()
-        if store is not None and store.engine is not linker.engine:
-            # wasmtime aborts the process on such a pair: refuse it here instead
-            raise ValueError("store= and the linker were made with different wasmtime Engines")
+        if store is not None:
+            if store.engine is not linker.engine:
+                # wasmtime aborts the process on such a pair: refuse it here instead
+                raise ValueError("store= and the linker were made with different wasmtime Engines")
+            try:
+                store.ptr()
+            except ValueError:
+                raise ValueError("store= is closed") from None
         self.module = read_module_info(wasm_bytes)
         self.names = FunctionNames(self.module.function_names)
         self._store = store
