@@ -81,6 +81,7 @@ class RandomGuest:
     legacy: bool            # the deprecated namespace (i64 pointers)
     memory: str             # "memory": exported; "none": no export; "global": a global named "memory"
     max_events: int         # the event cap: often the default, sometimes tiny
+    calls: int              # calls of _start in one trace
 
     def wat(self) -> str:
         ptr = "i64.const" if self.legacy else "i32.const"
@@ -121,6 +122,7 @@ def random_guests(draw: st.DrawFn) -> RandomGuest:
         legacy=draw(st.booleans()),
         memory=draw(st.sampled_from(["memory", "memory", "memory", "none", "global"])),
         max_events=draw(st.one_of(st.just(Options.max_events), st.integers(1, 30))),
+        calls=draw(st.sampled_from([1, 1, 2])),
     )
 
 
@@ -132,21 +134,22 @@ class Outcome:
 
 
 def observe(module: wasmtime.Module, wasm: bytes, recorder: str, min_us: float,
-            adapter: InMemoryAdapter | None = None, engine: wasmtime.Engine = ENGINE, **opts: Any) -> Outcome:
-    """Run ``_start`` observed, with WASI and store= (so both recorders can work)."""
-    store = wasmtime.Store(engine)
+            adapter: InMemoryAdapter | None = None, calls: int = 1, **opts: Any) -> Outcome:
+    """Run ``_start`` observed ``calls`` times in one trace, with WASI and store= (so both recorders can work)."""
+    store = wasmtime.Store(ENGINE)
     store.set_wasi(wasmtime.WasiConfig())
-    linker = wasmtime.Linker(engine)
+    linker = wasmtime.Linker(ENGINE)
     linker.define_wasi()
     adapter = adapter or InMemoryAdapter()
     ctx = adapter.start(linker, wasm, Options(min_span_duration_us=min_us, recorder=recorder, **opts), store=store)
     assert ctx.recorder_name == recorder
     instance = linker.instantiate(store, module)
     raised = None
-    try:
-        ctx.call(store, instance.exports(store)["_start"])
-    except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:   # the guest's own trap or exit, nothing else
-        raised = exc
+    for _ in range(calls):
+        try:
+            ctx.call(store, instance.exports(store)["_start"])
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:   # the guest's own trap or exit, nothing else
+            raised = exc
     trace = ctx.finish()
     assert isinstance(trace, Trace)
     return Outcome(trace, raised, adapter)
@@ -199,7 +202,7 @@ def expected_effects(guest: RandomGuest) -> tuple[int, int, int]:
     pages = logs = metrics = 0
     size = PAGE
     mem = guest.data + bytes(8 * PAGE - len(guest.data))
-    for op in guest.ops:
+    for op in guest.ops * guest.calls:
         if op[0] == "grow":
             pages += op[1]
         elif op[0] == "memory.grow" and size + op[1] * PAGE <= 8 * PAGE:
@@ -235,7 +238,7 @@ def test_random_guests_never_crash_the_host(guest: RandomGuest) -> None:
     runs: dict[tuple[str, float], Outcome] = {}
     for recorder in ("python", "wasm"):
         for min_us in (0, 20):
-            runs[recorder, min_us] = run = observe(module, wasm, recorder, min_us, adapter,
+            runs[recorder, min_us] = run = observe(module, wasm, recorder, min_us, adapter, guest.calls,
                                                    max_events=guest.max_events)
             trace = run.trace
             # the guest's ending, and nothing else, came out of the call
@@ -901,3 +904,29 @@ def test_otlp_json_spells_non_finite_doubles_as_protobuf_does() -> None:
     values = {kv.key: kv.value.double_value for kv in doc.resource_spans[0].resource.attributes if kv.key in "abcd"}
     assert values["a"] != values["a"] and values["b"] == float("inf") and values["c"] == float("-inf")
     assert values["d"] == 1.5
+
+
+def test_guests_on_many_threads_share_one_adapter() -> None:
+    """Each thread has its own store and trace context; the adapter gets every trace."""
+    adapter = InMemoryAdapter(max_queue=10_000)
+    wasm = wasmtime.wat2wasm(W.MIXED)
+    module = wasmtime.Module(ENGINE, wasm)
+    failures: list[BaseException] = []
+
+    def work(recorder: str) -> None:
+        try:
+            for _ in range(25):
+                trace = observe(module, wasm, recorder, 0, adapter).trace
+                assert [r.name for r in trace.root_spans] == ["main"] and not trace.errors
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(rec,)) for rec in ("python", "wasm") * 2]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+    report = adapter.shutdown(timeout=10)
+    assert report.complete and report.exported == len(adapter.traces) == 100
+    assert len({t.trace_id for t in adapter.traces}) == 100
