@@ -930,3 +930,23 @@ def test_guests_on_many_threads_share_one_adapter() -> None:
     report = adapter.shutdown(timeout=10)
     assert report.complete and report.exported == len(adapter.traces) == 100
     assert len({t.trace_id for t in adapter.traces}) == 100
+
+
+@pytest.mark.parametrize("recorder", ["python", "wasm"])
+def test_a_host_failure_in_an_api_call_does_not_trap_the_guest(recorder: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from observe_sdk.host import linking
+
+    def broken(*args: Any, **kwargs: Any) -> str:
+        raise MemoryError("no room")
+
+    monkeypatch.setattr(linking, "read_guest_string", broken)
+    ctx, store, _, exports, adapter = started(recorder, wat=W.MIXED)
+    exports["_start"](store)                   # no trap
+    trace = ctx.finish()
+    assert [r.name for r in trace.root_spans] == ["main"] and tree(trace) == [("main", [("helper", [])])]
+    internal = [e.split(" failed")[0] for e in trace.errors if e.startswith("internal: ")]
+    assert internal == ["internal: span-enter", "internal: span-tags", "internal: span-enter",
+                        "internal: metric", "internal: log"]
+    assert trace.errors[0] == "internal: span-enter failed on the host: MemoryError('no room')"
+    adapter.shutdown()

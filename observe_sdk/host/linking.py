@@ -75,6 +75,9 @@ def api_functions(ctx: "TraceContext") -> dict[str, Callable[..., None]]:
             except GuestFault as exc:
                 ctx._fault(op, str(exc))
                 return
+            except Exception as exc:  # a host failure must not trap the guest
+                ctx._fault(op, f"internal: {op} failed on the host: {exc!r}")
+                return
             recorder.log.add(kind, payload)
         return host
 
