@@ -140,6 +140,9 @@ class ModuleInfo:
 
 def read_module_info(wasm: bytes) -> ModuleInfo:
     """Parse the sections the host needs; raise :class:`ModuleFormatError` on malformed input."""
+    if not isinstance(wasm, (bytes, bytearray, memoryview)):
+        hint = " (WAT text? convert it with wasmtime.wat2wasm)" if isinstance(wasm, str) else ""
+        raise TypeError(f"a module is bytes, not {type(wasm).__name__}{hint}")
     data = memoryview(wasm) if not isinstance(wasm, memoryview) else wasm
     if len(data) < 8 or bytes(data[:4]) != _MAGIC:
         raise ModuleFormatError("not a WebAssembly module (no \\0asm magic at byte offset 0)")

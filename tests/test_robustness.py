@@ -950,3 +950,18 @@ def test_a_host_failure_in_an_api_call_does_not_trap_the_guest(recorder: str,
                         "internal: metric", "internal: log"]
     assert trace.errors[0] == "internal: span-enter failed on the host: MemoryError('no room')"
     adapter.shutdown()
+
+
+def test_start_with_something_that_is_not_module_bytes() -> None:
+    adapter = InMemoryAdapter()
+    linker = wasmtime.Linker(ENGINE)
+    with pytest.raises(TypeError, match="WAT text"):
+        adapter.start(linker, W.NESTED, Options(recorder="python"))      # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="not NoneType"):
+        adapter.start(linker, None, Options(recorder="python"))          # type: ignore[arg-type]
+    for data in (b"", b"\0asm", b"\0asm\x02\0\0\0", b"\0asm\x01\0\0\0\x02\x80"):
+        with pytest.raises(ModuleFormatError, match="byte offset"):
+            adapter.start(linker, data, Options(recorder="python"))
+    ctx = adapter.start(linker, memoryview(wasmtime.wat2wasm(W.NESTED)), Options(recorder="python"))
+    assert ctx.module.function_names
+    adapter.shutdown()
