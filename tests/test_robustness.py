@@ -965,3 +965,30 @@ def test_start_with_something_that_is_not_module_bytes() -> None:
     ctx = adapter.start(linker, memoryview(wasmtime.wat2wasm(W.NESTED)), Options(recorder="python"))
     assert ctx.module.function_names
     adapter.shutdown()
+
+
+def test_linker_used_with_another_store() -> None:
+    """Documented: with the fast path the ABI in the linker lives in the store given to
+    start(), so instantiating in another store is wasmtime's clear error (call start()
+    for that store); with the Python recorder one linker serves every store."""
+    wasm = wasmtime.wat2wasm(W.NESTED)
+    module = wasmtime.Module(ENGINE, wasm)
+    adapter = InMemoryAdapter()
+    for recorder in ("wasm", "python"):
+        linker = wasmtime.Linker(ENGINE)
+        linker.define_wasi()
+        stores = []
+        for _ in range(2):
+            store = wasmtime.Store(ENGINE)
+            store.set_wasi(wasmtime.WasiConfig())
+            stores.append(store)
+        ctx = adapter.start(linker, wasm, Options(min_span_duration_us=0, recorder=recorder), store=stores[0])
+        if recorder == "wasm":
+            with pytest.raises(wasmtime.WasmtimeError, match="cross-`Store`"):
+                linker.instantiate(stores[1], module)
+            assert ctx.finish().roots == []
+        else:
+            for store in stores:
+                linker.instantiate(store, module).exports(store)["_start"](store)
+            assert tree(ctx.finish()) == W.NESTED_TREE * 2
+    adapter.shutdown()
