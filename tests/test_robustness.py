@@ -57,6 +57,7 @@ POINTER = st.one_of(st.integers(0, 80), st.integers(PAGE - 80, PAGE + 80), st.ju
 LENGTH = st.one_of(st.just(0), st.integers(0, 80), st.just(0xFFFFFFFF), U32)
 LEVEL = st.one_of(st.integers(0, 6), I32)
 FORMAT = st.one_of(st.integers(0, 2), I32)
+LINE_BREAKS = [b"\n", b"\r\n", "\u2028".encode(), b"\x00"]
 TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=20).map(lambda s: s.encode())
 
 OP = st.one_of(
@@ -114,7 +115,7 @@ class RandomGuest:
 
 @st.composite
 def random_guests(draw: st.DrawFn) -> RandomGuest:
-    chunks = draw(st.lists(st.one_of(TEXT, st.binary(max_size=12)), max_size=6))
+    chunks = draw(st.lists(st.one_of(TEXT, st.binary(max_size=12), st.sampled_from(LINE_BREAKS)), max_size=6))
     return RandomGuest(
         ops=draw(st.lists(OP, max_size=40)),
         data=b"".join(chunks)[:200],
@@ -390,10 +391,14 @@ def inspect_cli(data: bytes, tmp: Path) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-FUEL_ENGINE = wasmtime.Engine(wasmtime.Config())
-_fuel_config = wasmtime.Config()
-_fuel_config.consume_fuel = True
-FUEL_ENGINE = wasmtime.Engine(_fuel_config)
+def engine_with(**config: Any) -> wasmtime.Engine:
+    cfg = wasmtime.Config()
+    for key, value in config.items():
+        setattr(cfg, key, value)
+    return wasmtime.Engine(cfg)
+
+
+FUEL_ENGINE = engine_with(consume_fuel=True)
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -420,7 +425,7 @@ def test_corrupted_modules_are_refused_clearly_or_run(case: tuple[str, list[Any]
     adapter = InMemoryAdapter()
     store = wasmtime.Store(FUEL_ENGINE)
     store.set_wasi(wasmtime.WasiConfig())
-    store.set_fuel(20_000_000)
+    store.set_fuel(300_000)  # enough to run a while; a loop of host calls costs ~2 fuel each
     linker = wasmtime.Linker(FUEL_ENGINE)
     linker.define_wasi()
     try:
@@ -490,12 +495,7 @@ RUNAWAY = W.module(r'''
 def test_runaway_guest_hits_the_event_cap(recorder: str, stop: str) -> None:
     from observe_sdk.host.wasm_recorder import CAPACITY
 
-    config = wasmtime.Config()
-    if stop == "fuel":
-        config.consume_fuel = True
-    else:
-        config.epoch_interruption = True
-    engine = wasmtime.Engine(config)
+    engine = engine_with(**{"consume_fuel" if stop == "fuel" else "epoch_interruption": True})
     store = wasmtime.Store(engine)
     store.set_wasi(wasmtime.WasiConfig())
     if stop == "fuel":
