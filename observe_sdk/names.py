@@ -144,8 +144,10 @@ def read_module_info(wasm: bytes) -> ModuleInfo:
         hint = " (WAT text? convert it with wasmtime.wat2wasm)" if isinstance(wasm, str) else ""
         raise TypeError(f"a module is bytes, not {type(wasm).__name__}{hint}")
     data = memoryview(wasm) if not isinstance(wasm, memoryview) else wasm
-    if len(data) < 8 or bytes(data[:4]) != _MAGIC:
+    if bytes(data[:4]) != _MAGIC:
         raise ModuleFormatError("not a WebAssembly module (no \\0asm magic at byte offset 0)")
+    if len(data) < 8:
+        raise ModuleFormatError(f"unexpected end of data at byte offset {len(data)} (in the version)")
     version = int.from_bytes(data[4:8], "little")
     if version != 1:
         raise ModuleFormatError(f"unsupported WebAssembly binary version {version} at byte offset 4 (a component?)")

@@ -267,6 +267,8 @@ class WasmRecorder:
         ctl = self._ctl = _Control.from_buffer(self._memory)
         ctl.cap = CAPACITY
         ctl.sp = STACK
+        ctl.remaining = min(self.max_events, _I64_MAX)
+        ctl.min_ns = min(self.options.min_span_duration_ns, _I64_MAX)
 
     def _host_event(self, kind: int) -> bool:
         """An event recorded from Python: drain first, apply the cap, keep the stack in step."""
