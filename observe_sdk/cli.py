@@ -126,8 +126,14 @@ def cmd_run(ns: argparse.Namespace) -> int:
     try:
         try:
             instance = linker.instantiate(store, module)
+        except wasmtime.ExitTrap as exc:  # the start function called proc_exit
+            return exc.code
+        except wasmtime.Trap as exc:      # the start function or a data segment trapped
+            ctx.record_trap(exc)
+            print(f"observe-sdk: {ns.module}: trapped while instantiating: {describe_trap(exc)}", file=sys.stderr)
+            return 134
         except wasmtime.WasmtimeError as exc:
-            raise CliError(f"{ns.module}: cannot instantiate: {str(exc).splitlines()[0]}") from None
+            raise CliError(f"{ns.module}: cannot instantiate: {describe_trap(exc)}") from None
         exports = instance.exports(store)
         calls: list[tuple[str, list[str]]]
         if ns.invoke:

@@ -21,8 +21,8 @@ class Options:
     it when it can work."""
 
     def __post_init__(self) -> None:
-        if self.min_span_duration_us < 0:
-            raise ValueError("min_span_duration_us must be >= 0")
+        if not 0 <= self.min_span_duration_us < float("inf"):  # also refuses NaN
+            raise ValueError(f"min_span_duration_us must be a finite number >= 0, not {self.min_span_duration_us!r}")
         if self.max_events < 1:
             raise ValueError("max_events must be >= 1")
         if self.recorder not in ("auto", "python", "wasm"):

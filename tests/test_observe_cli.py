@@ -119,3 +119,18 @@ def test_inspect(mods):
     assert info["named_functions"] >= 1
     r = cli("inspect", str(mods["PLAIN"]))
     assert "observe imports: none" in r.stdout and "instrumenter version exports: no" in r.stdout
+
+
+def test_run_trap_while_instantiating(tmp_path):
+    wat = tmp_path / "start_traps.wat"
+    wat.write_text(r'''(module
+      (import "dylibso:observe/instrument" "enter" (func $enter (param i32)))
+      (memory (export "memory") 1)
+      (func $init (call $enter (i32.const 1)) unreachable)
+      (start $init)
+      (func (export "_start")))''')
+    r = cli("run", str(wat))
+    assert r.returncode == 134
+    assert r.stderr.strip().splitlines() == [
+        f"observe-sdk: {wat}: trapped while instantiating: wasm `unreachable` instruction executed"]
+    assert "init" in r.stdout and "ERROR: trap:" in r.stdout

@@ -83,6 +83,7 @@ BAD = module(r'''
     (call $span_exit)                                        ;; nothing open
     (call $span_enter (i32.const 65530) (i32.const 100))     ;; out of bounds
     (call $span_enter (i32.const -1) (i32.const 1))          ;; pointer 0xffffffff
+    (call $span_exit) (call $span_exit)                      ;; the unreadable spans still opened
     (call $log (i32.const 1) (i32.const 0) (i32.const 2))    ;; invalid UTF-8
     (call $log (i32.const 42) (i32.const 2) (i32.const 2))   ;; unknown level
     (call $metric (i32.const 7) (i32.const 2) (i32.const 2)) ;; unknown format

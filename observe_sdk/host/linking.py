@@ -34,6 +34,9 @@ def func_type(params: tuple[str, ...]) -> wasmtime.FuncType:
     return wasmtime.FuncType([_VALTYPES[p] for p in params], [])
 
 
+UNREADABLE_SPAN_NAME = "<unreadable span name>"
+
+
 class GuestFault(Exception):
     """What the guest passed cannot be used; recorded on the trace as an error."""
 
@@ -96,7 +99,13 @@ def api_functions(ctx: "TraceContext") -> dict[str, Callable[..., None]]:
         return got
 
     def span_enter(caller: wasmtime.Caller, ptr: int, length: int) -> tuple[int, Any]:
-        return K_SPAN_ENTER, text(caller, ptr, length, "span-enter")
+        try:
+            name = text(caller, ptr, length, "span-enter")
+        except GuestFault as exc:
+            # the span still opens, so that the guest's matching span-exit closes it and not its parent
+            ctx._fault("span-enter", str(exc))
+            name = UNREADABLE_SPAN_NAME
+        return K_SPAN_ENTER, name
 
     def span_tags(caller: wasmtime.Caller, ptr: int, length: int) -> tuple[int, Any]:
         return K_TAGS, text(caller, ptr, length, "span-tags")
