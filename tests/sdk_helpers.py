@@ -4,10 +4,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from functools import lru_cache
+
 import wasmtime
 
 ROOT = Path(__file__).resolve().parent.parent
 GUESTS = ROOT / "guest-examples"
+
+
+ENGINE = wasmtime.Engine()
+"""One engine for the tests that share compiled modules (the Go example takes ~2 s to compile)."""
+
+
+@lru_cache(maxsize=None)
+def wasm_bytes(path: Path) -> bytes:
+    """A .wat or .wasm file's module bytes, read once per session."""
+    return wasmtime.wat2wasm(path.read_text()) if path.suffix == ".wat" else path.read_bytes()
+
+
+@lru_cache(maxsize=None)
+def compiled(path: Path) -> wasmtime.Module:
+    """A guest example compiled once per session, with :data:`ENGINE`."""
+    return wasmtime.Module(ENGINE, wasm_bytes(path))
 
 
 def wasm_of(source: str | Path) -> bytes:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 import wasmtime
+
+from sdk_helpers import ENGINE, compiled, wasm_bytes
 
 from observe_sdk import Options
 from observe_sdk.abi import EventKind
@@ -31,7 +32,6 @@ from observe_sdk.trace import Allocation, Log, Metric, Span
 ROOT = Path(__file__).resolve().parent.parent
 WAT = ROOT / "guest-examples" / "wat"
 BUILD = ROOT / "guest-examples" / "build"
-ENGINE = wasmtime.Engine()
 
 K_ENTER, K_EXIT, K_GROW = int(EventKind.ENTER), int(EventKind.EXIT), int(EventKind.GROW)
 K_SPAN_ENTER, K_SPAN_EXIT = int(EventKind.SPAN_ENTER), int(EventKind.SPAN_EXIT)
@@ -40,14 +40,6 @@ K_LOG, K_END = int(EventKind.LOG), int(EventKind.END)
 
 # ---------------------------------------------------------------- helpers
 
-@lru_cache(maxsize=None)
-def wasm_bytes(path: Path) -> bytes:
-    return wasmtime.wat2wasm(path.read_text()) if path.suffix == ".wat" else path.read_bytes()
-
-
-@lru_cache(maxsize=None)
-def compiled(path: Path) -> wasmtime.Module:
-    return wasmtime.Module(ENGINE, wasm_bytes(path))
 
 
 OPEN_AT_FINISH = "span still open when the trace finished"

@@ -8,12 +8,13 @@ tests check the traces built from these modules; these check the modules.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 import wasmtime
+
+from sdk_helpers import ENGINE, compiled, wasm_bytes
 
 from observe_sdk.abi import I32, I64, IMPORTS
 from observe_sdk.names import read_module_info
@@ -22,7 +23,6 @@ GUESTS = Path(__file__).resolve().parent.parent / "guest-examples"
 BUILD = GUESTS / "build"
 WAT = GUESTS / "wat"
 
-ENGINE = wasmtime.Engine()
 
 
 @dataclass(frozen=True)
@@ -86,15 +86,6 @@ def _link_recorder(linker: wasmtime.Linker, calls: list[tuple[Any, ...]]) -> Non
         linker.define_func(namespace, name, ty, _recorder(op, calls, ptr_bits), access_caller=True)
 
 
-@lru_cache(maxsize=None)
-def wasm_bytes(path: Path) -> bytes:
-    return wasmtime.wat2wasm(path.read_text()) if path.suffix == ".wat" else path.read_bytes()
-
-
-@lru_cache(maxsize=None)
-def compiled(path: Path) -> wasmtime.Module:
-    """Each example compiled once per session (the Go module takes ~2 s)."""
-    return wasmtime.Module(ENGINE, wasm_bytes(path))
 
 
 def run(path: Path, tmp: Path, *, argv: tuple[str, ...] = (), entry: str | None = "_start",

@@ -293,3 +293,34 @@ def test_instrumenter_version_exports_are_accepted(guest_factory, caplog, monkey
         trace, _ = run(guest_factory, wat)
     assert tree(trace) == [("main", [])]
     assert "older instrumenter (0.1" in caplog.text
+
+
+FAULTHANDLER_SCRIPT = r'''
+import faulthandler, wasmtime
+from observe_sdk import Options
+from observe_sdk.adapters.memory import InMemoryAdapter
+engine = wasmtime.Engine()          # wasmtime installs its trap handlers here
+faulthandler.enable()               # ... and faulthandler goes on top of them
+store, linker = wasmtime.Store(engine), wasmtime.Linker(engine)
+wasm = wasmtime.wat2wasm("""(module (import "dylibso:observe/instrument" "enter" (func $e (param i32)))
+  (func (export "f") (call $e (i32.const 1)) unreachable))""")
+ctx = InMemoryAdapter().start(linker, wasm, Options(recorder="python"))
+instance = linker.instantiate(store, wasmtime.Module(engine, wasm))
+try:
+    ctx.call(store, instance.exports(store)["f"])
+except wasmtime.Trap:
+    print("trapped", faulthandler.is_enabled())
+'''
+
+
+@pytest.mark.parametrize("flags, still_enabled", [([], False), (["-X", "faulthandler"], True)])
+def test_faulthandler_never_turns_a_guest_trap_into_a_crash(tmp_path, flags, still_enabled):
+    import subprocess
+    import sys
+
+    script = tmp_path / "fh.py"
+    script.write_text(FAULTHANDLER_SCRIPT)
+    r = subprocess.run([sys.executable, *flags, str(script)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"trapped {still_enabled}"
+    assert ("faulthandler was enabled after wasmtime" in r.stderr) == (not still_enabled)

@@ -13,6 +13,7 @@ from ..options import Options
 from ..trace import Trace, new_trace_id
 from .linking import link_observe_abi
 from .recorder import PythonRecorder, time_ns
+from .signals import guard_trap_handlers
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..adapters.base import Adapter
@@ -92,6 +93,7 @@ class TraceContext:
                 store.ptr()
             except ValueError:
                 raise ValueError("store= is closed") from None
+        guard_trap_handlers()
         self.module = read_module_info(wasm_bytes)
         self.names = FunctionNames(self.module.function_names)
         self._store = store
