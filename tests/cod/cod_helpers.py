@@ -9,8 +9,8 @@ from cod_reference.client import Client
 from cod_reference.models import encode_data_url, wasm_job
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(__file__).resolve().parent / "data"
-TOOL = (DATA / "tool.wasm").read_bytes()    # see tests/cod/test_executor_data/tool.c for its commands
+DATA = Path(__file__).resolve().parent / "test_executor_data"
+TOOL = (DATA / "tool.wasm").read_bytes()    # built from tool.c next to it (its commands are listed there)
 EXAMPLES = ROOT / "guest-examples" / "build"
 
 

@@ -1,4 +1,4 @@
-/* tool: a small WASI command used by tests/cod/test_executor.py.
+/* tool: a small WASI command used by the tests in tests/cod/ and benchmarks/bench_executor.py.
  *   tool args ARG...        print argv, one per line (argv[0] first)
  *   tool env NAME...        print NAME=value (or NAME unset) for each NAME
  *   tool cat PATH           copy the file to stdout
