@@ -545,6 +545,12 @@ def job_resources(job: dict[str, Any]) -> dict[str, float]:
             "Memory": parse_size(res["Memory"]) if res.get("Memory") else DEFAULT_MEMORY}
 
 
+def job_timeouts(job: dict[str, Any]) -> Timeouts:
+    """The timeouts of a stored job, in seconds (0: none)."""
+    given = job["Tasks"][0].get("Timeouts") or {}
+    return Timeouts(*(float(given.get(k) or 0) for k in ("ExecutionTimeout", "QueueTimeout", "TotalTimeout")))
+
+
 def local_inputs(job: dict[str, Any]) -> list[str]:
     return [s["Source"]["Params"]["SourcePath"] for s in job["Tasks"][0].get("InputSources") or []
             if s["Source"]["Type"] in ("local", "localDirectory")]
@@ -557,7 +563,6 @@ def holds_path(info: dict[str, Any], path: str) -> bool:
         if path == allowed or path.startswith(allowed.rstrip("/") + "/"):
             return True
     return False
-
 
 
 def wasm_job(module: bytes, *, name: str = "", args: list[str] | None = None, entrypoint: str = "_start",

@@ -22,8 +22,9 @@ from typing import Any, Protocol
 from opentelemetry import context as otel_context
 from opentelemetry.trace import Status, StatusCode
 
+from ..executor.output import read_tail
 from ..executor.types import ExecutionOutcome, ExecutionRequest, Mount
-from ..models import holds_path, job_resources, local_inputs, parse_size
+from ..models import holds_path, job_resources, job_timeouts, local_inputs, parse_size
 from ..states import ComputeState
 from ..telemetry import Telemetry
 from ..transport import Transport
@@ -316,7 +317,7 @@ class ComputeNode:
             execution_id=exec_id, module=module, entrypoint=params.get("Entrypoint") or "_start",
             args=list(params.get("Parameters") or []), env=env, mounts=mounts, import_modules=imports,
             memory_limit_bytes=parse_size(memory) if memory else None,
-            timeout_s=_execution_timeout(task), stdout_path=str(exec_dir / "stdout"),
+            timeout_s=job_timeouts(job).execution_timeout(), stdout_path=str(exec_dir / "stdout"),
             stderr_path=str(exec_dir / "stderr"), output_head_bytes=OUTPUT_HEAD_BYTES)
         outcome = self.executor.run(request, run.cancel)
         (exec_dir / "exitCode").write_text("" if outcome.exit_code is None else str(outcome.exit_code))
@@ -331,7 +332,7 @@ class ComputeNode:
                 error = outcome.error
             else:
                 error = f"exited with code {outcome.exit_code}"
-                tail = _tail(exec_dir / "stderr")
+                tail = _stderr_line(exec_dir / "stderr")
                 if tail:
                     error += f": {tail}"
             return {"ExecutionID": exec_id, "Error": error, "Retryable": False, "RunOutput": run_output}, \
@@ -369,17 +370,10 @@ class ComputeNode:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _execution_timeout(task: dict[str, Any]) -> float | None:
-    timeouts = task.get("Timeouts") or {}
-    return timeouts.get("ExecutionTimeout") or timeouts.get("TotalTimeout") or None
-
-
-def _tail(path: Path) -> str:
+def _stderr_line(path: Path) -> str:
+    """The end of an execution's stderr on one line (for the error of a non-zero exit)."""
     try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - STDERR_TAIL_BYTES))
-            return fh.read().decode("utf-8", "replace").strip().replace("\n", " | ")
+        text, _ = read_tail(str(path), STDERR_TAIL_BYTES)
     except OSError:
         return ""
+    return text.strip().replace("\n", " | ")

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import codecs
 import os
+from typing import TYPE_CHECKING
 
-import wasmtime
+if TYPE_CHECKING:  # only in annotations: the compute node reads outputs without loading wasmtime
+    import wasmtime
 
 __all__ = ["FileOutput", "MemoryOutput", "open_output", "read_head", "read_tail"]
 

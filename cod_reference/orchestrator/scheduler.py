@@ -13,7 +13,6 @@ rank by data locality, free capacity and how few executions of this job they hol
 """
 from __future__ import annotations
 
-import logging
 import random
 import time
 from dataclasses import dataclass
@@ -21,13 +20,19 @@ from typing import Any, Callable
 
 from opentelemetry import trace
 
-from ..models import Constraint, holds_path, job_resources, local_inputs
+from ..models import Constraint, holds_path, job_resources, job_timeouts, local_inputs
 from ..states import ComputeState, DesiredState, JobState
 from ..transport import messages as msg
 from .nodes import NodeManager
 from .store import JobStore
 
-log = logging.getLogger(__name__)
+
+def past_total_timeout(job: dict[str, Any], now_ns: int | None = None) -> float:
+    """The job's TotalTimeout in seconds when it has run past it, else 0."""
+    total = job_timeouts(job).TotalTimeout
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    return total if total and now_ns - job["CreateTime"] > total * 1e9 else 0
+
 
 @dataclass
 class SchedulerConfig:
@@ -88,8 +93,8 @@ class Scheduler:
             outbox.append(self._message(msg.CANCEL_EXECUTION, ex, {"ExecutionID": ex["ID"], "Reason": reason}))
 
     def _timed_out(self, job: dict[str, Any], outbox: list[msg.Message]) -> bool:
-        total = (job["Tasks"][0].get("Timeouts") or {}).get("TotalTimeout") or 0
-        if total and time.time_ns() - job["CreateTime"] > total * 1e9:
+        total = past_total_timeout(job)
+        if total:
             self._fail_job(job, f"job exceeded its TotalTimeout of {total:g}s", outbox)
             return True
         return False
@@ -161,7 +166,7 @@ class Scheduler:
 
     def _no_node(self, job: dict[str, Any], reasons: list[str], outbox: list[msg.Message], waiting: bool) -> None:
         """No node can take (part of) the job now: queue it, or fail it past its QueueTimeout."""
-        queue_timeout = (job["Tasks"][0].get("Timeouts") or {}).get("QueueTimeout") or 0
+        queue_timeout = job_timeouts(job).QueueTimeout
         waited = (time.time_ns() - job["CreateTime"]) / 1e9
         detail = "; ".join(reasons) or "no compute nodes"
         if waited >= queue_timeout:

@@ -27,7 +27,7 @@ from ..transport import Transport
 from ..transport import messages as msg
 from .broker import EvaluationBroker
 from .nodes import CONNECTED, NodeManager
-from .scheduler import Scheduler, SchedulerConfig
+from .scheduler import Scheduler, SchedulerConfig, past_total_timeout
 from .store import JobStore
 
 log = logging.getLogger(__name__)
@@ -198,8 +198,7 @@ class Orchestrator:
                 self.nodes.check_liveness()
                 now = time.time_ns()
                 for job in self.store.jobs_in_states((JobState.PENDING, JobState.QUEUED, JobState.RUNNING)):
-                    total = (job["Tasks"][0].get("Timeouts") or {}).get("TotalTimeout") or 0
-                    if total and now - job["CreateTime"] > total * 1e9:
+                    if past_total_timeout(job, now):
                         self.store.create_evaluation(job["ID"], "job-timeout", job["TraceParent"])
             except Exception:
                 if not self._stop.is_set():
