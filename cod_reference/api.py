@@ -11,14 +11,14 @@ from typing import Any, Callable
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
-from opentelemetry import propagate
 from pydantic import BaseModel, Field
 
 from .models import SpecError, parse_job
 from .orchestrator import Orchestrator, StopError
-from .orchestrator.store import Ambiguous, NotFound
+from .orchestrator.store import Ambiguous, NotFound, public_job
 from .states import ComputeState, JobState
 from .telemetry import otlp_json
+from .transport.messages import extract_context
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +88,7 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
 
     def submit(request: Request, body: SubmitRequest) -> SubmitResponse:
         job = parse_job(body.Job)
-        parent = propagate.extract(dict(request.headers)) if "traceparent" in request.headers else None
-        return SubmitResponse(**orch().submit(job, parent))
+        return SubmitResponse(**orch().submit(job, extract_context(dict(request.headers))))
 
     app.put(f"{PREFIX}/jobs", response_model=SubmitResponse, summary="Submit a job", tags=["jobs"])(submit)
     app.post(f"{PREFIX}/jobs", response_model=SubmitResponse, summary="Submit a job", tags=["jobs"],
@@ -102,13 +101,13 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
         wanted = dict(item.split("=", 1) for item in labels.split(",") if "=" in item)
         items = orch().store.list_jobs(limit + 1, offset, wanted, reverse)
         more = len(items) > limit
-        return {"Items": [_public(j) for j in items[:limit]], "NextToken": str(offset + limit) if more else ""}
+        return {"Items": [public_job(j) for j in items[:limit]], "NextToken": str(offset + limit) if more else ""}
 
     @app.get(f"{PREFIX}/jobs/{{job_id}}", summary="Get a job by ID, unique ID prefix or name", tags=["jobs"])
     def get_job(job_id: str, include: str = Query("", description="history,executions")) -> dict[str, Any]:
         o = orch()
         job = o.store.find_job(job_id)
-        out: dict[str, Any] = {"Job": _public(job)}
+        out: dict[str, Any] = {"Job": public_job(job)}
         parts = {p.strip() for p in include.split(",")}
         if "history" in parts:
             out["History"] = {"Items": o.store.history(job["ID"])}
@@ -224,7 +223,3 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
         return orch().telemetry.metrics_snapshot()
 
     return app
-
-
-def _public(job: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in job.items() if k != "TraceParent"}

@@ -257,7 +257,7 @@ class ComputeNode:
     def _execute(self, run: _Running) -> None:
         rec = run.record
         exec_id, job = rec["ID"], rec["Job"]
-        parent = msg.Message("BidAccepted", "", "", {}, rec["Trace"]).context()
+        parent = msg.extract_context(rec["Trace"])
         self._active_gauge.add(1)
         t0 = time.monotonic()
         try:

@@ -24,7 +24,7 @@ from ..models import Constraint, holds_path, job_resources, job_timeouts, local_
 from ..states import ComputeState, DesiredState, JobState
 from ..transport import messages as msg
 from .nodes import NodeManager
-from .store import JobStore
+from .store import JobStore, public_job
 
 
 def past_total_timeout(job: dict[str, Any], now_ns: int | None = None) -> float:
@@ -75,9 +75,6 @@ class Scheduler:
 
     def _message(self, type_: str, ex: dict[str, Any], payload: dict[str, Any]) -> msg.Message:
         return msg.make_message(type_, msg.ORCHESTRATOR, ex["NodeID"], payload)
-
-    def _public_job(self, job: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in job.items() if k != "TraceParent"}
 
     def _fail_job(self, job: dict[str, Any], message: str, outbox: list[msg.Message]) -> None:
         self.store.set_job_state(job["ID"], JobState.FAILED, message)
@@ -185,7 +182,7 @@ class Scheduler:
                        outbox: list[msg.Message]) -> None:
         ex = self.store.create_execution(job["ID"], info["NodeID"], partition, desired, job_resources(job))
         ex = self.store.update_execution(ex["ID"], compute=ComputeState.ASK_FOR_BID) or ex
-        outbox.append(self._message(msg.ASK_FOR_BID, ex, {"Execution": ex, "Job": self._public_job(job)}))
+        outbox.append(self._message(msg.ASK_FOR_BID, ex, {"Execution": ex, "Job": public_job(job)}))
 
     # ------------------------------------------------------------------ batch
 

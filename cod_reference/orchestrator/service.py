@@ -169,8 +169,7 @@ class Orchestrator:
                 continue
             job_id = evals[0]["JobID"]
             try:
-                parent = propagate.extract({"traceparent": evals[0]["TraceParent"]}) if evals[0]["TraceParent"] \
-                    else otel_context.Context()
+                parent = msg.extract_context({"traceparent": evals[0]["TraceParent"]})
                 triggers = sorted({ev["TriggeredBy"] for ev in evals})
                 with self.tracer.start_as_current_span(
                         "evaluation", context=parent,

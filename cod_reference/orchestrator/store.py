@@ -323,6 +323,11 @@ def _iso(ns: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns / 1e9)) + f".{ns % 10**9 // 10**6:03d}Z"
 
 
+def public_job(job: dict[str, Any]) -> dict[str, Any]:
+    """A stored job as users and compute nodes see it (without the orchestrator's trace parent)."""
+    return {k: v for k, v in job.items() if k != "TraceParent"}
+
+
 def _job(row: sqlite3.Row) -> dict[str, Any]:
     job = json.loads(row["spec"])
     job.update({"ID": row["id"], "State": {"StateType": row["state"], "Message": row["message"]},

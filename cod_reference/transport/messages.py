@@ -55,7 +55,12 @@ class Message:
 
     def context(self) -> otel_context.Context:
         """The sender's trace context, to parent the receiver's spans."""
-        return propagate.extract(self.trace_context)
+        return extract_context(self.trace_context)
+
+
+def extract_context(carrier: dict[str, str]) -> otel_context.Context:
+    """The trace context held in a W3C ``traceparent``/``tracestate`` carrier (empty: a new root)."""
+    return propagate.extract(carrier) if carrier.get("traceparent") else otel_context.Context()
 
 
 def make_message(type_: str, source: str, target: str, payload: dict[str, Any],
