@@ -48,7 +48,6 @@ from typing import Any, Iterable, Mapping
 import msgpack
 
 from .. import __version__
-from ..abi import MetricFormat
 from ..trace import Log, Metric, Span, Trace
 from .base import Adapter, TransientExportError
 from .common import (
@@ -63,7 +62,7 @@ from .common import (
 )
 from .httpsend import ExportError, check_url, send
 from .resume import ResumableSends, Send
-from .statsd import StatsdError, parse_lines, sanitize_tag
+from .statsd import IgnoredMetrics, StatsdError, parse_metric, sanitize_tag
 from .traceinfo import CapturesHostParent, effective_trace_id, host_parent, trace_attributes
 
 log = logging.getLogger("observe_sdk.adapters")
@@ -198,7 +197,7 @@ class DatadogAdapter(CapturesHostParent, Adapter):
         elif logs:
             log.info("datadog: no DD_API_KEY; guest logs are not sent to the Logs API")
 
-        self.invalid_metrics = 0
+        self._ignored_metrics = IgnoredMetrics(self.name)
         self._sends = ResumableSends()
 
     @classmethod
@@ -370,20 +369,17 @@ class DatadogAdapter(CapturesHostParent, Adapter):
             item["wasm.module"] = trace.module_name
         return item
 
-    def _statsd_lines(self, metric: Metric) -> list[str]:
-        if metric.format != MetricFormat.STATSD:
-            self._invalid_metric(f"unsupported metric format {metric.format}")
-            return []
-        try:
-            return [m.format(self._statsd_tags) for m in parse_lines(metric.value)]
-        except StatsdError as exc:
-            self._invalid_metric(str(exc))
-            return []
+    @property
+    def invalid_metrics(self) -> int:
+        """Guest metrics that could not be parsed (logged, never raised)."""
+        return self._ignored_metrics.count
 
-    def _invalid_metric(self, why: str) -> None:
-        self.invalid_metrics += 1
-        if self.invalid_metrics == 1 or self.invalid_metrics % 100 == 0:
-            log.warning("datadog: guest metric ignored (%d so far): %s", self.invalid_metrics, why)
+    def _statsd_lines(self, metric: Metric) -> list[str]:
+        try:
+            return [m.format(self._statsd_tags) for m in parse_metric(metric)]
+        except StatsdError as exc:
+            self._ignored_metrics.add(str(exc))
+            return []
 
     # -- delivery ------------------------------------------------------------
     def export(self, traces: list[Trace]) -> None:

@@ -33,7 +33,7 @@ from opentelemetry._logs import LogRecord, SeverityNumber, get_logger
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from .. import __version__
-from ..abi import LogLevel, MetricFormat
+from ..abi import LogLevel
 from ..trace import Log, Metric, Span, Trace
 from .base import Adapter
 from .common import (
@@ -48,10 +48,8 @@ from .common import (
     metric_attributes,
     span_attributes,
 )
-from .statsd import StatsdError, StatsdMetric, parse_lines
+from .statsd import IgnoredMetrics, StatsdError, StatsdMetric, parse_metric
 from .traceinfo import CapturesHostParent, host_parent, trace_attributes
-
-log = logging.getLogger("observe_sdk.adapters")
 
 SCOPE_NAME = "observe_sdk"
 GUEST_LOGGER = "observe_sdk.guest"
@@ -86,12 +84,12 @@ def instrument_name(name: str) -> str:
 class _MetricRecorder:
     """StatsD lines to OpenTelemetry instruments, with the state gauges and sets need."""
 
-    def __init__(self, meter: Any) -> None:
+    def __init__(self, meter: Any, who: str) -> None:
         self._meter = meter
         self._instruments: dict[tuple[str, str], Any] = {}
         self._gauges: dict[tuple[str, frozenset], float] = {}
         self._sets: dict[tuple[str, frozenset], set[str]] = {}
-        self.invalid = 0       # lines that could not be parsed
+        self.ignored = IgnoredMetrics(who)   # lines that could not be used
         self.skipped = 0       # negative counter increments (OTel counters only go up)
         self.recorded = 0      # lines recorded
 
@@ -113,13 +111,10 @@ class _MetricRecorder:
         return inst
 
     def record_text(self, metric: Metric, ctx: Any, extra_attrs: dict) -> None:
-        if metric.format != MetricFormat.STATSD:
-            self._invalid(f"unsupported metric format {metric.format}")
-            return
         try:
-            lines = parse_lines(metric.value)
+            lines = parse_metric(metric)
         except StatsdError as exc:
-            self._invalid(str(exc))
+            self.ignored.add(str(exc))
             return
         for line in lines:
             self.record(line, ctx, extra_attrs)
@@ -140,7 +135,7 @@ class _MetricRecorder:
             key = (name, frozenset(attrs.items()))
             room = key in self._gauges or len(self._gauges) < _MAX_SERIES
             if m.delta and not room:
-                self._invalid(f"too many gauge series (> {_MAX_SERIES}); change to {m.name} dropped")
+                self.ignored.add(f"too many gauge series (> {_MAX_SERIES}); change to {m.name} dropped")
                 return
             for v in m.values:
                 value = self._gauges.get(key, 0.0) + v if m.delta else v
@@ -150,7 +145,7 @@ class _MetricRecorder:
         elif kind == "set":
             key = (name, frozenset(attrs.items()))
             if key not in self._sets and len(self._sets) >= _MAX_SERIES:
-                self._invalid(f"too many set series (> {_MAX_SERIES}); {m.name} dropped")
+                self.ignored.add(f"too many set series (> {_MAX_SERIES}); {m.name} dropped")
                 return
             members = self._sets.setdefault(key, set())
             for v in m.values:
@@ -160,11 +155,6 @@ class _MetricRecorder:
         else:
             for v in m.values:
                 inst.record(v, attrs, context=ctx)
-
-    def _invalid(self, why: str) -> None:
-        self.invalid += 1
-        if self.invalid == 1 or self.invalid % 100 == 0:
-            log.warning("guest metric ignored (%d so far): %s", self.invalid, why)
 
 
 class OpenTelemetryAdapter(CapturesHostParent, Adapter):
@@ -196,7 +186,7 @@ class OpenTelemetryAdapter(CapturesHostParent, Adapter):
                         else otel_trace.get_tracer(SCOPE_NAME, __version__, tracer_provider=tracer_provider))
         meter = (None if meter_provider is False
                  else otel_metrics.get_meter(SCOPE_NAME, __version__, meter_provider=meter_provider))
-        self._metrics = _MetricRecorder(meter) if meter is not None else None
+        self._metrics = _MetricRecorder(meter, self.name) if meter is not None else None
         self._logger = (None if logger_provider is False
                         else get_logger(SCOPE_NAME, __version__, logger_provider=logger_provider))
         self._pylog = logging.getLogger(GUEST_LOGGER) if python_logging else None
@@ -211,7 +201,7 @@ class OpenTelemetryAdapter(CapturesHostParent, Adapter):
     @property
     def invalid_metrics(self) -> int:
         """Guest metric lines that could not be parsed (logged, never raised)."""
-        return self._metrics.invalid if self._metrics else 0
+        return self._metrics.ignored.count if self._metrics else 0
 
     def export(self, traces: list[Trace]) -> None:
         with self._emit_lock:

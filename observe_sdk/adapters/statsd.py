@@ -14,9 +14,15 @@ Several lines may be given at once, separated by newlines.
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Iterable
+
+from ..abi import MetricFormat
+from ..trace import Metric
+
+log = logging.getLogger("observe_sdk.adapters")
 
 KINDS = {
     "c": "counter",
@@ -145,6 +151,26 @@ def parse_line(line: str) -> StatsdMetric:
 def parse_lines(text: str) -> list[StatsdMetric]:
     """Parse newline-separated lines (blank lines skipped); the first bad line raises."""
     return [parse_line(line) for line in text.splitlines() if line.strip()]
+
+
+def parse_metric(metric: Metric) -> list[StatsdMetric]:
+    """The StatsD lines of a guest metric; :class:`StatsdError` when it is not StatsD or not valid."""
+    if metric.format != MetricFormat.STATSD:
+        raise StatsdError(f"unsupported metric format {metric.format}")
+    return parse_lines(metric.value)
+
+
+class IgnoredMetrics:
+    """Counts guest metrics an adapter could not use; logs the first and every 100th."""
+
+    def __init__(self, who: str) -> None:
+        self.who = who
+        self.count = 0
+
+    def add(self, why: str) -> None:
+        self.count += 1
+        if self.count == 1 or self.count % 100 == 0:
+            log.warning("%s: guest metric ignored (%d so far): %s", self.who, self.count, why)
 
 
 def sanitize_tag(key: str, value: str = "") -> tuple[str, str]:
