@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import wasmtime
 
-__all__ = ["CompiledModule", "InvalidModule", "ModuleCache"]
+__all__ = ["CompiledModule", "InvalidModule", "ModuleCache", "wasmtime_error"]
 
 log = logging.getLogger("cod_reference.executor")
 
@@ -68,17 +68,19 @@ class ModuleCache:
         hit = self._lookup(key)
         if hit is not None:
             return CompiledModule(hit, key, wasm, "memory")
-        with self._key_lock(key):
-            hit = self._lookup(key)
-            if hit is not None:
-                return CompiledModule(hit, key, wasm, "memory")
-            module, source = self._load_from_disk(key), "disk"
-            if module is None:
-                module, source = self._compile(wasm), "compiled"
-                self._store_on_disk(key, module)
-            self._remember(key, module, wasm)
-        with self._lock:
-            self._key_locks.pop(key, None)
+        try:
+            with self._key_lock(key):
+                hit = self._lookup(key)
+                if hit is not None:
+                    return CompiledModule(hit, key, wasm, "memory")
+                module, source = self._load_from_disk(key), "disk"
+                if module is None:
+                    module, source = self._compile(wasm), "compiled"
+                    self._store_on_disk(key, module)
+                self._remember(key, module, wasm)
+        finally:  # also when the module is invalid: one lock per distinct module would pile up
+            with self._lock:
+                self._key_locks.pop(key, None)
         return CompiledModule(module, key, wasm, source)
 
     def __len__(self) -> int:
@@ -172,13 +174,16 @@ def _wasmtime_version() -> str:
         return "unknown"
 
 
-def _one_line(message: str) -> str:
-    """wasmtime's multi-line error as one line: the headline plus its innermost cause."""
+def wasmtime_error(message: str) -> tuple[str, str]:
+    """wasmtime's multi-line error message as its headline and innermost cause ("" if none)."""
     lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
     if not lines:
-        return "unknown error"
-    if "Caused by:" in lines:
-        causes = lines[lines.index("Caused by:") + 1:]
-        if causes:
-            return f"{lines[0]}: {causes[-1]}"
-    return lines[0]
+        return "unknown error", ""
+    causes = lines[lines.index("Caused by:") + 1:] if "Caused by:" in lines else []
+    return lines[0], causes[-1] if causes else ""
+
+
+def _one_line(message: str) -> str:
+    """wasmtime's multi-line error as one line: the headline plus its innermost cause."""
+    headline, cause = wasmtime_error(message)
+    return f"{headline}: {cause}" if cause else headline

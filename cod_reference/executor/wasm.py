@@ -37,7 +37,7 @@ import wasmtime
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Status, StatusCode
 
-from .cache import CompiledModule, InvalidModule, ModuleCache
+from .cache import CompiledModule, InvalidModule, ModuleCache, wasmtime_error
 from .interrupt import Interrupter, Watchdog
 from .mounts import MountError, PreparedMounts, prepare_mounts
 from .output import FileOutput, MemoryOutput, open_output
@@ -364,7 +364,7 @@ class WasmExecutor:
         if isinstance(exc, wasmtime.Trap) or "wasm backtrace" in text:
             return _Failure("trap", "trap: " + _trap_summary(exc))
         # not a trap: linking (unknown import, wrong type) or another instantiation error
-        return _Failure("module", f"cannot run the module: {during + ': ' if during else ''}{_first_cause(text)}")
+        return _Failure("module", f"cannot run the module: {during + ': ' if during else ''}{_innermost_cause(text)}")
 
     def _memory_exhausted(self, run: _Run) -> bool:
         """After a failure: did the guest most likely run into the memory cap?
@@ -532,19 +532,15 @@ def _module_label(name: str) -> str:
     return "(entry module)" if name == ENTRY_MODULE_NAME else f"{name!r}"
 
 
-def _first_cause(text: str) -> str:
+def _innermost_cause(text: str) -> str:
     """The innermost cause of a wasmtime error message, on one line."""
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    if "Caused by:" in lines:
-        causes = lines[lines.index("Caused by:") + 1:]
-        if causes:
-            return causes[-1]
-    return lines[0] if lines else "unknown error"
+    headline, cause = wasmtime_error(text)
+    return cause or headline
 
 
 def _trap_summary(exc: BaseException) -> str:
     """``wasm `unreachable` instruction executed (in boom)`` from a wasmtime trap."""
-    summary = _first_cause(str(exc))
+    summary = _innermost_cause(str(exc))
     summary = summary.removeprefix("wasm trap: ")
     frames = getattr(exc, "frames", None) or []
     if frames:

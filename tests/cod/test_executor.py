@@ -305,6 +305,7 @@ def test_invalid_module(executor: WasmExecutor, module: bytes, expected: str) ->
     assert out.error_kind == "module" and out.exit_code is None
     assert out.error.startswith("invalid module") and expected in out.error
     assert "\n" not in out.error
+    assert not executor.modules._key_locks  # nothing kept for a module that failed
 
 
 def test_bad_entrypoints(executor: WasmExecutor) -> None:
