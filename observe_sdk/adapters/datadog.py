@@ -111,22 +111,22 @@ def normalize_metadata(meta: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def agent_url_from_env() -> str:
-    url = os.environ.get("DD_TRACE_AGENT_URL")
+def _url_from_env(url_var: str, port_var: str, default_port: str, scheme: str) -> str:
+    """``url_var``, else ``<scheme>://$DD_AGENT_HOST:$<port_var>`` (localhost, ``default_port``)."""
+    url = os.environ.get(url_var)
     if url:
         return url
     host = os.environ.get("DD_AGENT_HOST") or "localhost"
-    port = os.environ.get("DD_TRACE_AGENT_PORT") or "8126"
-    return f"http://{host}:{port}"
+    port = os.environ.get(port_var) or default_port
+    return f"{scheme}://{host}:{port}"
+
+
+def agent_url_from_env() -> str:
+    return _url_from_env("DD_TRACE_AGENT_URL", "DD_TRACE_AGENT_PORT", "8126", "http")
 
 
 def dogstatsd_addr_from_env() -> str:
-    url = os.environ.get("DD_DOGSTATSD_URL")
-    if url:
-        return url
-    host = os.environ.get("DD_AGENT_HOST") or "localhost"
-    port = os.environ.get("DD_DOGSTATSD_PORT") or "8125"
-    return f"udp://{host}:{port}"
+    return _url_from_env("DD_DOGSTATSD_URL", "DD_DOGSTATSD_PORT", "8125", "udp")
 
 
 class DatadogAdapter(CapturesHostParent, Adapter):
@@ -181,7 +181,18 @@ class DatadogAdapter(CapturesHostParent, Adapter):
             self._base_meta["env"] = self.env
         if self.version:
             self._base_meta["version"] = self.version
-        self._statsd_tags = [sanitize_tag(k, v) for k, v in self._unified_tags()]
+        unified = self._unified_tags()
+        self._statsd_tags = [sanitize_tag(k, v) for k, v in unified]
+        self._ddtags = ",".join(f"{k}:{v}" if v else k for k, v in unified)    # on every log item
+        self._trace_headers = {
+            "Content-Type": "application/msgpack",
+            "Datadog-Meta-Lang": "python",
+            "Datadog-Meta-Lang-Version": platform.python_version(),
+            "Datadog-Meta-Lang-Interpreter": platform.python_implementation(),
+            "Datadog-Meta-Tracer-Version": __version__,
+        }
+        base = self._agent.path.rstrip("/") if self._agent.scheme != "unix" else ""
+        self._traces_path = base + "/v0.4/traces"
 
         self._statsd_sock: socket.socket | None = None
         self._statsd_target: Any = None
@@ -240,7 +251,6 @@ class DatadogAdapter(CapturesHostParent, Adapter):
                                request_timeout=self.timeout, enable_retry=False)
         config.api_key["apiKeyAuth"] = api_key
         return LogsApi(ApiClient(config))
-
 
     # -- encoding ----------------------------------------------------------
     def trace_chunks(self, trace: Trace) -> tuple[list[list[dict]], list[dict], list[str]]:
@@ -363,7 +373,7 @@ class DatadogAdapter(CapturesHostParent, Adapter):
             "service": self.service,
             "hostname": self.hostname,
             "ddsource": "wasm",
-            "ddtags": ",".join(f"{k}:{v}" if v else k for k, v in self._unified_tags()),
+            "ddtags": self._ddtags,
         }
         if trace.module_name:
             item["wasm.module"] = trace.module_name
@@ -412,20 +422,13 @@ class DatadogAdapter(CapturesHostParent, Adapter):
 
     def _send_traces(self, payload: list[list[dict]]) -> None:
         body = msgpack.packb(payload, use_bin_type=True)
-        headers = {
-            "Content-Type": "application/msgpack",
-            "X-Datadog-Trace-Count": str(len(payload)),
-            "Datadog-Meta-Lang": "python",
-            "Datadog-Meta-Lang-Version": platform.python_version(),
-            "Datadog-Meta-Lang-Interpreter": platform.python_implementation(),
-            "Datadog-Meta-Tracer-Version": __version__,
-        }
-        base = self._agent.path.rstrip("/") if self._agent.scheme != "unix" else ""
+        headers = {**self._trace_headers, "X-Datadog-Trace-Count": str(len(payload))}
         send(self.agent_url, body, headers, timeout=self.timeout, method="PUT",
-             path=base + "/v0.4/traces", what="Datadog agent")
+             path=self._traces_path, what="Datadog agent")
 
     def _send_logs(self, items: list[dict]) -> None:
         from datadog_api_client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError as Urllib3Error
         from datadog_api_client.v2.model.http_log import HTTPLog
         from datadog_api_client.v2.model.http_log_item import HTTPLogItem
 
@@ -436,7 +439,7 @@ class DatadogAdapter(CapturesHostParent, Adapter):
             if exc.status in (408, 429) or (exc.status or 500) >= 500:
                 raise TransientExportError(f"Datadog Logs API: HTTP {exc.status}") from exc
             raise ExportError(f"Datadog Logs API refused the logs: HTTP {exc.status} {exc.reason}") from exc
-        except Exception as exc:  # urllib3 connection errors and the like
+        except (OSError, Urllib3Error) as exc:   # connection refused, timeouts, DNS; anything else is a bug
             raise TransientExportError(f"Datadog Logs API: {exc}") from exc
 
     def _send_metrics(self, lines: list[str]) -> None:

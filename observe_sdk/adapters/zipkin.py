@@ -53,7 +53,6 @@ class ZipkinAdapter(CapturesHostParent, Adapter):
     def from_env(cls, **kwargs: Any) -> "ZipkinAdapter":
         return cls(**kwargs)
 
-
     def encode(self, trace: Trace) -> list[dict[str, Any]]:
         """The trace's spans as Zipkin v2 span objects."""
         trace_hex = f"{effective_trace_id(trace):032x}"
