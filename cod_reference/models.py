@@ -8,6 +8,7 @@ reason (``Tasks[0].Resources.Memory: "12 parsecs" is not a size such as 512Mb or
 from __future__ import annotations
 
 import base64
+import math
 import re
 import urllib.parse
 from dataclasses import dataclass, field
@@ -48,13 +49,18 @@ def parse_size(text: str | int) -> int:
     if isinstance(text, bool):
         raise ValueError(f"{text!r} is not a size")
     if isinstance(text, (int, float)):
+        if not math.isfinite(text):
+            raise ValueError(f"{text!r} is not a size")
         if text < 0:
             raise ValueError(f"{text!r} is negative")
         return int(text)
     match = _SIZE.match(str(text))
     if not match or match.group(2).lower() not in _SIZE_UNITS:
         raise ValueError(f"{text!r} is not a size such as 512Mb or 64MiB")
-    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+    size = float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+    if not math.isfinite(size):
+        raise ValueError(f"{text!r} is too large")
+    return int(size)
 
 
 def parse_cpu(text: str | int | float) -> float:
@@ -69,6 +75,8 @@ def parse_cpu(text: str | int | float) -> float:
             value = float(raw[:-1]) / 1000 if raw.endswith("m") else float(raw)
         except ValueError:
             raise ValueError(f"{text!r} is not a CPU amount such as 500m or 2") from None
+    if not math.isfinite(value):  # NaN would compare as fitting everywhere and poison a node's free capacity
+        raise ValueError(f"{text!r} is not a CPU amount such as 500m or 2")
     if value < 0:
         raise ValueError(f"{text!r} is negative")
     return value
@@ -302,6 +310,9 @@ class _Reader:
             return 0
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.fail(path, f"must be a number of seconds, not {_kind(value)}")
+            return 0
+        if not math.isfinite(value):
+            self.fail(path, "must be a finite number of seconds (0 means none)")
             return 0
         if value < 0:
             self.fail(path, "must not be negative")
