@@ -236,7 +236,7 @@ class OpenTelemetryAdapter(CapturesHostParent, Adapter):
         for event in roots:
             kind = type(event)
             if kind is Span:
-                self._emit_tree(trace, event, root_ctx, root_attrs, faults)
+                self._emit_tree(trace, event, root_ctx, root_attrs, faults, extra)
                 faults = []
             elif kind is Log:
                 self._emit_log(event, root_ctx, None, extra)
@@ -262,8 +262,7 @@ class OpenTelemetryAdapter(CapturesHostParent, Adapter):
         return otel_span
 
     def _emit_tree(self, trace: Trace, root: Span, parent_ctx: Any, root_attrs: dict,
-                   faults: list[str]) -> None:
-        extra = {ATTR_MODULE: trace.module_name} if trace.module_name else {}
+                   faults: list[str], extra: dict) -> None:
         if self._tracer is None:    # traces off: logs and metrics keep the host parent
             for span in root.walk():
                 for ev in span.events:

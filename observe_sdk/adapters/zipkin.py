@@ -58,6 +58,7 @@ class ZipkinAdapter(CapturesHostParent, Adapter):
         trace_hex = f"{effective_trace_id(trace):032x}"
         parent = host_parent(trace)
         endpoint = {"serviceName": self.service_name}
+        root_tags = {key: str(value) for key, value in trace_attributes(trace).items()}
         out: list[dict[str, Any]] = []
         first_root = True
         for root in trace.roots:
@@ -72,9 +73,7 @@ class ZipkinAdapter(CapturesHostParent, Adapter):
                 for child in reversed(span.events):
                     if type(child) is Span:
                         stack.append((child, me))
-            tags = out[root_index]["tags"]
-            for key, value in trace_attributes(trace).items():
-                tags[key] = str(value)
+            out[root_index]["tags"].update(root_tags)
             if first_root:
                 first_root = False
                 notes = out[root_index].setdefault("annotations", [])
