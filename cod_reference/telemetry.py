@@ -192,26 +192,30 @@ def format_tree(spans: list[dict[str, Any]]) -> str:
     t0 = min(s["startTimeUnixNano"] for s in spans)
     lines = [f"trace {spans[0]['traceId']}"]
 
-    def walk(span: dict[str, Any], prefix: str, last: bool) -> None:
-        dur_ms = (span["endTimeUnixNano"] - span["startTimeUnixNano"]) / 1e6
-        start_ms = (span["startTimeUnixNano"] - t0) / 1e6
-        detail = [f"{dur_ms:.3f} ms", f"+{start_ms:.1f} ms"]
-        for key in ("cod.node_id", "cod.execution_id", "cod.bid", "code.function", "error.message"):
-            if key in span["attributes"]:
-                detail.append(f"{key.split('.')[-1]}={span['attributes'][key]}")
-        if span["status"]["code"] == 2:
-            detail.append("ERROR" + (f": {span['status']['message']}" if span["status"]["message"] else ""))
-        for event in span["events"]:
-            if event["name"] in ("log", "metric"):
-                detail.append(f"{event['name']}: " + ", ".join(str(v) for v in event["attributes"].values()))
-        lines.append(f"{prefix}{'└─ ' if last else '├─ '}{span['name']}  [{', '.join(detail)}]")
+    # depth-first with an explicit stack: a guest's spans can nest deeper than Python's recursion limit
+    stack = [(root, "", i == len(roots) - 1) for i, root in enumerate(roots)][::-1]
+    while stack:
+        span, prefix, last = stack.pop()
+        lines.append(f"{prefix}{'└─ ' if last else '├─ '}{span['name']}  [{', '.join(_tree_details(span, t0))}]")
         kids = children.get(span["spanId"], [])
-        for i, kid in enumerate(kids):
-            walk(kid, prefix + ("   " if last else "│  "), i == len(kids) - 1)
-
-    for i, root in enumerate(roots):
-        walk(root, "", i == len(roots) - 1)
+        inner = prefix + ("   " if last else "│  ")
+        stack.extend((kid, inner, i == len(kids) - 1) for i, kid in reversed(list(enumerate(kids))))
     return "\n".join(lines)
+
+
+def _tree_details(span: dict[str, Any], t0: int) -> list[str]:
+    dur_ms = (span["endTimeUnixNano"] - span["startTimeUnixNano"]) / 1e6
+    start_ms = (span["startTimeUnixNano"] - t0) / 1e6
+    detail = [f"{dur_ms:.3f} ms", f"+{start_ms:.1f} ms"]
+    for key in ("cod.node_id", "cod.execution_id", "cod.bid", "code.function", "error.message"):
+        if key in span["attributes"]:
+            detail.append(f"{key.split('.')[-1]}={span['attributes'][key]}")
+    if span["status"]["code"] == 2:
+        detail.append("ERROR" + (f": {span['status']['message']}" if span["status"]["message"] else ""))
+    for event in span["events"]:
+        if event["name"] in ("log", "metric"):
+            detail.append(f"{event['name']}: " + ", ".join(str(v) for v in event["attributes"].values()))
+    return detail
 
 
 # ----------------------------------------------------------------------------- setup

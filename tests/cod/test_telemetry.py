@@ -70,3 +70,10 @@ def test_tree_and_otlp_json() -> None:
     assert otlp_spans[1]["attributes"] == [{"key": "cod.node_id", "value": {"stringValue": "node-1"}}]
     assert otlp_spans[0]["startTimeUnixNano"] == "0"
     assert format_tree([]) == "(no spans)"
+
+
+def test_tree_deeper_than_the_recursion_limit() -> None:
+    depth = sys.getrecursionlimit() + 100  # a recursive guest's function spans nest this deep
+    spans = [record(f"{i:04x}", f"{i - 1:04x}" if i else "", f"f{i}", i, i + 1) for i in range(depth)]
+    lines = format_tree(spans).splitlines()
+    assert len(lines) == depth + 1 and lines[-1].endswith(f"└─ f{depth - 1}  [0.000 ms, +0.0 ms]")
