@@ -93,7 +93,8 @@ class CapturesHostParent:
         capture_host_parent(trace.metadata)
 
 
-_warned_bad_parent: set[str] = set()
+_warned_bad_parent: set[str] = set()    # each bad value is logged once...
+_MAX_WARNED = 256                       # ...up to this many: the values come from outside
 
 
 def host_parent(trace: Trace) -> HostParent | None:
@@ -105,9 +106,11 @@ def host_parent(trace: Trace) -> HostParent | None:
         return parse_traceparent(value)
     except ValueError as exc:
         key = str(value)[:200]
-        if key not in _warned_bad_parent:
+        if key not in _warned_bad_parent and len(_warned_bad_parent) < _MAX_WARNED:
             _warned_bad_parent.add(key)
             log.warning("ignoring trace metadata %r: %s", TRACEPARENT, exc)
+        else:
+            log.debug("ignoring trace metadata %r: %s", TRACEPARENT, exc)
         return None
 
 

@@ -67,3 +67,14 @@ def test_environment_and_chunking(zipkin, monkeypatch) -> None:
 def test_bad_configuration() -> None:
     with pytest.raises(ValueError, match="Zipkin endpoint"):
         ZipkinAdapter(endpoint="localhost:9411")
+
+
+def test_bad_traceparent_is_ignored_and_its_warnings_bounded(caplog) -> None:
+    adapter = ZipkinAdapter(endpoint="http://127.0.0.1:9/api/v2/spans")
+    for i in range(300):                  # values from outside: each distinct, none valid
+        trace = sample_trace()
+        trace.metadata[TRACEPARENT] = f"00-not-a-parent-{i}"
+        roots = [s for s in adapter.encode(trace) if "parentId" not in s]
+        assert {s["name"] for s in roots} == {"run", "crash"} and roots[0]["traceId"] == trace.trace_id_hex
+    warnings = [r for r in caplog.records if "traceparent" in r.getMessage() and r.levelname == "WARNING"]
+    assert 1 <= len(warnings) <= 256
