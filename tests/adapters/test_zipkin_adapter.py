@@ -5,6 +5,7 @@ import pytest
 from adapter_traces import deep_trace, sample_trace
 from receivers import HttpCapture
 
+from observe_sdk.adapters import traceinfo
 from observe_sdk.adapters.traceinfo import TRACEPARENT
 from observe_sdk.adapters.zipkin import ZipkinAdapter
 from observe_sdk.trace import span_id_hex
@@ -69,7 +70,8 @@ def test_bad_configuration() -> None:
         ZipkinAdapter(endpoint="localhost:9411")
 
 
-def test_bad_traceparent_is_ignored_and_its_warnings_bounded(caplog) -> None:
+def test_bad_traceparent_is_ignored_and_its_warnings_bounded(caplog, monkeypatch) -> None:
+    monkeypatch.setattr(traceinfo, "_warned_bad_parent", set())     # as in a fresh process
     adapter = ZipkinAdapter(endpoint="http://127.0.0.1:9/api/v2/spans")
     for i in range(300):                  # values from outside: each distinct, none valid
         trace = sample_trace()
