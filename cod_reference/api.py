@@ -12,6 +12,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
 
 from .models import SpecError, parse_job
 from .orchestrator import Orchestrator, StopError
@@ -75,6 +76,12 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         return _error(400, "BadRequest", f"{where}: {first.get('msg', 'invalid request')}" if where
                       else first.get("msg", "invalid request"))
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 404:  # no route: say which path, not just "Not Found"
+            return _error(404, "NotFound", f"nothing at {request.url.path}")
+        return _error(exc.status_code, "HTTPError", str(exc.detail))
 
     @app.exception_handler(Exception)
     async def _internal(_: Request, exc: Exception) -> JSONResponse:

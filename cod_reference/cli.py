@@ -73,6 +73,13 @@ def _read_text(path: str) -> str:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
+def _read_bytes(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
 def _split_pair(value: str, what: str) -> tuple[str, str]:
     """``SRC:TARGET`` where TARGET is an absolute path (SRC may be a URL holding ':')."""
     idx = value.rfind(":/")
@@ -95,17 +102,14 @@ def _input_source(value: str) -> dict[str, Any]:
                 tar.add(child, arcname=child.name)
         url = encode_data_url(buf.getvalue(), "application/gzip")
     elif path.is_file():
-        url = encode_data_url(path.read_bytes(), "application/octet-stream")
+        url = encode_data_url(_read_bytes(src), "application/octet-stream")
     else:
         raise UsageError(f"input {src!r} is not a file, a directory, an http(s) URL or file://path")
     return {"Source": {"Type": "inline", "Params": {"URL": url}}, "Target": target}
 
 
 def _wasm_spec(args: argparse.Namespace) -> dict[str, Any]:
-    try:
-        module = Path(args.module).read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {args.module}: {exc.strerror or exc}") from None
+    module = _read_bytes(args.module)
     env = {}
     for item in args.env:
         if "=" not in item:
@@ -114,9 +118,9 @@ def _wasm_spec(args: argparse.Namespace) -> dict[str, Any]:
         env[key] = value
     inputs = [_input_source(v) for v in args.input]
     imports = []
-    for i, path in enumerate(args.import_module):
+    for path in args.import_module:
         target = f"/imports/{Path(path).name}"
-        inputs.append({"Source": {"Type": "inline", "Params": {"URL": encode_data_url(Path(path).read_bytes())}},
+        inputs.append({"Source": {"Type": "inline", "Params": {"URL": encode_data_url(_read_bytes(path))}},
                        "Target": target})
         imports.append(target)
     task: dict[str, Any] = {}

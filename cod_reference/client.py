@@ -5,6 +5,7 @@ import io
 import os
 import tarfile
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any, Callable
 
@@ -54,12 +55,11 @@ class Client:
         except httpx.HTTPError as exc:
             raise APIError(f"request to {self.base}{path} failed: {exc}") from None
         if response.status_code >= 400:
-            try:
-                message = response.json().get("Message") or response.text
-            except ValueError:
-                message = response.text or response.reason_phrase
-            raise APIError(message, response.status_code)
-        return response.json()
+            raise APIError(_error_message(response, self.base), response.status_code)
+        try:
+            return response.json()
+        except ValueError:
+            raise APIError(f"{self.base}{path} did not answer with JSON (is it a cod orchestrator?)") from None
 
     # ------------------------------------------------------------------ jobs
 
@@ -67,32 +67,32 @@ class Client:
         return self._call("PUT", f"{PREFIX}/jobs", json={"Job": job})
 
     def get_job(self, ref: str, include: str = "") -> dict[str, Any]:
-        return self._call("GET", f"{PREFIX}/jobs/{ref}", params={"include": include} if include else None)
+        return self._call("GET", _job_path(ref), params={"include": include} if include else None)
 
     def list_jobs(self, limit: int = 100, labels: str = "") -> list[dict[str, Any]]:
         return self._call("GET", f"{PREFIX}/jobs", params={"limit": limit, "labels": labels})["Items"]
 
     def executions(self, ref: str) -> list[dict[str, Any]]:
-        return self._call("GET", f"{PREFIX}/jobs/{ref}/executions")["Items"]
+        return self._call("GET", _job_path(ref, "executions"))["Items"]
 
     def history(self, ref: str, next_token: str = "", event_type: str = "all",
                 execution_id: str = "") -> dict[str, Any]:
-        return self._call("GET", f"{PREFIX}/jobs/{ref}/history",
+        return self._call("GET", _job_path(ref, "history"),
                           params={"next_token": next_token, "event_type": event_type, "execution_id": execution_id})
 
     def logs(self, ref: str, execution_id: str = "", stdout_offset: int = 0, stderr_offset: int = 0) -> dict[str, Any]:
-        return self._call("GET", f"{PREFIX}/jobs/{ref}/logs",
+        return self._call("GET", _job_path(ref, "logs"),
                           params={"execution_id": execution_id, "stdout_offset": stdout_offset,
                                   "stderr_offset": stderr_offset})
 
     def results(self, ref: str) -> list[dict[str, Any]]:
-        return self._call("GET", f"{PREFIX}/jobs/{ref}/results")["Items"]
+        return self._call("GET", _job_path(ref, "results"))["Items"]
 
     def trace(self, ref: str, format: str = "otlp") -> dict[str, Any]:
-        return self._call("GET", f"{PREFIX}/jobs/{ref}/trace", params={"format": format})
+        return self._call("GET", _job_path(ref, "trace"), params={"format": format})
 
     def stop(self, ref: str, reason: str = "") -> dict[str, Any]:
-        return self._call("DELETE", f"{PREFIX}/jobs/{ref}", params={"reason": reason} if reason else None)
+        return self._call("DELETE", _job_path(ref), params={"reason": reason} if reason else None)
 
     def nodes(self) -> list[dict[str, Any]]:
         return self._call("GET", f"{PREFIX}/nodes")["Nodes"]
@@ -137,10 +137,29 @@ class Client:
                 raise APIError(f"cannot download {url}: {exc}") from None
             dest = out if len(items) == 1 else out / f"{item['PartitionIndex']}-{item['ExecutionID'][:10]}"
             dest.mkdir(parents=True, exist_ok=True)
-            with tarfile.open(fileobj=io.BytesIO(response.content), mode="r:gz") as tar:
-                tar.extractall(dest, filter="data")
+            try:
+                with tarfile.open(fileobj=io.BytesIO(response.content), mode="r:gz") as tar:
+                    tar.extractall(dest, filter="data")
+            except tarfile.TarError as exc:
+                raise APIError(f"the result at {url} is not a readable tarball: {exc}") from None
             written.append(dest)
         return written
+
+
+def _error_message(response: httpx.Response, base: str) -> str:
+    """One line from an error answer: the API's Message (or FastAPI's detail), else the status."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("Message") or body.get("detail"), str):
+        return body.get("Message") or body["detail"]
+    return f"HTTP {response.status_code} {response.reason_phrase} from {base} (is it a cod orchestrator?)"
+
+
+def _job_path(ref: str, *rest: str) -> str:
+    """The API path of job ``ref`` (quoted: an ID, prefix or name may hold '/', '?' or '#')."""
+    return "/".join((f"{PREFIX}/jobs", urllib.parse.quote(ref, safe=""), *rest))
 
 
 def is_final(job: dict[str, Any]) -> bool:

@@ -93,6 +93,12 @@ def test_node_list_and_errors(cod, monkeypatch) -> None:
     assert code == 2 and err.startswith("Error: invalid job spec")
     code, _, err = cod("wasm", "run", "/no/such.wasm")
     assert code == 1 and "cannot read /no/such.wasm" in err
+    code, _, err = cod("wasm", "run", str(DATA / "tool.wasm"), "-I", "/no/such/lib.wasm")
+    assert code == 1 and err.strip() == "Error: cannot read /no/such/lib.wasm: No such file or directory"
+    code, _, err = cod("job", "describe", "a?b")  # an odd reference is sent quoted, whole
+    assert code == 1 and err.strip() == "Error: job a?b not found"
+    code, _, err = cod("job", "describe", "a/b")
+    assert code == 1 and err.strip() == "Error: nothing at /api/v1/orchestrator/jobs/a/b"
     monkeypatch.setenv("COD_API_PORT", "1")
     code, _, err = cod("node", "list")
     assert code == 1 and "cannot reach the orchestrator" in err
