@@ -61,8 +61,11 @@ _SEVERITY = {
     LogLevel.DEBUG: (SeverityNumber.DEBUG, logging.DEBUG),
     LogLevel.TRACE: (SeverityNumber.TRACE, 5),
 }
-_MAX_SET_MEMBERS = 100_000   # per (metric, attributes); bounds memory for runaway sets
-_MAX_SERIES = 10_000         # gauge/set series whose state is kept; bounds guest-chosen cardinality
+# Guests choose metric names, tags and set members: these bound what the adapter keeps.
+_MAX_INSTRUMENTS = 1_000          # distinct (kind, metric name)
+_MAX_SERIES = 10_000              # gauge/set series whose state is kept
+_MAX_SET_MEMBERS = 100_000        # per set series...
+_MAX_SET_MEMBERS_TOTAL = 1_000_000   # ...and over all of them
 
 
 def severity_of(level: int) -> tuple[SeverityNumber, int]:
@@ -89,14 +92,19 @@ class _MetricRecorder:
         self._instruments: dict[tuple[str, str], Any] = {}
         self._gauges: dict[tuple[str, frozenset], float] = {}
         self._sets: dict[tuple[str, frozenset], set[str]] = {}
+        self._set_members = 0     # over all sets
         self.ignored = IgnoredMetrics(who)   # lines that could not be used
         self.skipped = 0       # negative counter increments (OTel counters only go up)
         self.recorded = 0      # lines recorded
 
     def _instrument(self, kind: str, name: str) -> Any:
+        """The instrument for ``name``; None (and counted) past :data:`_MAX_INSTRUMENTS`."""
         key = (kind, name)
         inst = self._instruments.get(key)
         if inst is None:
+            if len(self._instruments) >= _MAX_INSTRUMENTS:
+                self.ignored.add(f"too many metric names (> {_MAX_INSTRUMENTS}); {name} dropped")
+                return None
             m = self._meter
             desc = f"guest statsd {kind}"
             if kind == "counter":
@@ -120,11 +128,13 @@ class _MetricRecorder:
             self.record(line, ctx, extra_attrs)
 
     def record(self, m: StatsdMetric, ctx: Any, extra_attrs: dict) -> None:
-        self.recorded += 1
-        attrs = {**extra_attrs, **m.tag_dict}
         name = instrument_name(m.name)
         kind = m.kind
         inst = self._instrument("histogram" if kind == "distribution" else kind, name)
+        if inst is None:
+            return
+        self.recorded += 1
+        attrs = {**extra_attrs, **m.tag_dict}
         if kind == "counter":
             for v in m.values:
                 if v < 0:  # OTel counters are monotonic
@@ -149,8 +159,11 @@ class _MetricRecorder:
                 return
             members = self._sets.setdefault(key, set())
             for v in m.values:
-                if len(members) < _MAX_SET_MEMBERS:
-                    members.add(str(v))
+                member = str(v)
+                if (member not in members and len(members) < _MAX_SET_MEMBERS
+                        and self._set_members < _MAX_SET_MEMBERS_TOTAL):
+                    members.add(member)
+                    self._set_members += 1
             inst.set(len(members), attrs, context=ctx)
         else:
             for v in m.values:

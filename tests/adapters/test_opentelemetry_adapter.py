@@ -146,6 +146,22 @@ def test_statsd_metrics_to_instruments(pipe: Pipeline) -> None:
     assert any(e.span_id == main.context.span_id for e in count.exemplars)
 
 
+def test_guest_chosen_metric_names_and_set_members_are_bounded(pipe: Pipeline, monkeypatch) -> None:
+    from observe_sdk.adapters import opentelemetry as otel_adapter
+
+    monkeypatch.setattr(otel_adapter, "_MAX_INSTRUMENTS", 3)
+    monkeypatch.setattr(otel_adapter, "_MAX_SET_MEMBERS_TOTAL", 4)
+    adapter = pipe.adapter(python_logging=False)
+    lines = [f"s:{m}|s" for m in "abcdef"]                           # a set of six, room for four
+    lines += [f"name{i}:1|c" for i in range(5)]                      # with s, three names too many
+    events = [Metric(MetricFormat.STATSD, line, at(i)) for i, line in enumerate(lines)]
+    run(adapter, Trace(trace_id=new_trace_id(), roots=[make_span("main", 0, 50, *events)]))
+    m = pipe.metrics()
+    assert sorted(m) == ["name0", "name1", "s"]
+    assert [p.value for p in m["s"]] == [4]
+    assert adapter.invalid_metrics == 3
+
+
 def test_signals_can_be_turned_off(pipe: Pipeline) -> None:
     adapter = OpenTelemetryAdapter(False, pipe.meter_provider, pipe.logger_provider,
                                    python_logging=False, flush_interval=0.01)
