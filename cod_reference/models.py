@@ -23,6 +23,7 @@ PUBLISHER_TYPES = ("local", "noop")
 NETWORK_TYPES = ("None", "Default")
 SERVER_OWNED = ("ID", "State", "Version", "Revision", "CreateTime", "ModifyTime")
 DEFAULT_NAMESPACE = "default"
+MAX_COUNT = 10_000  # partitions of one job: each scheduler pass walks them all, holding the job store
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
@@ -294,7 +295,8 @@ class _Reader:
             return default
         return text
 
-    def integer(self, value: Any, path: str, default: int, minimum: int | None = None) -> int:
+    def integer(self, value: Any, path: str, default: int, minimum: int | None = None,
+                maximum: int | None = None) -> int:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int):
@@ -302,6 +304,9 @@ class _Reader:
             return default
         if minimum is not None and value < minimum:
             self.fail(path, f"must be at least {minimum}")
+            return default
+        if maximum is not None and value > maximum:
+            self.fail(path, f"must be at most {maximum}")
             return default
         return value
 
@@ -386,7 +391,7 @@ def parse_job(doc: Any) -> Job:
     top = r.mapping(doc, "", _JOB_FIELDS, ("Type", "Tasks"))
     job_type = r.choice(top.get("Type"), "Type", JOB_TYPES, "batch") if "Type" in top else "batch"
     count_default = 0 if job_type == "ops" else 1
-    count = r.integer(top.get("Count"), "Count", count_default, minimum=0)
+    count = r.integer(top.get("Count"), "Count", count_default, minimum=0, maximum=MAX_COUNT)
     if job_type == "ops" and count > 1:
         r.fail("Count", "ops jobs run once on every matching node; Count must be 0 or 1")
     constraints = []

@@ -191,10 +191,13 @@ class Scheduler:
         self._lost_executions(execs)
         execs = self.store.executions(job["ID"])
         count = job["Count"]
+        by_partition: dict[int, list[dict[str, Any]]] = {}
+        for e in execs:
+            by_partition.setdefault(e["PartitionIndex"], []).append(e)
         missing: list[tuple[int, set[str]]] = []
         done = 0
         for p in range(count):
-            mine = [e for e in execs if e["PartitionIndex"] == p]
+            mine = by_partition.get(p, [])
             states = [ComputeState(e["ComputeState"]["StateType"]) for e in mine]
             if ComputeState.COMPLETED in states:
                 done += 1

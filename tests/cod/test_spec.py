@@ -64,6 +64,7 @@ def test_json_is_accepted_and_defaults_apply() -> None:
     (lambda d: d.update(Type="service"), "Type", "not one of batch, ops"),
     (lambda d: d.update(Count=-1), "Count", "at least 0"),
     (lambda d: d.update(Count="two"), "Count", "must be an integer"),
+    (lambda d: d.update(Count=10**12), "Count", "at most"),
     (lambda d: d.update(Constraints=[{"Key": "a", "Operator": "~"}]), "Constraints[0].Operator", "not one of"),
     (lambda d: d.update(Constraints=[{"Key": "a", "Operator": "=", "Values": []}]), "Constraints[0].Values",
      "exactly one value"),
