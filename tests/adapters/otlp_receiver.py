@@ -6,9 +6,7 @@ HTTP 503) and can be stopped and started again on the same port.
 """
 from __future__ import annotations
 
-import gzip
 import threading
-import zlib
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,6 +18,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metr
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc as metrics_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as trace_pb
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc as trace_grpc
+from receivers import read_body, serve_http, stop_http
 
 REQUEST_TYPES = {
     "traces": (trace_pb.ExportTraceServiceRequest, trace_pb.ExportTraceServiceResponse),
@@ -125,12 +124,7 @@ def _http_handler(store: Store) -> type[BaseHTTPRequestHandler]:
             if signal is None:
                 self.send_error(404)
                 return
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            encoding = self.headers.get("Content-Encoding", "")
-            if encoding == "gzip":
-                body = gzip.decompress(body)
-            elif encoding == "deflate":
-                body = zlib.decompress(body)
+            body = read_body(self)
             if self.headers.get("Content-Type") != "application/x-protobuf":
                 self.send_error(415)
                 return
@@ -179,21 +173,16 @@ class OtlpReceiver:
         self.grpc_port = server.add_insecure_port(f"127.0.0.1:{self.grpc_port}")
         server.start()
         self._grpc = server
-        ThreadingHTTPServer.allow_reuse_address = True
-        self._http = ThreadingHTTPServer(("127.0.0.1", self.http_port), _http_handler(self.store))
-        self._http.daemon_threads = True
+        self._http = serve_http(self.http_port, _http_handler(self.store))
         self.http_port = self._http.server_address[1]
-        threading.Thread(target=self._http.serve_forever, daemon=True).start()
         return self
 
     def stop(self) -> None:
         if self._grpc is not None:
             self._grpc.stop(grace=None).wait()
             self._grpc = None
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
-            self._http = None
+        stop_http(self._http)
+        self._http = None
 
     def __enter__(self) -> "OtlpReceiver":
         return self.start()

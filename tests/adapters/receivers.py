@@ -27,6 +27,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    """The request body, decompressed as its Content-Encoding says (gzip, deflate)."""
+    body = handler.rfile.read(int(handler.headers.get("Content-Length", "0")))
+    encoding = handler.headers.get("Content-Encoding", "")
+    if encoding == "gzip":
+        return gzip.decompress(body)
+    if encoding == "deflate":
+        return zlib.decompress(body)
+    return body
+
+
+def serve_http(port: int, handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
+    """An HTTP server on 127.0.0.1:``port`` (0: a free one) serving on a daemon thread."""
+    ThreadingHTTPServer.allow_reuse_address = True
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def stop_http(server: ThreadingHTTPServer | None) -> None:
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+
+
 @dataclass
 class Request:
     method: str
@@ -65,12 +91,7 @@ class HttpCapture:
                 pass
 
             def _handle(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                enc = self.headers.get("Content-Encoding", "")
-                if enc == "gzip":
-                    body = gzip.decompress(body)
-                elif enc == "deflate":
-                    body = zlib.decompress(body)
+                body = read_body(self)
                 with capture._cond:
                     if capture._refuse:
                         capture._refuse -= 1
@@ -97,18 +118,13 @@ class HttpCapture:
             return list(self.requests)
 
     def start(self) -> "HttpCapture":
-        ThreadingHTTPServer.allow_reuse_address = True
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
-        self._server.daemon_threads = True
+        self._server = serve_http(self.port, self._handler())
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        stop_http(self._server)
+        self._server = None
 
     def __enter__(self) -> "HttpCapture":
         return self.start()
