@@ -196,7 +196,8 @@ def format_tree(spans: list[dict[str, Any]]) -> str:
     stack = [(root, "", i == len(roots) - 1) for i, root in enumerate(roots)][::-1]
     while stack:
         span, prefix, last = stack.pop()
-        lines.append(f"{prefix}{'└─ ' if last else '├─ '}{span['name']}  [{', '.join(_tree_details(span, t0))}]")
+        details = ", ".join(_tree_details(span, t0))
+        lines.append(f"{prefix}{'└─ ' if last else '├─ '}{span['name']}  [{details}]")
         kids = children.get(span["spanId"], [])
         inner = prefix + ("   " if last else "│  ")
         stack.extend((kid, inner, i == len(kids) - 1) for i, kid in reversed(list(enumerate(kids))))

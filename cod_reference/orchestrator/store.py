@@ -162,10 +162,12 @@ class JobStore:
     def list_jobs(self, limit: int = 100, offset: int = 0, labels: dict[str, str] | None = None,
                   reverse: bool = True) -> list[dict[str, Any]]:
         order = "DESC" if reverse else "ASC"
-        rows = self._q(f"SELECT * FROM jobs ORDER BY create_ns {order}")
-        jobs = [_job(r) for r in rows]
-        if labels:
-            jobs = [j for j in jobs if all(j["Labels"].get(k) == v for k, v in labels.items())]
+        if not labels:  # one page from SQLite, not every job decoded
+            rows = self._q(f"SELECT * FROM jobs ORDER BY create_ns {order}, rowid {order} LIMIT ? OFFSET ?",
+                           (limit, offset))
+            return [_job(r) for r in rows]
+        jobs = [_job(r) for r in self._q(f"SELECT * FROM jobs ORDER BY create_ns {order}, rowid {order}")]
+        jobs = [j for j in jobs if all(j["Labels"].get(k) == v for k, v in labels.items())]
         return jobs[offset:offset + limit]
 
     def jobs_in_states(self, states: tuple[JobState, ...]) -> list[dict[str, Any]]:
@@ -213,7 +215,7 @@ class JobStore:
 
     def executions(self, job_id: str) -> list[dict[str, Any]]:
         return [_execution(r) for r in self._q(
-            "SELECT * FROM executions WHERE job_id=? ORDER BY create_ns", (job_id,))]
+            "SELECT * FROM executions WHERE job_id=? ORDER BY create_ns, rowid", (job_id,))]
 
     def active_executions(self) -> list[dict[str, Any]]:
         """Executions holding (or about to hold) resources on a node."""
@@ -281,7 +283,7 @@ class JobStore:
 
     def pending_evaluations(self) -> list[dict[str, Any]]:
         return [_evaluation(r) for r in self._q(
-            "SELECT * FROM evaluations WHERE status='pending' ORDER BY create_ns")]
+            "SELECT * FROM evaluations WHERE status='pending' ORDER BY create_ns, rowid")]
 
     def set_evaluation_status(self, eval_id: str, status: str) -> None:
         self._x("UPDATE evaluations SET status=?, modify_ns=? WHERE id=?", (status, time.time_ns(), eval_id))

@@ -125,6 +125,15 @@ def test_job_store_lookup_and_persistence(tmp_path) -> None:
     again.close()
 
 
+def test_job_store_pages(tmp_path) -> None:
+    store = JobStore(tmp_path / "jobs.db")
+    ids = [store.create_job(dict(spec(f"p{i}"), Labels={"odd": str(i % 2)}), "")[0]["ID"] for i in range(5)]
+    assert [j["ID"] for j in store.list_jobs(2, 1)] == [ids[3], ids[2]]  # newest first
+    assert [j["ID"] for j in store.list_jobs(2, 4, reverse=False)] == [ids[4]]
+    assert [j["ID"] for j in store.list_jobs(5, 0, {"odd": "1"})] == [ids[3], ids[1]]
+    store.close()
+
+
 def test_broker_one_job_in_flight_and_delays() -> None:
     b = EvaluationBroker()
     now = time.time_ns()
