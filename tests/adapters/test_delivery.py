@@ -31,6 +31,18 @@ def submit_all(adapter, traces) -> None:
     assert not t.is_alive(), "submit blocked while the backend was down"
 
 
+class TriedZipkin(ZipkinAdapter):
+    """Sets ``tried`` at its first export attempt: a batch is in flight."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.tried = threading.Event()
+
+    def export(self, traces) -> None:
+        self.tried.set()
+        super().export(traces)
+
+
 def zipkin_trace_ids(server: HttpCapture) -> list[str]:
     return [s["traceId"] for r in server.requests for s in r.json() if "parentId" not in s and s["name"] == "run"]
 
@@ -97,11 +109,11 @@ def test_queue_bound_drops_oldest_and_counts() -> None:
     server.start()
     port = server.port
     server.stop()
-    adapter = ZipkinAdapter(endpoint=f"http://127.0.0.1:{port}/api/v2/spans", timeout=1,
-                            **{**FAST, "max_queue": 8, "batch_size": 1})
+    adapter = TriedZipkin(endpoint=f"http://127.0.0.1:{port}/api/v2/spans", timeout=1,
+                          **{**FAST, "max_queue": 8, "batch_size": 1})
     first = sample_trace()
     adapter.submit(first)
-    time.sleep(0.2)                  # the exporter holds `first` in flight, retrying
+    assert adapter.tried.wait(10)    # the exporter holds `first` in flight, retrying
     traces = [sample_trace() for _ in range(12)]
     submit_all(adapter, traces)
     deadline = time.monotonic() + 10
