@@ -98,6 +98,8 @@ def _download(url: str, target: str, dest: Path, where: str) -> Mount:
     dest.mkdir(parents=True, exist_ok=True)
     last = ""
     for attempt in range(3):
+        if attempt:
+            time.sleep(0.2 * attempt)
         try:
             with httpx.stream("GET", url, timeout=30, follow_redirects=True) as response:
                 response.raise_for_status()
@@ -111,7 +113,6 @@ def _download(url: str, target: str, dest: Path, where: str) -> Mount:
             return Mount(str(dest), target, readonly=True)
         except httpx.HTTPError as exc:
             last = str(exc) or type(exc).__name__
-            time.sleep(0.2 * (attempt + 1))
     raise InputError(f"{where}: could not download {url}: {last}")
 
 

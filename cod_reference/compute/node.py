@@ -271,6 +271,8 @@ class ComputeNode:
                     log.exception("execution %s crashed", exec_id)
                     payload, kind = {"ExecutionID": exec_id, "Error": f"internal error: {exc}",
                                      "Retryable": True}, msg.COMPUTE_ERROR
+                finally:  # the inputs were copies (inline data, downloads) needed only while the guest ran
+                    shutil.rmtree(self.dir / "executions" / exec_id / "inputs", ignore_errors=True)
                 if kind == msg.COMPUTE_ERROR:
                     span.set_status(Status(StatusCode.ERROR, payload["Error"]))
                     if self.store.set_state(exec_id, ComputeState.FAILED, payload["Error"]):

@@ -49,7 +49,7 @@ def test_env_and_system_env(cod_client: Client) -> None:
                    "MISSING unset"]
 
 
-def test_inline_and_local_inputs_and_results(cod_client: Client, cod_local_dir, tmp_path) -> None:
+def test_inline_and_local_inputs_and_results(cod_stack, cod_client: Client, cod_local_dir, tmp_path) -> None:
     tar = io.BytesIO()
     with tarfile.open(fileobj=tar, mode="w:gz") as t:
         data = b"inside a tarball\n"
@@ -59,6 +59,9 @@ def test_inline_and_local_inputs_and_results(cod_client: Client, cod_local_dir, 
     doc = tool_job("cat", "/data/in.txt", inputs=[inline(b"inline input\n", "/data/in.txt")])
     job = run(cod_client, doc)
     assert stdout_of(cod_client, job) == ["inline input\n"]
+    (ex,) = cod_client.executions(job["ID"])  # the node's copies of the inputs are gone once it has run
+    exec_dir = cod_stack.data_dir / "compute" / ex["NodeID"] / "executions" / ex["ID"]
+    assert (exec_dir / "stdout").is_file() and not (exec_dir / "inputs").exists()
 
     doc = tool_job("cat", "/dir/nested.txt", inputs=[inline(tar.getvalue(), "/dir", "application/gzip")])
     assert stdout_of(cod_client, run(cod_client, doc)) == ["inside a tarball\n"]
