@@ -228,11 +228,15 @@ class DatadogAdapter(CapturesHostParent, Adapter):
     def _open_dogstatsd(self, url: str) -> None:
         parts = urllib.parse.urlsplit(url if "://" in url else f"udp://{url}")
         if parts.scheme == "udp":
-            if not parts.hostname or not parts.port:
+            try:
+                port = parts.port
+            except ValueError:      # not a number in 0-65535
+                port = None
+            if not parts.hostname or not port:
                 raise ValueError(f"DogStatsD address {url!r}: expected udp://host:port")
             family = socket.AF_INET6 if ":" in parts.hostname else socket.AF_INET
             self._statsd_sock = socket.socket(family, socket.SOCK_DGRAM)
-            self._statsd_target = (parts.hostname, parts.port)
+            self._statsd_target = (parts.hostname, port)
         elif parts.scheme in ("unix", "unixgram"):
             self._statsd_sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             self._statsd_target = parts.path

@@ -33,7 +33,13 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
 def check_url(url: str, what: str) -> urllib.parse.SplitResult:
     """Parse ``url`` or raise a ValueError naming ``what`` it was for."""
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https", "unix") or (parts.scheme != "unix" and not parts.hostname):
+    try:
+        parts.port    # a port that is not a number in 0-65535 raises here, not at the first send
+    except ValueError:
+        ok = False
+    else:
+        ok = parts.scheme in ("http", "https", "unix") and (parts.scheme == "unix" or bool(parts.hostname))
+    if not ok:
         raise ValueError(f"{what} {url!r}: expected http://host[:port][/path], https://... or unix:///path")
     return parts
 

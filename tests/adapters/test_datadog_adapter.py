@@ -193,3 +193,16 @@ def test_metadata_and_tags_parsing() -> None:
         DatadogAdapter(agent_url="ftp://nope", dogstatsd_url=False)
     with pytest.raises(ValueError, match="DogStatsD"):
         DatadogAdapter(dogstatsd_url="tcp://x:1")
+
+
+@pytest.mark.parametrize("var,value,what", [
+    ("DD_TRACE_AGENT_PORT", "abc", "agent URL"),      # was a traceback at the first export
+    ("DD_TRACE_AGENT_PORT", "99999", "agent URL"),
+    ("DD_DOGSTATSD_PORT", "abc", "DogStatsD"),
+])
+def test_bad_port_in_the_environment_is_a_clear_error(var, value, what, monkeypatch) -> None:
+    for name in ("DD_TRACE_AGENT_URL", "DD_DOGSTATSD_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ValueError, match=what):
+        DatadogAdapter(logs=False)
