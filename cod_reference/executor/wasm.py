@@ -240,6 +240,9 @@ class WasmExecutor:
         imports = [(name, self._compile(request, name, data)) for name, data in request.import_modules]
         entry = self._compile(request, ENTRY_MODULE_NAME, request.module)
         self._check_interrupt(run)
+        if any(_observed(compiled) for compiled in (entry, *(c for _, c in imports))):
+            # load the Observe SDK before the store exists: it notes set_wasi, which its fast recorder needs
+            self._observe_adapter()
 
         store = run.store = wasmtime.Store(self.engine)
         if request.memory_limit_bytes is not None:
@@ -298,7 +301,7 @@ class WasmExecutor:
     def _instantiate(self, run: _Run, compiled: CompiledModule, name: str) -> wasmtime.Instance:
         assert run.store is not None and run.linker is not None
         self._check_interrupt(run)
-        if any(imp.module in _OBSERVE_NAMESPACES for imp in compiled.module.imports):
+        if _observed(compiled):
             self._observe(run, compiled)
         try:
             instance = run.linker.instantiate(run.store, compiled.module)
@@ -461,6 +464,11 @@ def _output_limit(max_bytes: int | None, stdout: Output, stderr: Output) -> Call
                 return f"output limit of {_format_bytes(max_bytes)} exceeded on {stream}"
         return None
     return check
+
+
+def _observed(compiled: CompiledModule) -> bool:
+    """Whether the module reports to the Observe SDK (imports one of its namespaces)."""
+    return any(imp.module in _OBSERVE_NAMESPACES for imp in compiled.module.imports)
 
 
 def _validate(request: ExecutionRequest) -> str | None:

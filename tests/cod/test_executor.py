@@ -561,3 +561,19 @@ def test_output_files_exist_even_when_the_module_is_invalid(executor: WasmExecut
                                         stderr_path=str(tmp_path / "a" / "stderr")))
     assert out.error_kind == "module"
     assert (tmp_path / "a" / "stdout").read_bytes() == b"" and (tmp_path / "a" / "stderr").exists()
+
+
+def test_first_observed_guest_of_a_process_gets_the_fast_recorder() -> None:
+    import subprocess
+    import sys
+
+    # the executor loads the Observe SDK lazily; loaded after the first store was made, the SDK
+    # cannot tell whether that store has WASI and falls back to its slower Python recorder
+    script = ("import sys; from cod_reference.executor import ExecutionRequest, WasmExecutor\n"
+              "assert 'observe_sdk' not in sys.modules\n"
+              "with WasmExecutor() as ex:\n"
+              "    assert ex.run(ExecutionRequest('n', sys.stdin.buffer.read())).succeeded\n")
+    proc = subprocess.run([sys.executable, "-c", script], input=(EXAMPLES / "wat" / "nested.instr.wat").read_bytes(),
+                          capture_output=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert b"Python recorder" not in proc.stderr, proc.stderr.decode()
