@@ -59,7 +59,11 @@ def observe_sdk_run(n: int) -> list[float]:
 
 
 def in_process(n: int) -> list[float]:
-    tmp = Path(tempfile.mkdtemp())
+    with tempfile.TemporaryDirectory(prefix="bench-cod-") as tmp:
+        return _in_process(n, Path(tmp))
+
+
+def _in_process(n: int, tmp: Path) -> list[float]:
     telemetry = Telemetry(tmp)
     executor = WasmExecutor(cache_dir=str(tmp / "cache"), tracer_provider=telemetry.tracer_provider,
                             meter_provider=telemetry.meter_provider)

@@ -54,10 +54,10 @@ def timed(fn, n: int) -> list[float]:
     return out
 
 
-def bare_wasmtime(module_bytes: bytes, args: list[str]):
+def bare_wasmtime(module_bytes: bytes, args: list[str], tmp: str):
     engine = wasmtime.Engine()
     module = wasmtime.Module(engine, module_bytes)
-    tmp = tempfile.mkdtemp()
+    Path(tmp).mkdir(parents=True, exist_ok=True)
     runs = iter(range(10**9))
 
     def run() -> None:
@@ -82,14 +82,19 @@ def row(name: str, samples: list[float], base: float | None = None) -> None:
 
 
 def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-executor-") as scratch:  # the runs' output files
+        measure(scratch)
+
+
+def measure(scratch: str) -> None:
     tp = TracerProvider()
     tp.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
     executor = WasmExecutor(tracer_provider=tp)
     n = 300
 
     print("1. one small execution (tool args a b c)")
-    bare = timed(bare_wasmtime(TOOL, ["args", "a", "b", "c"]), n)
-    out_dir = tempfile.mkdtemp()
+    bare = timed(bare_wasmtime(TOOL, ["args", "a", "b", "c"], f"{scratch}/bare"), n)
+    out_dir = f"{scratch}/executor"
     runs = iter(range(10**9))
 
     def fresh(module: bytes, args: list[str]) -> ExecutionRequest:
