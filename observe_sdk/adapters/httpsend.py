@@ -30,17 +30,19 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-def check_url(url: str, what: str) -> urllib.parse.SplitResult:
-    """Parse ``url`` or raise a ValueError naming ``what`` it was for."""
+def check_url(url: str, what: str, *, unix: bool = True) -> urllib.parse.SplitResult:
+    """Parse ``url`` or raise a ValueError naming ``what`` it was for (``unix``: allow unix:///path)."""
     parts = urllib.parse.urlsplit(url)
+    schemes = ("http", "https", "unix") if unix else ("http", "https")
     try:
         parts.port    # a port that is not a number in 0-65535 raises here, not at the first send
     except ValueError:
         ok = False
     else:
-        ok = parts.scheme in ("http", "https", "unix") and (parts.scheme == "unix" or bool(parts.hostname))
+        ok = parts.scheme in schemes and (parts.scheme == "unix" or bool(parts.hostname))
     if not ok:
-        raise ValueError(f"{what} {url!r}: expected http://host[:port][/path], https://... or unix:///path")
+        raise ValueError(f"{what} {url!r}: expected http://host[:port][/path]"
+                         + (", https://... or unix:///path" if unix else " or https://..."))
     return parts
 
 

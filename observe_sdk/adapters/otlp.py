@@ -45,6 +45,7 @@ from .. import __version__
 from ..trace import Span, Trace, new_span_id
 from .base import TransientExportError
 from .common import DEFAULT_SERVICE_NAME
+from .httpsend import check_url
 from .opentelemetry import SCOPE_NAME, OpenTelemetryAdapter
 from .resume import ResumableSends, Send
 from .traceinfo import effective_trace_id
@@ -165,9 +166,24 @@ def make_exporter(signal: str, protocol: str, endpoint: str | None, headers: dic
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # type: ignore[assignment]
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
     cls = {"traces": OTLPSpanExporter, "metrics": OTLPMetricExporter, "logs": OTLPLogExporter}[signal]
+    if protocol == "http/protobuf":
+        _check_http_endpoint(signal, endpoint)
     if endpoint is not None and protocol == "http/protobuf":
         endpoint = endpoint.rstrip("/") + "/" + _HTTP_PATHS[signal]
     return cls(endpoint=endpoint, headers=headers, timeout=timeout)
+
+
+def _check_http_endpoint(signal: str, endpoint: str | None) -> None:
+    """An HTTP endpoint, given or from the environment, that is not a URL is a ValueError
+    now (the exporter would fail every export, and be retried, with it)."""
+    source = "OTLP endpoint"
+    if endpoint is None:
+        for var in (f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+            if os.environ.get(var):
+                source, endpoint = var, os.environ[var]
+                break
+    if endpoint is not None:
+        check_url(endpoint, source, unix=False)
 
 
 class OtlpAdapter(OpenTelemetryAdapter):

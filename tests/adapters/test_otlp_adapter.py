@@ -124,6 +124,15 @@ def test_bad_configuration_is_a_clear_error() -> None:
         OtlpAdapter(signals=["traces", "profiles"])
     with pytest.raises(ValueError, match="key=value"):
         parse_headers("novalue")
+    with pytest.raises(ValueError, match="OTLP endpoint 'localhost:4318'"):    # was retried at every export
+        OtlpAdapter(protocol="http/protobuf", endpoint="localhost:4318")
+
+
+def test_bad_endpoint_in_the_environment_is_a_clear_error(monkeypatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "notaurl")
+    with pytest.raises(ValueError, match="OTEL_EXPORTER_OTLP_LOGS_ENDPOINT 'notaurl'"):
+        OtlpAdapter()
 
 
 def test_default_service_name(monkeypatch) -> None:
