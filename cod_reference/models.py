@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import math
+import os
 import re
 import urllib.parse
 from dataclasses import dataclass, field
@@ -572,13 +573,30 @@ def local_inputs(job: dict[str, Any]) -> list[str]:
             if s["Source"]["Type"] in ("local", "localDirectory")]
 
 
+@dataclass
+class AllowedPath:
+    """A host path a compute node lets jobs mount as a ``local`` input (``PATH``, ``PATH:ro`` or ``PATH:rw``)."""
+
+    path: str
+    writable: bool
+
+    @classmethod
+    def parse(cls, entry: str) -> "AllowedPath":
+        if entry.endswith((":rw", ":ro")):
+            return cls(os.path.abspath(entry[:-3]), entry.endswith(":rw"))
+        return cls(os.path.abspath(entry), False)
+
+    def covers(self, path: str) -> bool:
+        path = os.path.abspath(path)
+        return path == self.path or path.startswith(self.path.rstrip("/") + "/")
+
+    def __str__(self) -> str:
+        return f"{self.path}:{'rw' if self.writable else 'ro'}"
+
+
 def holds_path(info: dict[str, Any], path: str) -> bool:
-    for entry in info.get("LocalPaths") or []:
-        allowed = entry.rsplit(":", 1)[0] if entry.endswith((":ro", ":rw")) else entry
-        allowed = allowed.rstrip("/") or "/"
-        if path == allowed or path.startswith(allowed.rstrip("/") + "/"):
-            return True
-    return False
+    """Whether a node (its advertised ``LocalPaths``) lets jobs mount ``path``."""
+    return any(AllowedPath.parse(entry).covers(path) for entry in info.get("LocalPaths") or [])
 
 
 def wasm_job(module: bytes, *, name: str = "", args: list[str] | None = None, entrypoint: str = "_start",

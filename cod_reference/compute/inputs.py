@@ -12,12 +12,11 @@ import os
 import posixpath
 import tarfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..executor.types import Mount
-from ..models import decode_data_url
+from ..models import AllowedPath, decode_data_url
 
 TARBALL_TYPES = ("application/gzip", "application/x-gzip", "application/x-tar+gzip", "application/x-tar")
 MAX_DOWNLOAD_BYTES = 512 * 2**20
@@ -25,22 +24,6 @@ MAX_DOWNLOAD_BYTES = 512 * 2**20
 
 class InputError(Exception):
     """An input that could not be prepared (the message names it)."""
-
-
-@dataclass
-class AllowedPath:
-    path: str
-    writable: bool
-
-    @classmethod
-    def parse(cls, entry: str) -> "AllowedPath":
-        if entry.endswith((":rw", ":ro")):
-            return cls(os.path.abspath(entry[:-3]), entry.endswith(":rw"))
-        return cls(os.path.abspath(entry), False)
-
-    def covers(self, path: str) -> bool:
-        path = os.path.abspath(path)
-        return path == self.path or path.startswith(self.path.rstrip("/") + "/")
 
 
 def prepare_inputs(sources: list[dict[str, Any]], work_dir: Path, allowed: list[AllowedPath]) -> list[Mount]:

@@ -24,12 +24,12 @@ from opentelemetry.trace import Status, StatusCode
 
 from ..executor.output import read_tail
 from ..executor.types import ExecutionOutcome, ExecutionRequest, Mount
-from ..models import holds_path, job_resources, job_timeouts, local_inputs, parse_size
+from ..models import AllowedPath, job_resources, job_timeouts, local_inputs, parse_size
 from ..states import ComputeState
 from ..telemetry import Telemetry
 from ..transport import Transport
 from ..transport import messages as msg
-from .inputs import AllowedPath, InputError, module_name, prepare_inputs, read_module
+from .inputs import InputError, module_name, prepare_inputs, read_module
 from .publisher import publish_local, result_archive
 from .store import ExecutionStore
 
@@ -132,7 +132,7 @@ class ComputeNode:
         return {"NodeID": self.node_id, "NodeType": "Compute", "Labels": dict(self.config.labels),
                 "Engines": ["wasm"], "Publishers": ["local", "noop"],
                 "StorageSources": ["inline", "local", "urlDownload"],
-                "LocalPaths": [f"{a.path}:{'rw' if a.writable else 'ro'}" for a in self.allowed],
+                "LocalPaths": [str(a) for a in self.allowed],
                 "MaxCapacity": dict(self.config.capacity), "AvailableCapacity": available,
                 "RunningExecutions": running, "EnqueuedExecutions": queued}
 
@@ -174,9 +174,8 @@ class ComputeNode:
         for key in ("CPU", "Memory"):
             if need[key] > self.config.capacity[key]:
                 return f"job needs {key} {need[key]:g} but this node has {self.config.capacity[key]:g}"
-        info = self.info()
         for path in local_inputs(job):
-            if not holds_path(info, path):
+            if not any(a.covers(path) for a in self.allowed):
                 return f"local input {path} is not allow-listed on this node"
         return ""
 

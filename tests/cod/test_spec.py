@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from cod_reference.models import (Constraint, SpecError, decode_data_url, encode_data_url, load_job_text,
-                                  parse_cpu, parse_job, parse_size, wasm_job)
+from cod_reference.models import (Constraint, SpecError, decode_data_url, encode_data_url, holds_path,
+                                  load_job_text, parse_cpu, parse_job, parse_size, wasm_job)
 
 YAML = """
 Name: wasm-line-count
@@ -136,3 +136,10 @@ def test_sizes_cpus_and_data_urls() -> None:
 ])
 def test_constraint_operators(op, values, labels, expected) -> None:
     assert Constraint("k", op, values).matches(labels) is expected
+
+
+def test_allow_listed_local_paths() -> None:
+    node = {"LocalPaths": ["/srv/data:ro", "/scratch:rw"]}
+    assert holds_path(node, "/srv/data") and holds_path(node, "/srv/data/sub/f.txt") and holds_path(node, "/scratch")
+    assert not holds_path(node, "/srv/database") and not holds_path(node, "/etc")
+    assert not holds_path(node, "/srv/data/../../etc")  # the scheduler agrees with the node, which resolves '..'
