@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -106,11 +107,13 @@ def _can_build_offline() -> bool:
 
 
 @pytest.fixture(scope="module")
-def plugin_installed():
+def plugin_installed(tmp_path_factory):
+    source = tmp_path_factory.mktemp("plugin") / "plugin_pkg"     # the build writes next to the sources
+    shutil.copytree(PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     args = ["install", "--no-deps"]
     if _can_build_offline():
         args.append("--no-build-isolation")
-    result = _pip(*args, str(PLUGIN))
+    result = _pip(*args, str(source))
     assert result.returncode == 0, result.stderr[-3000:]
     yield
     _pip("uninstall", "-y", PLUGIN_DIST)
