@@ -19,6 +19,7 @@ by the exporters themselves), and ``OTEL_SERVICE_NAME`` /
 """
 from __future__ import annotations
 
+import logging
 import os
 from functools import partial
 from typing import Any, Iterable, Mapping
@@ -56,6 +57,8 @@ _UNSET = Status(StatusCode.UNSET)
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _SUCCESS = (SpanExportResult.SUCCESS, LogRecordExportResult.SUCCESS, MetricExportResult.SUCCESS)
 _HTTP_PATHS = {"traces": "v1/traces", "metrics": "v1/metrics", "logs": "v1/logs"}
+
+log = logging.getLogger("observe_sdk.adapters")
 
 
 class _CollectedSpan(NonRecordingSpan):
@@ -278,13 +281,8 @@ class OtlpAdapter(OpenTelemetryAdapter):
             raise TransientExportError(f"OTLP export of {signal} to the collector failed")
 
     def close(self) -> None:
-        for exporter in self._exporters.values():
+        for part in (*self._exporters.values(), *self._providers):
             try:
-                exporter.shutdown()
+                part.shutdown()
             except Exception:  # pragma: no cover - shutting down never raises to the host
-                pass
-        for provider in self._providers:
-            try:
-                provider.shutdown()
-            except Exception:  # pragma: no cover
-                pass
+                log.warning("%s: shutting down %s failed", self.name, type(part).__name__, exc_info=True)
