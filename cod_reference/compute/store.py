@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..sqlite import open_db
 from ..states import ComputeState, check_execution_transition
 
 SCHEMA = """
@@ -25,12 +26,7 @@ CREATE TABLE IF NOT EXISTS history (
 
 class ExecutionStore:
     def __init__(self, path: str | Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across process crashes
-        self._db.executescript(SCHEMA)
+        self._db = open_db(path, SCHEMA)
         self._lock = threading.Lock()
 
     def close(self) -> None:

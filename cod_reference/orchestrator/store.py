@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from ..sqlite import open_db
 from ..states import ComputeState, DesiredState, JobState, check_execution_transition, check_job_transition
 
 SCHEMA = """
@@ -75,12 +76,7 @@ def new_evaluation_id() -> str:
 
 class JobStore:
     def __init__(self, path: str | Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        self._db = open_db(path, SCHEMA)
         self._lock = threading.RLock()
         self._depth = 0
         #: called with each new evaluation (the orchestrator hands it to the broker)
