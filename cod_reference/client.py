@@ -11,7 +11,6 @@ from typing import Any, Callable
 
 import httpx
 
-from .states import JobState
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 1234
@@ -160,7 +159,3 @@ def _error_message(response: httpx.Response, base: str) -> str:
 def _job_path(ref: str, *rest: str) -> str:
     """The API path of job ``ref`` (quoted: an ID, prefix or name may hold '/', '?' or '#')."""
     return "/".join((f"{PREFIX}/jobs", urllib.parse.quote(ref, safe=""), *rest))
-
-
-def is_final(job: dict[str, Any]) -> bool:
-    return JobState(job["State"]["StateType"]).terminal

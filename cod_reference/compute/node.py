@@ -366,10 +366,6 @@ class ComputeNode:
     def result_archive(self, execution_id: str) -> Path | None:
         return result_archive(self.results_dir, execution_id)
 
-    def purge(self) -> None:
-        """Remove everything this node stored (used by tests)."""
-        shutil.rmtree(self.dir, ignore_errors=True)
-
 
 def _stderr_line(path: Path) -> str:
     """The end of an execution's stderr on one line (for the error of a non-zero exit)."""

@@ -53,7 +53,6 @@ class InProcessTransport(Transport):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._boxes: dict[str, _Mailbox] = {}
-        self.sent = 0
 
     def _box(self, node_id: str) -> _Mailbox:
         with self._lock:
@@ -91,7 +90,6 @@ class InProcessTransport(Transport):
         with box.cond:
             box.pending.append(wire)
             box.cond.notify_all()
-        self.sent += 1
 
     def close(self) -> None:
         for node_id in list(self._boxes):
