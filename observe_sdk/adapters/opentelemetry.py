@@ -30,7 +30,15 @@ from opentelemetry import context as otel_context
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace as otel_trace
 from opentelemetry._logs import LogRecord, SeverityNumber, get_logger
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    ProxyTracerProvider,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 
 from .. import __version__
 from ..abi import LogLevel
@@ -50,6 +58,8 @@ from .common import (
 )
 from .statsd import IgnoredMetrics, StatsdError, StatsdMetric, parse_metric
 from .traceinfo import CapturesHostParent, host_parent, trace_attributes
+
+log = logging.getLogger("observe_sdk.adapters")
 
 SCOPE_NAME = "observe_sdk"
 GUEST_LOGGER = "observe_sdk.guest"
@@ -205,6 +215,8 @@ class OpenTelemetryAdapter(CapturesHostParent, Adapter):
         self._pylog = logging.getLogger(GUEST_LOGGER) if python_logging else None
         self._span_events = span_events
         self._emit_lock = threading.Lock()
+        # the global provider is looked at on the first export (the host may set it after us)
+        self._check_global_provider = tracer_provider is None and not self.keeps_trace_ids
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> "OpenTelemetryAdapter":
@@ -217,6 +229,11 @@ class OpenTelemetryAdapter(CapturesHostParent, Adapter):
         return self._metrics.ignored.count if self._metrics else 0
 
     def export(self, traces: list[Trace]) -> None:
+        if self._check_global_provider:
+            self._check_global_provider = False
+            if isinstance(otel_trace.get_tracer_provider(), ProxyTracerProvider):
+                log.warning("%s: no OpenTelemetry TracerProvider is set (opentelemetry.trace.set_tracer_provider"
+                            " or opentelemetry-instrument); guest spans go nowhere", self.name)
         with self._emit_lock:
             for trace in traces:
                 self.emit_trace(trace)

@@ -181,6 +181,18 @@ def test_global_providers_by_default() -> None:
     assert adapter.shutdown(1).complete
 
 
+def test_no_global_tracer_provider_is_said_once(monkeypatch, caplog) -> None:
+    from opentelemetry import trace as otel_trace
+    from opentelemetry.trace import ProxyTracerProvider
+
+    monkeypatch.setattr(otel_trace, "get_tracer_provider", ProxyTracerProvider)   # nothing configured
+    adapter = OpenTelemetryAdapter(None, False, False, python_logging=False, flush_interval=0.01)
+    run(adapter, sample_trace(), sample_trace())
+    assert [r.getMessage() for r in caplog.records if "TracerProvider" in r.getMessage()] == [
+        "opentelemetry: no OpenTelemetry TracerProvider is set (opentelemetry.trace.set_tracer_provider"
+        " or opentelemetry-instrument); guest spans go nowhere"]
+
+
 def test_unknown_log_level_and_metric_format(pipe: Pipeline) -> None:
     adapter = pipe.adapter(python_logging=False)
     trace = Trace(trace_id=new_trace_id(), roots=[make_span(
