@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 import msgpack
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "adapters"))
@@ -108,24 +109,9 @@ def _trace() -> Trace:
     return _TRACE[0]
 
 
-def test_encode_otel_stdout(benchmark):
-    benchmark.pedantic(encode_otel_stdout, args=(_trace(),), rounds=1)
-
-
-def test_encode_zipkin(benchmark):
-    benchmark.pedantic(encode_zipkin, args=(_trace(),), rounds=1)
-
-
-def test_encode_datadog(benchmark):
-    benchmark.pedantic(encode_datadog, args=(_trace(),), rounds=1)
-
-
-def test_encode_otlp(benchmark):
-    benchmark.pedantic(encode_otlp, args=(_trace(),), rounds=1)
-
-
-def test_encode_opentelemetry(benchmark):
-    benchmark.pedantic(encode_opentelemetry, args=(_trace(),), rounds=1)
+@pytest.mark.parametrize("label", list(ENCODERS), ids=lambda label: label.split()[0])
+def test_encode(benchmark, label: str) -> None:
+    benchmark.pedantic(ENCODERS[label], args=(_trace(),), rounds=1)
 
 
 if __name__ == "__main__":
