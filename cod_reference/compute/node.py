@@ -68,11 +68,12 @@ class ComputeConfig:
 
 
 @dataclass
-class _Running:
+class _LocalExecution:
+    """An execution this node accepted: in the executor buffer's queue, then running."""
+
     record: dict[str, Any]
     resources: dict[str, float]
     cancel: threading.Event = field(default_factory=threading.Event)
-    started: bool = False
 
 
 class ComputeNode:
@@ -94,8 +95,8 @@ class ComputeNode:
         self.results_dir = self.dir / "results"
         self.allowed = [AllowedPath.parse(p) for p in config.allowed_local_paths]
         self._lock = threading.Lock()
-        self._queue: list[_Running] = []
-        self._running: dict[str, _Running] = {}
+        self._queue: list[_LocalExecution] = []
+        self._running: dict[str, _LocalExecution] = {}
         self._used = {"CPU": 0.0, "Memory": 0.0}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -128,7 +129,7 @@ class ComputeNode:
         with self._lock:
             available = {k: self.config.capacity[k] - self._used[k] for k in self._used}
             queued = len(self._queue)
-            running = sum(1 for r in self._running.values() if r.started)
+            running = len(self._running)
         return {"NodeID": self.node_id, "NodeType": "Compute", "Labels": dict(self.config.labels),
                 "Engines": ["wasm"], "Publishers": ["local", "noop"],
                 "StorageSources": ["inline", "local", "urlDownload"],
@@ -208,7 +209,7 @@ class ComputeNode:
 
     def _enqueue(self, rec: dict[str, Any], message: msg.Message) -> None:
         rec = dict(rec, Trace=message.trace_context)
-        run = _Running(rec, job_resources(rec["Job"]))
+        run = _LocalExecution(rec, job_resources(rec["Job"]))
         with self._lock:
             self._queue.append(run)
             self._queue.sort(key=lambda r: -int(r.record["Job"].get("Priority") or 0))
@@ -226,7 +227,6 @@ class ComputeNode:
                 self._queue.remove(run)
                 for key in self._used:
                     self._used[key] += run.resources[key]
-                run.started = True
                 self._running[run.record["ID"]] = run
                 thread = threading.Thread(target=self._execute, args=(run,), daemon=True,
                                           name=f"cod-exec-{run.record['ID'][:10]}")
@@ -244,7 +244,7 @@ class ComputeNode:
         if running:
             running.cancel.set()
 
-    def _finish(self, run: _Running) -> None:
+    def _finish(self, run: _LocalExecution) -> None:
         with self._lock:
             self._running.pop(run.record["ID"], None)
             for key in self._used:
@@ -253,7 +253,7 @@ class ComputeNode:
 
     # ------------------------------------------------------------------ running one execution
 
-    def _execute(self, run: _Running) -> None:
+    def _execute(self, run: _LocalExecution) -> None:
         rec = run.record
         exec_id, job = rec["ID"], rec["Job"]
         parent = msg.extract_context(rec["Trace"])
@@ -285,7 +285,7 @@ class ComputeNode:
             self._exec_duration.record(time.monotonic() - t0, {"node_id": self.node_id})
             self._finish(run)
 
-    def _run(self, run: _Running) -> tuple[dict[str, Any], str]:
+    def _run(self, run: _LocalExecution) -> tuple[dict[str, Any], str]:
         rec = run.record
         exec_id, job, execution = rec["ID"], rec["Job"], rec["Execution"]
         task = job["Tasks"][0]
