@@ -71,6 +71,6 @@ def send(url: str, body: bytes, headers: dict[str, str], *, timeout: float, meth
     if resp.status in (408, 429) or resp.status >= 500:
         raise TransientExportError(f"{what} at {url}: HTTP {resp.status}")
     if resp.status >= 400:
-        raise ExportError(f"{what} at {url} refused the payload: HTTP {resp.status} "
-                          f"{text[:300].decode('utf-8', 'replace')}")
+        said = " ".join(text[:300].decode("utf-8", "replace").split())    # one line, whatever came back
+        raise ExportError(f"{what} at {url} refused the payload: HTTP {resp.status} {said}".rstrip())
     return text
