@@ -41,6 +41,10 @@ class StopResponse(BaseModel):
     EvaluationID: str
 
 
+class OrchestratorDown(Exception):
+    """The API is up but its orchestrator is stopped (between a stop and a restart)."""
+
+
 def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"Status": status, "Code": code, "Message": message}, status_code=status)
 
@@ -83,13 +87,20 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
             return _error(404, "NotFound", f"nothing at {request.url.path}")
         return _error(exc.status_code, "HTTPError", str(exc.detail))
 
+    @app.exception_handler(OrchestratorDown)
+    async def _down(_: Request, exc: OrchestratorDown) -> JSONResponse:
+        return _error(503, "Unavailable", "the orchestrator is not running (it may be restarting); try again")
+
     @app.exception_handler(Exception)
     async def _internal(_: Request, exc: Exception) -> JSONResponse:
         log.exception("API request failed")
         return _error(500, "InternalError", f"{type(exc).__name__}: {exc}")
 
     def orch() -> Orchestrator:
-        return get_orchestrator()
+        current = get_orchestrator()
+        if current is None or current.stopped:
+            raise OrchestratorDown()
+        return current
 
     # ------------------------------------------------------------------ jobs
 

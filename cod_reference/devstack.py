@@ -145,7 +145,7 @@ class Devstack:
 
     def restart_orchestrator(self, downtime_s: float = 0.0) -> None:
         """Stop the orchestrator and start a new one on the same data dir (the API stays up
-        but answers 500 while no orchestrator is there)."""
+        but answers 503 while no orchestrator is there)."""
         assert self.orchestrator is not None
         self.orchestrator.stop()
         time.sleep(downtime_s)

@@ -116,6 +116,10 @@ class Orchestrator:
         thread.start()
         self._threads.append(thread)
 
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
     def stop(self) -> None:
         self._stop.set()
         self.broker.close()

@@ -1,9 +1,12 @@
 """The orchestrator restarts while jobs are in flight: nothing is lost."""
 from __future__ import annotations
 
-from cod_helpers import busy, stdout_of, tool_job
+import threading
 
-from cod_reference.client import Client
+import pytest
+from cod_helpers import busy, stdout_of, tool_job, wait_for
+
+from cod_reference.client import APIError, Client
 from cod_reference.devstack import Devstack
 from cod_reference.models import wasm_job
 
@@ -30,3 +33,16 @@ def test_orchestrator_restart_with_jobs_in_flight(tmp_path) -> None:
     with Devstack(data_dir=tmp_path, computes=1, port=0) as again:
         with Client(port=again.port) as client:
             assert {j["ID"] for j in client.list_jobs()} == set(ids)
+
+
+def test_api_while_the_orchestrator_is_down(tmp_path) -> None:
+    with Devstack(data_dir=tmp_path, computes=0, port=0) as stack, Client(port=stack.port) as client:
+        restart = threading.Thread(target=stack.restart_orchestrator, kwargs={"downtime_s": 1.0})
+        restart.start()
+        try:
+            with pytest.raises(APIError, match="orchestrator is not running") as down:
+                wait_for(lambda: client.nodes() and False, timeout=5, what="the API to answer 503")
+            assert down.value.status == 503
+        finally:
+            restart.join()
+        assert client.nodes()  # back
