@@ -104,7 +104,6 @@ class _MetricRecorder:
         self._sets: dict[tuple[str, frozenset], set[str]] = {}
         self._set_members = 0     # over all sets
         self.ignored = IgnoredMetrics(who)   # lines that could not be used
-        self.skipped = 0       # negative counter increments (OTel counters only go up)
         self.recorded = 0      # lines recorded
 
     def _instrument(self, kind: str, name: str) -> Any:
@@ -147,8 +146,9 @@ class _MetricRecorder:
         attrs = {**extra_attrs, **m.tag_dict}
         if kind == "counter":
             for v in m.values:
-                if v < 0:  # OTel counters are monotonic
-                    self.skipped += 1
+                if v < 0:
+                    self.ignored.add(f"counter {m.name}: negative increment {v:g} skipped "
+                                     "(OpenTelemetry counters only go up)")
                     continue
                 inst.add(v / m.sample_rate, attrs, context=ctx)
         elif kind == "gauge":

@@ -162,6 +162,14 @@ def test_guest_chosen_metric_names_and_set_members_are_bounded(pipe: Pipeline, m
     assert adapter.invalid_metrics == 3
 
 
+def test_negative_counter_increment_is_skipped_and_counted(pipe: Pipeline) -> None:
+    adapter = pipe.adapter(python_logging=False)
+    events = [Metric(MetricFormat.STATSD, line, at(i)) for i, line in enumerate(["c:-2|c", "c:3|c"])]
+    run(adapter, Trace(trace_id=new_trace_id(), roots=[make_span("main", 0, 50, *events)]))
+    assert [p.value for p in pipe.metrics()["c"]] == [3]
+    assert adapter.invalid_metrics == 1
+
+
 def test_signals_can_be_turned_off(pipe: Pipeline) -> None:
     adapter = OpenTelemetryAdapter(False, pipe.meter_provider, pipe.logger_provider,
                                    python_logging=False, flush_interval=0.01)
