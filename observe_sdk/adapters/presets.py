@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .otlp import OtlpAdapter
+from .otlp import OtlpAdapter, parse_headers
 
 HONEYCOMB_ENDPOINT = "https://api.honeycomb.io"
 LIGHTSTEP_ENDPOINT = "https://ingest.lightstep.com:443"
@@ -44,7 +44,7 @@ def honeycomb(*, api_key: str | None = None, dataset: str | None = None, endpoin
     dataset = dataset or os.environ.get("HONEYCOMB_DATASET")
     if dataset:
         headers["x-honeycomb-dataset"] = dataset
-    headers.update(kwargs.pop("headers", None) or {})
+    headers.update(parse_headers(kwargs.pop("headers", None)) or {})   # a dict or "k=v,..."
     endpoint = endpoint or os.environ.get("HONEYCOMB_API_ENDPOINT") or HONEYCOMB_ENDPOINT
     if protocol == "grpc":
         endpoint = _grpc_endpoint(endpoint)
@@ -60,7 +60,7 @@ def lightstep(*, access_token: str | None = None, endpoint: str | None = None, p
     if not token:
         raise ValueError("the lightstep adapter needs an access token: set LS_ACCESS_TOKEN or pass access_token=")
     headers = {"lightstep-access-token": token}
-    headers.update(kwargs.pop("headers", None) or {})
+    headers.update(parse_headers(kwargs.pop("headers", None)) or {})   # a dict or "k=v,..."
     endpoint = endpoint or os.environ.get("LS_ENDPOINT") or LIGHTSTEP_ENDPOINT
     service_name = service_name or os.environ.get("LS_SERVICE_NAME") or None
     adapter = OtlpAdapter(protocol=protocol, endpoint=endpoint, headers=headers, service_name=service_name,
