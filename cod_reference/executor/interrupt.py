@@ -38,6 +38,7 @@ _NO_FINALIZER = ctypes.cast(0, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
 _CONTINUE = 0            # WASMTIME_UPDATE_DEADLINE_CONTINUE
 _POLL_S = 0.05           # how often the watchdog looks at cancel events / re-bumps the epoch
 _LIMIT_POLL_S = 0.2      # how often it calls an execution's limit check
+_MAX_WAIT_S = 3600.0     # longest single wait (a far deadline must not overflow the lock's timeout)
 INTERRUPTED_MESSAGE = "cod: execution interrupted"
 
 
@@ -87,7 +88,7 @@ class Watchdog:
                 if bump:
                     self.engine.increment_epoch()
                     wait = _POLL_S if wait is None else min(wait, _POLL_S)
-                self._cond.wait(wait)
+                self._cond.wait(None if wait is None else min(wait, _MAX_WAIT_S))
 
 
 class Interrupter:

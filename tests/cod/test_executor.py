@@ -212,6 +212,14 @@ def test_infinite_loop_is_killed_by_timeout(executor: WasmExecutor) -> None:
         assert 0.25 < time.monotonic() - started < 5
 
 
+def test_a_far_timeout_does_not_stop_the_watchdog() -> None:
+    with WasmExecutor(max_output_bytes=None) as ex:  # no output check: the watchdog waits for the deadline
+        assert ex.run(ExecutionRequest("far", TOOL, args=["sleep", "100"], timeout_s=1e10)).exit_code == 0
+        assert ex._watchdog._thread is not None and ex._watchdog._thread.is_alive()
+        out = ex.run(ExecutionRequest("spin", SPIN, timeout_s=0.3))  # it waited past what a lock allows
+    assert out.error_kind == "timeout"
+
+
 def test_cancel_event_stops_the_guest(executor: WasmExecutor) -> None:
     cancel = threading.Event()
     threading.Timer(0.2, cancel.set).start()
