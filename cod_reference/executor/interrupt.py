@@ -163,7 +163,13 @@ class Interrupter:
         """Sleep up to ``seconds`` (a guest's sleep); True when this interrupter fired meanwhile."""
         if self.check() is not None:
             return True
-        return self._fired.wait(max(0.0, seconds)) or self.check() is not None
+        deadline = time.monotonic() + max(0.0, seconds)
+        while True:  # in bounded steps: a guest may sleep "forever" (2^64 ns), past what a lock can wait
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return self.check() is not None
+            if self._fired.wait(min(remaining, _MAX_WAIT_S)) or self.check() is not None:
+                return True
 
     # -- the stores ----------------------------------------------------------------
     def attach(self, store: wasmtime.Store) -> None:

@@ -536,6 +536,18 @@ def test_sleeping_guest_is_stopped_by_timeout_and_cancel(executor: WasmExecutor)
     assert out.error_kind == "cancelled" and out.duration_s < 5
 
 
+def test_a_guest_sleeping_forever_is_stopped_by_its_timeout(executor: WasmExecutor) -> None:
+    forever = b"""(module
+      (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (func (export "_start")  ;; one relative clock subscription of 2^64-1 ns
+        (i32.store (i32.const 16) (i32.const 1))
+        (i64.store (i32.const 24) (i64.const -1))
+        (drop (call $poll (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 128)))))"""
+    out = executor.run(ExecutionRequest("forever", forever, timeout_s=0.3))
+    assert (out.error_kind, out.error) == ("timeout", "timeout after 0.3s")
+
+
 def test_endless_output_is_stopped() -> None:
     with WasmExecutor(max_output_bytes=64 << 10) as ex:
         out = ex.run(ExecutionRequest("o", TOOL, args=["big", "2000000000"], output_head_bytes=10))
