@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.request
@@ -183,6 +184,7 @@ class DdTestAgent:
     def __init__(self) -> None:
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
+        self._log: Any = None
 
     @staticmethod
     def available() -> bool:
@@ -198,16 +200,22 @@ class DdTestAgent:
                 "--log-level", "WARNING"]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DD_", "OTEL_"))}
         env["ENABLED_CHECKS"] = self.CHECKS    # (its --enabled-checks flag does not parse lists)
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        # its log goes to a file: a pipe nobody reads would stall the agent once full
+        self._log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self._log, env=env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"ddapm-test-agent exited: {self.proc.stderr.read().decode()[-2000:]}")
+                self._log.seek(0)
+                said = self._log.read().decode(errors="replace")[-2000:]
+                self.stop()
+                raise RuntimeError(f"ddapm-test-agent exited: {said}")
             try:
                 self.get("/info")
                 return self
             except OSError:
                 time.sleep(0.1)
+        self.stop()
         raise RuntimeError("ddapm-test-agent did not start within 30s")
 
     def get(self, path: str) -> Any:
@@ -243,4 +251,8 @@ class DdTestAgent:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait()
             self.proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
