@@ -147,8 +147,7 @@ class JobStore:
         if by_name:
             return _job(by_name[0])
         prefix = ref if ref.startswith("j-") else f"j-{ref}"
-        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        rows = self._q("SELECT * FROM jobs WHERE id LIKE ? ESCAPE '\\' LIMIT 3", (escaped + "%",))
+        rows = self._q("SELECT * FROM jobs WHERE id LIKE ? ESCAPE '\\' LIMIT 3", (_like_prefix(prefix),))
         if len(rows) == 1:
             return _job(rows[0])
         if len(rows) > 1:
@@ -309,12 +308,17 @@ class JobStore:
         elif event_type == "execution":
             sql += " AND type='ExecutionLevel'"
         if execution_id:
-            sql += " AND execution_id LIKE ?"
-            args.append(execution_id + "%")
+            sql += " AND execution_id LIKE ? ESCAPE '\\'"
+            args.append(_like_prefix(execution_id))
         return [{"SeqNum": r["seq"], "Type": r["type"], "JobID": r["job_id"], "ExecutionID": r["execution_id"],
                  "Time": _iso(r["time_ns"]), "Event": {"Topic": r["topic"], "Message": r["message"],
                                                        "Details": json.loads(r["details"])}}
                 for r in self._q(sql + " ORDER BY seq", tuple(args))]
+
+
+def _like_prefix(text: str) -> str:
+    """A LIKE pattern (with ESCAPE '\\') matching what starts with ``text``, taken literally."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _iso(ns: int) -> str:

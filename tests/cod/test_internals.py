@@ -111,6 +111,8 @@ def test_job_store_lookup_and_persistence(tmp_path) -> None:
         store.find_job("j-")
     with pytest.raises(NotFound):
         store.find_job("j-ffffffff-0000")
+    with pytest.raises(NotFound):
+        store.find_job("%")  # taken literally, not as a wildcard
     ex = store.create_execution(job["ID"], "node-1", 0, DesiredState.PENDING, {"CPU": 0.1})
     store.update_execution(ex["ID"], compute=ComputeState.ASK_FOR_BID)
     store.update_execution(ex["ID"], compute=ComputeState.FAILED, message="gone")
@@ -121,6 +123,8 @@ def test_job_store_lookup_and_persistence(tmp_path) -> None:
     assert again.get_job(job["ID"])["State"] == {"StateType": "Failed", "Message": "gone"}
     assert [e["ID"] for e in again.pending_evaluations()][0] == eval_id
     topics = [h["Event"]["Topic"] for h in again.history(job["ID"])]
+    assert {h["ExecutionID"] for h in again.history(job["ID"], execution_id=ex["ID"][:6])} == {ex["ID"]}
+    assert again.history(job["ID"], execution_id="%") == []
     assert topics[0] == "Submission" and topics[-1] == "JobStateUpdate"
     again.close()
 
