@@ -12,6 +12,7 @@ and dropped.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -46,32 +47,28 @@ def _protocol(signal: str) -> str:
             or "http/protobuf").lower()
 
 
-def _otlp_span_exporter() -> SpanExporter | None:
-    if not (_env("OTEL_EXPORTER_OTLP_ENDPOINT") or _env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
+def _otlp_exporter(signal: str, module: str, name: str) -> Any:
+    """An instance of the OTLP exporter ``name`` for ``signal`` (TRACES or METRICS) over the
+    configured protocol, or None when no endpoint is configured or the exporter is unavailable."""
+    if not (_env("OTEL_EXPORTER_OTLP_ENDPOINT") or _env(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")):
         return None
+    transport = "grpc" if _protocol(signal) == "grpc" else "http"
     try:
-        if _protocol("TRACES") == "grpc":
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-        else:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore
-        return OTLPSpanExporter()
-    except Exception as exc:  # missing package or bad settings: keep the local file instead
-        log.warning("OTLP trace export is configured but unavailable (%s); keeping spans locally", exc)
+        exporter = getattr(importlib.import_module(f"opentelemetry.exporter.otlp.proto.{transport}.{module}"), name)
+        return exporter()
+    except Exception as exc:  # missing package or bad settings: telemetry must not stop the network
+        log.warning("OTLP %s export is configured but unavailable (%s)%s", signal.lower(), exc,
+                    "; keeping spans locally" if signal == "TRACES" else "")
         return None
+
+
+def _otlp_span_exporter() -> SpanExporter | None:
+    return _otlp_exporter("TRACES", "trace_exporter", "OTLPSpanExporter")
 
 
 def _otlp_metric_reader() -> MetricReader | None:
-    if not (_env("OTEL_EXPORTER_OTLP_ENDPOINT") or _env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")):
-        return None
-    try:
-        if _protocol("METRICS") == "grpc":
-            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-        else:
-            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # type: ignore
-        return PeriodicExportingMetricReader(OTLPMetricExporter())
-    except Exception as exc:
-        log.warning("OTLP metric export is configured but unavailable (%s)", exc)
-        return None
+    exporter = _otlp_exporter("METRICS", "metric_exporter", "OTLPMetricExporter")
+    return None if exporter is None else PeriodicExportingMetricReader(exporter)
 
 
 # ----------------------------------------------------------------------------- spans on disk
