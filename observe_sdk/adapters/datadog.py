@@ -60,7 +60,7 @@ from .common import (
     metric_attributes,
     span_attributes,
 )
-from .httpsend import ExportError, check_url, send
+from .httpsend import ExportError, check_timeout, check_url, send
 from .resume import ResumableSends, Send
 from .statsd import IgnoredMetrics, StatsdError, parse_metric, sanitize_tag
 from .traceinfo import CapturesHostParent, effective_trace_id, host_parent, trace_attributes
@@ -174,7 +174,7 @@ class DatadogAdapter(CapturesHostParent, Adapter):
         else:
             tag_list = [(str(k), str(v)) for k, v in tags]
         self.tags = tag_list
-        self.timeout = timeout
+        self.timeout = check_timeout(timeout, "Datadog timeout")
         self.hostname = hostname or os.environ.get("DD_HOSTNAME") or socket.gethostname()
         self._base_meta = {k: v for k, v in tag_list}
         if self.env:

@@ -8,6 +8,7 @@ help).  ``http://``, ``https://`` and ``unix:///path/to.sock`` URLs work.
 from __future__ import annotations
 
 import http.client
+import math
 import socket
 import urllib.parse
 
@@ -44,6 +45,13 @@ def check_url(url: str, what: str, *, unix: bool = True) -> urllib.parse.SplitRe
         raise ValueError(f"{what} {url!r}: expected http://host[:port][/path]"
                          + (", https://... or unix:///path" if unix else " or https://..."))
     return parts
+
+
+def check_timeout(seconds: float, what: str) -> float:
+    """``seconds`` if it is a positive finite number, else a ValueError naming ``what``."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds < math.inf:
+        raise ValueError(f"{what} must be a positive number of seconds, not {seconds!r}")
+    return float(seconds)
 
 
 def send(url: str, body: bytes, headers: dict[str, str], *, timeout: float, method: str = "POST",

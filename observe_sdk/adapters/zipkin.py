@@ -21,7 +21,7 @@ from typing import Any
 from ..trace import Log, Metric, Span, Trace, span_id_hex
 from .base import Adapter
 from .common import ATTR_ERROR_MESSAGE, DEFAULT_SERVICE_NAME, EVENT_LOG, EVENT_METRIC, FAULT_EVENT, span_attributes
-from .httpsend import check_url, send
+from .httpsend import check_timeout, check_url, send
 from .resume import ResumableSends, Send
 from .traceinfo import CapturesHostParent, effective_trace_id, host_parent, trace_attributes
 
@@ -43,10 +43,12 @@ class ZipkinAdapter(CapturesHostParent, Adapter):
         if timeout is None:
             raw = os.environ.get("OTEL_EXPORTER_ZIPKIN_TIMEOUT", "10000")
             try:
-                timeout = float(raw) / 1000
+                self.timeout = check_timeout(float(raw) / 1000, "")
             except ValueError:
-                raise ValueError(f"OTEL_EXPORTER_ZIPKIN_TIMEOUT={raw!r} is not a number of milliseconds") from None
-        self.timeout = timeout
+                raise ValueError(f"OTEL_EXPORTER_ZIPKIN_TIMEOUT={raw!r} is not a positive number of "
+                                 "milliseconds") from None
+        else:
+            self.timeout = check_timeout(timeout, "Zipkin timeout")
         self._sends = ResumableSends()
 
     @classmethod

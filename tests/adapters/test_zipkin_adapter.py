@@ -65,9 +65,15 @@ def test_environment_and_chunking(zipkin, monkeypatch) -> None:
     assert len(roots) == 1 and roots[0]["traceId"] == trace.trace_id_hex
 
 
-def test_bad_configuration() -> None:
+def test_bad_configuration(monkeypatch) -> None:
     with pytest.raises(ValueError, match="Zipkin endpoint"):
         ZipkinAdapter(endpoint="localhost:9411")
+    with pytest.raises(ValueError, match="Zipkin timeout"):
+        ZipkinAdapter(timeout=0)
+    for raw in ("abc", "nan", "-5"):        # nan failed every export with a traceback
+        monkeypatch.setenv("OTEL_EXPORTER_ZIPKIN_TIMEOUT", raw)
+        with pytest.raises(ValueError, match="OTEL_EXPORTER_ZIPKIN_TIMEOUT"):
+            ZipkinAdapter()
 
 
 def test_bad_traceparent_is_ignored_and_its_warnings_bounded(caplog, monkeypatch) -> None:
