@@ -46,7 +46,7 @@ from .. import __version__
 from ..trace import Span, Trace, new_span_id
 from .base import TransientExportError
 from .common import DEFAULT_SERVICE_NAME
-from .httpsend import check_url
+from .httpsend import check_timeout, check_url
 from .opentelemetry import SCOPE_NAME, OpenTelemetryAdapter
 from .resume import ResumableSends, Send
 from .traceinfo import effective_trace_id
@@ -225,6 +225,8 @@ class OtlpAdapter(OpenTelemetryAdapter):
         self.protocols = {signal: signal_protocol(signal, protocol) for signal in signals}
         self.protocol = signal_protocol("traces", protocol)
         parsed_headers = parse_headers(headers)
+        if timeout is not None:
+            timeout = check_timeout(timeout, "OTLP timeout")
         self._exporters = {signal: make_exporter(signal, proto, endpoint, parsed_headers, timeout)
                            for signal, proto in self.protocols.items()}
         self.resource = default_resource(service_name, resource_attributes)

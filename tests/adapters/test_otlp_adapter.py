@@ -126,6 +126,8 @@ def test_bad_configuration_is_a_clear_error() -> None:
         parse_headers("novalue")
     with pytest.raises(ValueError, match="OTLP endpoint 'localhost:4318'"):    # was retried at every export
         OtlpAdapter(protocol="http/protobuf", endpoint="localhost:4318")
+    with pytest.raises(ValueError, match="OTLP timeout"):
+        OtlpAdapter(timeout=-1)
 
 
 def test_bad_endpoint_in_the_environment_is_a_clear_error(monkeypatch) -> None:
