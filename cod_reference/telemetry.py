@@ -251,8 +251,10 @@ class Telemetry:
     def meter(self, name: str) -> metrics.Meter:
         return self.meter_provider.get_meter(name)
 
-    def flush(self) -> None:
+    def flush(self, *, spans_only: bool = False) -> None:
         for provider in self._sdk_providers:
+            if spans_only and provider is not self.tracer_provider:
+                continue
             try:
                 provider.force_flush()
             except Exception:
@@ -262,7 +264,7 @@ class Telemetry:
         """The stored spans of one trace (empty when spans go to a collector)."""
         if self.spans_file is None:
             return []
-        self.flush()
+        self.flush(spans_only=True)  # the meter provider too would push metrics to a collector per call
         return read_trace(self.spans_file, trace_id)
 
     def metrics_snapshot(self) -> dict[str, Any]:
