@@ -202,6 +202,8 @@ class DatadogAdapter(CapturesHostParent, Adapter):
         self._logs_api: Any = None
         api_key = api_key or os.environ.get("DD_API_KEY")
         logs_url = logs_url or os.environ.get("DD_LOGS_URL")
+        if logs_url:
+            check_url(logs_url, "Datadog logs URL", unix=False)
         if logs and api_key:
             self._logs_api = self._make_logs_api(api_key, site or os.environ.get("DD_SITE") or "datadoghq.com",
                                                  logs_url)

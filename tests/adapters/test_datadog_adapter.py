@@ -193,6 +193,8 @@ def test_metadata_and_tags_parsing() -> None:
         DatadogAdapter(agent_url="ftp://nope", dogstatsd_url=False)
     with pytest.raises(ValueError, match="DogStatsD"):
         DatadogAdapter(dogstatsd_url="tcp://x:1")
+    with pytest.raises(ValueError, match="logs URL"):
+        DatadogAdapter(dogstatsd_url=False, api_key="k", logs_url="intake.example")
 
 
 @pytest.mark.parametrize("var,value,what", [
