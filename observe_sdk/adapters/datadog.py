@@ -194,11 +194,6 @@ class DatadogAdapter(CapturesHostParent, Adapter):
         base = self._agent.path.rstrip("/") if self._agent.scheme != "unix" else ""
         self._traces_path = base + "/v0.4/traces"
 
-        self._statsd_sock: socket.socket | None = None
-        self._statsd_target: Any = None
-        if dogstatsd_url is not False:
-            self._open_dogstatsd(dogstatsd_url if isinstance(dogstatsd_url, str) else dogstatsd_addr_from_env())
-
         self._logs_api: Any = None
         api_key = api_key or os.environ.get("DD_API_KEY")
         logs_url = logs_url or os.environ.get("DD_LOGS_URL")
@@ -212,6 +207,10 @@ class DatadogAdapter(CapturesHostParent, Adapter):
 
         self._ignored_metrics = IgnoredMetrics(self.name)
         self._sends = ResumableSends()
+        self._statsd_sock: socket.socket | None = None     # opened last: a bad setting above leaks nothing
+        self._statsd_target: Any = None
+        if dogstatsd_url is not False:
+            self._open_dogstatsd(dogstatsd_url if isinstance(dogstatsd_url, str) else dogstatsd_addr_from_env())
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> "DatadogAdapter":
