@@ -27,6 +27,12 @@ class EvaluationBroker:
             heapq.heappush(self._heap, (evaluation.get("WaitUntil", 0), next(self._seq), evaluation))
             self._cond.notify_all()
 
+    def has_due(self, job_id: str) -> bool:
+        """Whether an evaluation of ``job_id`` is due and waiting (a worker will take it soon)."""
+        now = time.time_ns()
+        with self._cond:
+            return any(ev["JobID"] == job_id and wait_until <= now for wait_until, _, ev in self._heap)
+
     def pending(self) -> int:
         with self._cond:
             return len(self._heap)

@@ -266,7 +266,7 @@ class Orchestrator:
                 return  # a late report about an execution already terminal here
             job = self.store.get_job(ex["JobID"])
             self.store.create_evaluation(job["ID"], "exec-update", job["TraceParent"])
-            if freed:  # capacity came free: queued jobs may fit now
+            if freed:  # capacity came free: queued jobs may fit now (unless a pass is due anyway)
                 for queued in self.store.jobs_in_states((JobState.QUEUED,)):
-                    if queued["ID"] != job["ID"]:
+                    if queued["ID"] != job["ID"] and not self.broker.has_due(queued["ID"]):
                         self.store.create_evaluation(queued["ID"], "exec-limit", queued["TraceParent"])

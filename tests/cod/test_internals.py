@@ -151,6 +151,7 @@ def test_broker_one_job_in_flight_and_delays() -> None:
     assert time.monotonic() - t0 > 0.1
     b.enqueue({"ID": "4", "JobID": "a", "WaitUntil": 0})
     assert b.dequeue(0.05) is None  # job a is still in flight
+    assert b.has_due("a") and not b.has_due("b")  # a waits for its pass; b's was taken
     b.done("a")
     assert [e["ID"] for e in b.dequeue(0.1)] == ["4"]
     b.close()
