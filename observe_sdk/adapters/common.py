@@ -38,15 +38,18 @@ STATUS_OK = 1
 STATUS_ERROR = 2
 
 
+def identity_attributes(span: Span) -> dict[str, AttrValue]:
+    """What the span is: its kind and, for a function, its index and raw name
+    (the same for every call of a function, so encoders may cache them)."""
+    if span.manual:
+        return {ATTR_SPAN_KIND: "manual"}
+    return {ATTR_SPAN_KIND: "function", ATTR_FUNCTION_INDEX: span.function_index,
+            ATTR_FUNCTION_RAW_NAME: span.raw_name}
+
+
 def span_attributes(span: Span) -> dict[str, AttrValue]:
     """The attributes of a span: function index and raw name, allocation, tags."""
-    attrs: dict[str, AttrValue] = {}
-    if span.manual:
-        attrs[ATTR_SPAN_KIND] = "manual"
-    else:
-        attrs[ATTR_SPAN_KIND] = "function"
-        attrs[ATTR_FUNCTION_INDEX] = span.function_index
-        attrs[ATTR_FUNCTION_RAW_NAME] = span.raw_name
+    attrs = identity_attributes(span)
     pages = span.allocated_pages
     if pages:
         attrs[ATTR_ALLOCATION] = pages

@@ -18,6 +18,7 @@ from typing import Any
 from ..gcpause import gc_paused
 from ..trace import Log, Metric, Span, Trace, new_span_id
 from .common import (
+    ATTR_ALLOCATION,
     ATTR_ERROR_MESSAGE,
     ATTR_FAULT_MESSAGE,
     DEFAULT_SERVICE_NAME,
@@ -26,6 +27,7 @@ from .common import (
     FAULT_EVENT,
     STATUS_ERROR,
     AttrValue,
+    identity_attributes,
     log_attributes,
     metric_attributes,
     span_attributes,
@@ -40,7 +42,12 @@ _INF = float("inf")
 
 
 class _Strings(dict):
-    """JSON string literals, encoded once each (names and keys repeat a lot)."""
+    """JSON string literals, encoded once each (names and keys repeat a lot);
+    ``identities`` holds the encoded identity attributes of each function."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.identities: dict[tuple[bool, int, str], str] = {}
 
     def __missing__(self, text: str) -> str:
         out = self[text] = _dumps(text)
@@ -67,12 +74,26 @@ def _event_json(name: str, t_ns: int, attrs: dict[str, AttrValue], q: _Strings) 
     return f'{{"timeUnixNano":"{t_ns}","name":{q[name]},"attributes":[{key_values_json(attrs, q)}]}}'
 
 
+def _attributes_json(span: Span, q: _Strings, extra_attrs: dict[str, AttrValue]) -> str:
+    if span.tags or span.error is not None or extra_attrs:
+        attrs = span_attributes(span)
+        if span.error is not None:
+            attrs[ATTR_ERROR_MESSAGE] = span.error
+        attrs.update(extra_attrs)
+        return key_values_json(attrs, q)
+    # the common case: identity attributes (cached per function) and maybe an allocation
+    key = (span.manual, span.function_index, span.raw_name)
+    out = q.identities.get(key)
+    if out is None:
+        out = q.identities[key] = key_values_json(identity_attributes(span), q)
+    pages = span.allocated_pages
+    if pages:
+        out += f',{{"key":"{ATTR_ALLOCATION}","value":{{"intValue":"{pages}"}}}}'
+    return out
+
+
 def _span_json(span: Span, trace_hex: str, parent_id: int, q: _Strings, extra_events: list[str],
                extra_attrs: dict[str, AttrValue]) -> str:
-    attrs = span_attributes(span)
-    if span.error is not None:
-        attrs[ATTR_ERROR_MESSAGE] = span.error
-    attrs.update(extra_attrs)
     events = []
     for e in span.events:
         te = type(e)
@@ -86,7 +107,7 @@ def _span_json(span: Span, trace_hex: str, parent_id: int, q: _Strings, extra_ev
         parts.append(f',"parentSpanId":"{parent_id:016x}"')
     parts.append(f',"name":{q[span.name]},"kind":{SPAN_KIND_INTERNAL},'
                  f'"startTimeUnixNano":"{span.start_ns}","endTimeUnixNano":"{span.end_ns}",'
-                 f'"attributes":[{key_values_json(attrs, q)}]')
+                 f'"attributes":[{_attributes_json(span, q, extra_attrs)}]')
     if events:
         parts.append(f',"events":[{",".join(events)}]')
     if span.error is not None:
