@@ -448,23 +448,32 @@ class DatadogAdapter(CapturesHostParent, Adapter):
             raise TransientExportError(f"Datadog Logs API: {exc}") from exc
 
     def _send_metrics(self, lines: list[str]) -> None:
-        if self._statsd_sock is None or not lines:
+        sock = self._statsd_sock
+        if sock is None or not lines:
             return
+        target = self._statsd_target
+        if isinstance(target, tuple):     # a UDP host name: resolved once per batch, not per datagram
+            try:
+                target = socket.getaddrinfo(*target, sock.family, socket.SOCK_DGRAM)[0][4]
+            except OSError as exc:
+                log.debug("datadog: DogStatsD host %s: %s", target[0], exc)
+                return
         datagram: list[str] = []
         size = 0
         for line in lines:
             n = len(line.encode()) + 1
             if datagram and size + n > _DATAGRAM_MAX:
-                self._send_datagram(datagram)
+                self._send_datagram(sock, target, datagram)
                 datagram, size = [], 0
             datagram.append(line)
             size += n
         if datagram:
-            self._send_datagram(datagram)
+            self._send_datagram(sock, target, datagram)
 
-    def _send_datagram(self, lines: list[str]) -> None:
+    @staticmethod
+    def _send_datagram(sock: socket.socket, target: Any, lines: list[str]) -> None:
         try:
-            self._statsd_sock.sendto("\n".join(lines).encode(), self._statsd_target)  # type: ignore[union-attr]
+            sock.sendto("\n".join(lines).encode(), target)
         except OSError as exc:   # nobody listening, buffer full: metrics are best effort
             log.debug("datadog: DogStatsD send failed: %s", exc)
 
