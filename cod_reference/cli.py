@@ -399,9 +399,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _module_args(parser: argparse.ArgumentParser, extra: list[str]) -> list[str]:
+    """The module's arguments that argparse left over from ``wasm run MODULE [flags] ARGS``
+    (it binds positionals only before the first flag); unknown flags stay errors unless after ``--``."""
+    split = extra.index("--") if "--" in extra else len(extra)
+    flags = [a for a in extra[:split] if a.startswith("-")]
+    if flags:
+        parser.error(f"unrecognized arguments: {' '.join(flags)} (arguments for the module go after --)")
+    return extra[:split] + extra[split + 1:]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if getattr(args, "wasm_command", None) != "run":
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.args += _module_args(parser, extra)
     try:
         if args.command == "devstack":
             from .devstack import run_devstack

@@ -84,6 +84,14 @@ Tasks:
     assert len({s["traceId"] for rs in doc["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]}) == 1
 
 
+def test_wasm_run_flags_before_module_args(cod) -> None:
+    code, out, err = cod("wasm", "run", str(DATA / "tool.wasm"), "-e", "A=1", "args", "x", "--", "-y")
+    assert code == 0, err
+    assert out.splitlines()[1:] == ["args", "x", "-y"]
+    with pytest.raises(SystemExit):
+        cod("wasm", "run", str(DATA / "tool.wasm"), "-e", "A=1", "args", "--bogus")
+
+
 def test_node_list_and_errors(cod, monkeypatch) -> None:
     code, out, _ = cod("node", "list")
     assert code == 0 and "node-1" in out and "env=devstack" in out
