@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import sys
 import tarfile
 import time
@@ -362,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--execution-id", "-e")
         if name == "history":
             p.add_argument("--event-type", choices=("all", "job", "execution"), default="all")
-            p.add_argument("--execution-id")
+            p.add_argument("--execution-id", "-e")
         if name == "stop":
             p.add_argument("--reason", default="")
             p.add_argument("--quiet", "-q", action="store_true")
@@ -432,6 +433,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpecError as exc:
         print(f"Error: invalid job spec: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped to a command that stopped reading (| head): quietly done
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        return 141
     except (APIError, UsageError, OSError, ValueError) as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
