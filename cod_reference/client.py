@@ -103,11 +103,18 @@ class Client:
 
     def wait(self, ref: str, timeout: float = 300.0, interval: float = 0.1,
              on_event: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-        """Poll the job's history until it reaches a final state; returns the job."""
+        """Poll the job's history until it reaches a final state; returns the job. An orchestrator
+        that is restarting (503) is waited for too."""
         deadline = time.monotonic() + timeout
         token = "0"
         while True:
-            page = self.history(ref, token)
+            try:
+                page = self.history(ref, token)
+            except APIError as exc:
+                if exc.status != 503 or time.monotonic() > deadline:
+                    raise
+                time.sleep(max(interval, 0.2))
+                continue
             for event in page["Items"]:
                 if on_event:
                     on_event(event)
