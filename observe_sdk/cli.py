@@ -2,7 +2,7 @@
 
     observe-sdk run MODULE.wasm [--adapter NAME] [--out FILE] [--min-span-us N]
                     [--invoke FUNC[:ARG,...]]... [--env K=V]... [--dir HOST[::GUEST]]...
-                    [--recorder auto|python|wasm] [-- ARGS...]
+                    [--recorder auto|python|wasm] [--flush-timeout SECONDS] [-- ARGS...]
     observe-sdk inspect MODULE.wasm [--json]
     observe-sdk instrument IN.wasm -o OUT.wasm [options]
 """
@@ -57,7 +57,7 @@ def make_adapter(name: str, out: str | None) -> Any:
     if registry is not None:
         try:
             return registry.create(name, out=out) if out else registry.create(name)
-        except (LookupError, ValueError, ImportError) as exc:
+        except (LookupError, ValueError, ImportError, OSError) as exc:
             message = str(exc).strip("'\"")
             raise CliError(message if repr(name) in message else f"adapter {name!r}: {message}") from None
     if name == "stdout":
@@ -164,7 +164,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
                 print(result if not isinstance(result, list) else " ".join(map(str, result)))
     finally:
         ctx.finish()
-        report = adapter.shutdown(timeout=30)
+        report = adapter.shutdown(timeout=ns.flush_timeout)
         if not report.complete:
             print(f"warning: adapter {ns.adapter}: {report.pending} pending, {report.failed} failed, "
                   f"{report.dropped} dropped trace(s)", file=sys.stderr)
@@ -222,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--env", action="append", default=[], metavar="K=V")
     run.add_argument("--dir", action="append", default=[], metavar="HOST[::GUEST]")
     run.add_argument("--recorder", choices=("auto", "python", "wasm"), default="auto")
+    run.add_argument("--flush-timeout", type=float, default=10.0, metavar="SECONDS",
+                     help="how long to keep trying to deliver the telemetry at exit (default 10)")
     run.add_argument("args", nargs="*", help="arguments for the guest (after --)")
     run.set_defaults(func=cmd_run)
     insp = sub.add_parser("inspect", help="what a module imports of the Observe ABI")

@@ -186,8 +186,10 @@ class Adapter:
                     break
                 delay = min(delay * 2, self.max_backoff)
                 continue
-            except Exception:
-                log.exception("%s: export failed permanently; %d trace(s) lost", self.name, len(batch))
+            except Exception as exc:
+                # one line; the traceback only when debugging (a refusal by the backend is no bug of ours)
+                log.error("%s: export failed permanently (%s: %s); %d trace(s) lost", self.name,
+                          type(exc).__name__, exc, len(batch), exc_info=log.isEnabledFor(logging.DEBUG))
                 with self._cond:
                     self._failed += len(batch)
                 return

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import os
-import sys
 from typing import IO, Any
 
 from ..trace import Trace
 from .base import Adapter
 from .common import DEFAULT_SERVICE_NAME
 from .otlp_json import traces_data_json
+from .sink import TextSink
 from .traceinfo import CapturesHostParent
 
 
@@ -26,9 +26,7 @@ class OtelStdoutAdapter(CapturesHostParent, Adapter):
         super().__init__(**kwargs)
         self.service_name = service_name
         self.resource_attributes = dict(resource_attributes or {})
-        self._path = out if isinstance(out, str) else None
-        self._stream: IO[str] | None = out if out is not None and not isinstance(out, str) else None
-        self._file: IO[str] | None = None
+        self._sink = TextSink(out)
 
     @classmethod
     def from_env(cls, out: str | None = None, **kwargs: Any) -> "OtelStdoutAdapter":
@@ -36,25 +34,11 @@ class OtelStdoutAdapter(CapturesHostParent, Adapter):
         kwargs.setdefault("service_name", os.environ.get("OTEL_SERVICE_NAME") or DEFAULT_SERVICE_NAME)
         return cls(out, **kwargs)
 
-    def _target(self) -> IO[str]:
-        if self._stream is not None:
-            return self._stream
-        if self._path is not None:
-            if self._file is None:
-                self._file = open(self._path, "a", encoding="utf-8")
-            return self._file
-        return sys.stdout
-
     def encode(self, trace: Trace) -> str:
         return traces_data_json([trace], self.service_name, self.resource_attributes)
 
     def export(self, traces: list[Trace]) -> None:
-        out = self._target()
-        for trace in traces:
-            out.write(self.encode(trace) + "\n")
-        out.flush()
+        self._sink.write_lines(self.encode(trace) for trace in traces)
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        self._sink.close()

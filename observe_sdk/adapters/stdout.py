@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import re
-import sys
 from typing import IO, Any
 
 from ..trace import Allocation, Log, Metric, Span, Trace
 from .base import Adapter
+from .sink import TextSink
 
 
 def format_duration(ns: int) -> str:
@@ -84,28 +84,14 @@ class StdoutAdapter(Adapter):
 
     def __init__(self, out: str | IO[str] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._path = out if isinstance(out, str) else None
-        self._stream = out if out is not None and not isinstance(out, str) else None
-        self._file: IO[str] | None = None
+        self._sink = TextSink(out)
 
     @classmethod
     def from_env(cls, out: str | None = None, **kwargs: Any) -> "StdoutAdapter":
         return cls(out, **kwargs)
 
     def export(self, traces: list[Trace]) -> None:
-        if self._stream is not None:
-            out = self._stream
-        elif self._path is not None:
-            if self._file is None:
-                self._file = open(self._path, "a", encoding="utf-8")
-            out = self._file
-        else:
-            out = sys.stdout
-        for trace in traces:
-            out.write(format_trace(trace) + "\n")
-        out.flush()
+        self._sink.write_lines(format_trace(trace) for trace in traces)
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        self._sink.close()
