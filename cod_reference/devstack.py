@@ -78,11 +78,15 @@ class Devstack:
     def start(self) -> "Devstack":
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.telemetry = Telemetry(self.data_dir)
-        self._bind()
-        self._start_orchestrator()
-        for i in range(1, self.n_computes + self.bad_computes + 1):
-            self.add_compute(bad=i > self.n_computes)
-        self._start_server()
+        try:
+            self._bind()
+            self._start_orchestrator()
+            for i in range(1, self.n_computes + self.bad_computes + 1):
+                self.add_compute(bad=i > self.n_computes)
+            self._start_server()
+        except BaseException:  # e.g. the port is taken: stop what did start (threads, telemetry, temp dir)
+            self.cleanup()
+            raise
         return self
 
     def _bind(self) -> None:

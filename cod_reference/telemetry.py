@@ -284,7 +284,8 @@ class Telemetry:
         return out
 
     def shutdown(self) -> None:
-        for provider in self._sdk_providers:
+        providers, self._sdk_providers = self._sdk_providers, []  # once: a second call is a no-op
+        for provider in providers:
             try:
                 provider.shutdown()
             except Exception:
