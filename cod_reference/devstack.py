@@ -212,7 +212,6 @@ def run_devstack(*, computes: int, port: int, data_dir: str | None, bad_computes
                      allowed_local_paths=allowed_local_paths)
     stopping = threading.Event()
 
-
     def _signal(signum: int, _frame: Any) -> None:
         stopping.set()
 
@@ -224,7 +223,10 @@ def run_devstack(*, computes: int, port: int, data_dir: str | None, bad_computes
             pass
         print("stopping devstack...", flush=True)
     finally:
-        stack.stop() if data_dir else stack.cleanup()
+        if data_dir:
+            stack.stop()  # the state stays in the user's data dir
+        else:
+            stack.cleanup()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
