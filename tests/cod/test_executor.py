@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cod_helpers import ROOT, TOOL
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -19,9 +20,6 @@ from cod_reference.executor.types import ExecutionOutcome, ExecutionRequest, Mou
 from cod_reference.executor.wasm import WasmExecutor
 from observe_sdk import Options
 
-HERE = Path(__file__).parent
-ROOT = HERE.parent.parent
-TOOL = (HERE / "test_executor_data" / "tool.wasm").read_bytes()
 EXAMPLES = ROOT / "guest-examples"
 
 EXIT_WITH = """(module
