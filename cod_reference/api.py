@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from .models import SpecError, parse_job
 from .orchestrator import Orchestrator, StopError
 from .orchestrator.store import Ambiguous, NotFound, public_job
-from .states import ComputeState, JobState
+from .states import ComputeState, JobState, TransitionError
 from .telemetry import otlp_json
 from .transport.messages import extract_context
 
@@ -71,7 +71,8 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
         return _error(400, "AmbiguousID", str(exc).strip("'\""))
 
     @app.exception_handler(StopError)
-    async def _stop_error(_: Request, exc: StopError) -> JSONResponse:
+    @app.exception_handler(TransitionError)  # e.g. a stop racing the job's completion
+    async def _invalid_state(_: Request, exc: Exception) -> JSONResponse:
         return _error(409, "InvalidState", str(exc))
 
     @app.exception_handler(RequestValidationError)
