@@ -258,7 +258,9 @@ class Orchestrator:
                     retryable=bool(message.payload.get("Retryable", True)))
                 freed = True
             elif message.type == msg.EXECUTION_RUNNING:
-                updated = self.store.update_execution(exec_id, compute=ComputeState.RUNNING)
+                # only recorded: the guest starting changes nothing the scheduler decides
+                self.store.update_execution(exec_id, compute=ComputeState.RUNNING)
+                return
             else:
                 log.warning("unexpected message %s from %s", message.type, message.source)
                 return
