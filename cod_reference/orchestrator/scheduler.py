@@ -96,12 +96,15 @@ class Scheduler:
             return True
         return False
 
-    def _lost_executions(self, execs: list[dict[str, Any]]) -> None:
-        for ex in execs:
-            cs = ComputeState(ex["ComputeState"]["StateType"])
-            if not cs.terminal and not self.nodes.is_connected(ex["NodeID"]):
-                self.store.update_execution(ex["ID"], compute=ComputeState.FAILED,
-                                            message=f"node {ex['NodeID']} has disappeared", retryable=True)
+    def _executions(self, job: dict[str, Any]) -> list[dict[str, Any]]:
+        """The job's executions, those on nodes that have disappeared failed (retryable) first."""
+        execs = self.store.executions(job["ID"])
+        lost = [ex for ex in execs if not ComputeState(ex["ComputeState"]["StateType"]).terminal
+                and not self.nodes.is_connected(ex["NodeID"])]
+        for ex in lost:
+            self.store.update_execution(ex["ID"], compute=ComputeState.FAILED,
+                                        message=f"node {ex['NodeID']} has disappeared", retryable=True)
+        return self.store.executions(job["ID"]) if lost else execs
 
     def _set_running(self, job: dict[str, Any]) -> None:
         if JobState(self.store.get_job(job["ID"])["State"]["StateType"]) != JobState.RUNNING:
@@ -187,9 +190,7 @@ class Scheduler:
     # ------------------------------------------------------------------ batch
 
     def _batch(self, job: dict[str, Any], outbox: list[msg.Message]) -> None:
-        execs = self.store.executions(job["ID"])
-        self._lost_executions(execs)
-        execs = self.store.executions(job["ID"])
+        execs = self._executions(job)
         count = job["Count"]
         by_partition: dict[int, list[dict[str, Any]]] = {}
         for e in execs:
@@ -254,9 +255,7 @@ class Scheduler:
     # ------------------------------------------------------------------ ops
 
     def _ops(self, job: dict[str, Any], outbox: list[msg.Message]) -> None:
-        execs = self.store.executions(job["ID"])
-        self._lost_executions(execs)
-        execs = self.store.executions(job["ID"])
+        execs = self._executions(job)
         if not execs:
             ranked, reasons = self._candidates(job, set(), need_free=False)  # every matching node, busy or not
             if not ranked:
