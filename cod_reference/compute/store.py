@@ -17,10 +17,6 @@ CREATE TABLE IF NOT EXISTS executions (
     message TEXT NOT NULL DEFAULT '', result TEXT, trace TEXT NOT NULL DEFAULT '{}',
     create_ns INTEGER NOT NULL, modify_ns INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS history (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, execution_id TEXT NOT NULL, state TEXT NOT NULL,
-    message TEXT NOT NULL, time_ns INTEGER NOT NULL
-);
 """
 
 
@@ -43,8 +39,6 @@ class ExecutionStore:
                                   "", None, json.dumps(trace), now, now))
             except sqlite3.IntegrityError:
                 return False
-            self._db.execute("INSERT INTO history (execution_id, state, message, time_ns) VALUES (?,?,?,?)",
-                             (execution["ID"], ComputeState.NEW.value, "", now))
         return True
 
     def get(self, exec_id: str) -> dict[str, Any] | None:
@@ -63,12 +57,9 @@ class ExecutionStore:
             if current.terminal:
                 return False
             check_execution_transition(current, state)
-            now = time.time_ns()
             self._db.execute("UPDATE executions SET state=?, message=?, result=COALESCE(?, result), modify_ns=? "
-                             "WHERE id=?", (state.value, message, json.dumps(result) if result else None, now,
-                                            exec_id))
-            self._db.execute("INSERT INTO history (execution_id, state, message, time_ns) VALUES (?,?,?,?)",
-                             (exec_id, state.value, message, now))
+                             "WHERE id=?", (state.value, message, json.dumps(result) if result else None,
+                                            time.time_ns(), exec_id))
         return True
 
     def live(self) -> list[dict[str, Any]]:
@@ -77,11 +68,6 @@ class ExecutionStore:
         with self._lock:
             rows = self._db.execute(f"SELECT * FROM executions WHERE state NOT IN ({marks})", terminal).fetchall()
         return [_row(r) for r in rows]
-
-    def history(self, exec_id: str) -> list[dict[str, Any]]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM history WHERE execution_id=? ORDER BY seq", (exec_id,)).fetchall()
-        return [{"State": r["state"], "Message": r["message"], "Time": r["time_ns"]} for r in rows]
 
 
 def _row(row: sqlite3.Row) -> dict[str, Any]:
