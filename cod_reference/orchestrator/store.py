@@ -104,11 +104,11 @@ class JobStore:
             if self._depth == 0:
                 self._db.execute("COMMIT")
 
-    def _q(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+    def _query(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
-    def _x(self, sql: str, args: tuple = ()) -> None:
+    def _write(self, sql: str, args: tuple = ()) -> None:
         with self._lock:
             self._db.execute(sql, args)
 
@@ -121,7 +121,7 @@ class JobStore:
         spec = dict(spec)
         spec["Name"] = spec.get("Name") or job_id
         with self.tx():
-            self._x("INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            self._write("INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (job_id, spec["Name"], spec["Namespace"], spec["Type"], JobState.PENDING.value, "", 1,
                      json.dumps(spec), trace_parent, now, now))
             self.add_history(job_id, "", "JobLevel", "Submission", "Job submitted",
@@ -130,7 +130,7 @@ class JobStore:
         return self.get_job(job_id), eval_id
 
     def get_job(self, job_id: str) -> dict[str, Any]:
-        rows = self._q("SELECT * FROM jobs WHERE id=?", (job_id,))
+        rows = self._query("SELECT * FROM jobs WHERE id=?", (job_id,))
         if not rows:
             raise NotFound(f"job {job_id} not found")
         return _job(rows[0])
@@ -143,11 +143,11 @@ class JobStore:
             raise NotFound("empty job id")
         if _FULL_ID.match(ref):
             return self.get_job(ref)
-        by_name = self._q("SELECT * FROM jobs WHERE name=? ORDER BY create_ns DESC LIMIT 1", (ref,))
+        by_name = self._query("SELECT * FROM jobs WHERE name=? ORDER BY create_ns DESC LIMIT 1", (ref,))
         if by_name:
             return _job(by_name[0])
         prefix = ref if ref.startswith("j-") else f"j-{ref}"
-        rows = self._q("SELECT * FROM jobs WHERE id LIKE ? ESCAPE '\\' LIMIT 3", (_like_prefix(prefix),))
+        rows = self._query("SELECT * FROM jobs WHERE id LIKE ? ESCAPE '\\' LIMIT 3", (_like_prefix(prefix),))
         if len(rows) == 1:
             return _job(rows[0])
         if len(rows) > 1:
@@ -158,16 +158,16 @@ class JobStore:
                   reverse: bool = True) -> list[dict[str, Any]]:
         order = "DESC" if reverse else "ASC"
         if not labels:  # one page from SQLite, not every job decoded
-            rows = self._q(f"SELECT * FROM jobs ORDER BY create_ns {order}, rowid {order} LIMIT ? OFFSET ?",
+            rows = self._query(f"SELECT * FROM jobs ORDER BY create_ns {order}, rowid {order} LIMIT ? OFFSET ?",
                            (limit, offset))
             return [_job(r) for r in rows]
-        jobs = [_job(r) for r in self._q(f"SELECT * FROM jobs ORDER BY create_ns {order}, rowid {order}")]
+        jobs = [_job(r) for r in self._query(f"SELECT * FROM jobs ORDER BY create_ns {order}, rowid {order}")]
         jobs = [j for j in jobs if all(j["Labels"].get(k) == v for k, v in labels.items())]
         return jobs[offset:offset + limit]
 
     def jobs_in_states(self, states: tuple[JobState, ...]) -> list[dict[str, Any]]:
         marks = ",".join("?" for _ in states)
-        return [_job(r) for r in self._q(f"SELECT * FROM jobs WHERE state IN ({marks})",
+        return [_job(r) for r in self._query(f"SELECT * FROM jobs WHERE state IN ({marks})",
                                          tuple(s.value for s in states))]
 
     def set_job_state(self, job_id: str, state: JobState, message: str = "") -> bool:
@@ -178,7 +178,7 @@ class JobStore:
             if current == state and job["State"]["Message"] == message:
                 return False
             check_job_transition(current, state)
-            self._x("UPDATE jobs SET state=?, message=?, modify_ns=? WHERE id=?",
+            self._write("UPDATE jobs SET state=?, message=?, modify_ns=? WHERE id=?",
                     (state.value, message, time.time_ns(), job_id))
             if current != state:
                 self.add_history(job_id, "", "JobLevel", "JobStateUpdate",
@@ -193,7 +193,7 @@ class JobStore:
         now = time.time_ns()
         exec_id = new_execution_id()
         with self.tx():
-            self._x("INSERT INTO executions (id, job_id, node_id, partition, compute_state, desired_state, "
+            self._write("INSERT INTO executions (id, job_id, node_id, partition, compute_state, desired_state, "
                     "allocated, create_ns, modify_ns) VALUES (?,?,?,?,?,?,?,?,?)",
                     (exec_id, job_id, node_id, partition, ComputeState.NEW.value, desired.value,
                      json.dumps(allocated), now, now))
@@ -203,20 +203,20 @@ class JobStore:
         return self.get_execution(exec_id)
 
     def get_execution(self, exec_id: str) -> dict[str, Any]:
-        rows = self._q("SELECT * FROM executions WHERE id=?", (exec_id,))
+        rows = self._query("SELECT * FROM executions WHERE id=?", (exec_id,))
         if not rows:
             raise NotFound(f"execution {exec_id} not found")
         return _execution(rows[0])
 
     def executions(self, job_id: str) -> list[dict[str, Any]]:
-        return [_execution(r) for r in self._q(
+        return [_execution(r) for r in self._query(
             "SELECT * FROM executions WHERE job_id=? ORDER BY create_ns, rowid", (job_id,))]
 
     def active_executions(self) -> list[dict[str, Any]]:
         """Executions holding (or about to hold) resources on a node."""
         terminal = tuple(s.value for s in ComputeState if s.terminal)
         marks = ",".join("?" for _ in terminal)
-        return [_execution(r) for r in self._q(
+        return [_execution(r) for r in self._query(
             f"SELECT * FROM executions WHERE compute_state NOT IN ({marks})", terminal)]
 
     def update_execution(self, exec_id: str, *, compute: ComputeState | None = None,
@@ -250,7 +250,7 @@ class JobStore:
                 return ex
             sets += ["revision=revision+1", "modify_ns=?"]
             args += [time.time_ns(), exec_id]
-            self._x(f"UPDATE executions SET {', '.join(sets)} WHERE id=?", tuple(args))
+            self._write(f"UPDATE executions SET {', '.join(sets)} WHERE id=?", tuple(args))
             if compute is not None and compute != current:
                 self.add_history(ex["JobID"], exec_id, "ExecutionLevel", "ExecutionStateUpdate",
                                  message or f"Execution {compute.value}",
@@ -264,38 +264,38 @@ class JobStore:
                           delay_s: float = 0.0) -> str:
         now = time.time_ns()
         eval_id = new_evaluation_id()
-        self._x("INSERT INTO evaluations VALUES (?,?,?,?,?,?,?,?)",
+        self._write("INSERT INTO evaluations VALUES (?,?,?,?,?,?,?,?)",
                 (eval_id, job_id, triggered_by, "pending", now + int(delay_s * 1e9), trace_parent, now, now))
         if self.on_evaluation is not None:
             self.on_evaluation(self.get_evaluation(eval_id))
         return eval_id
 
     def get_evaluation(self, eval_id: str) -> dict[str, Any]:
-        rows = self._q("SELECT * FROM evaluations WHERE id=?", (eval_id,))
+        rows = self._query("SELECT * FROM evaluations WHERE id=?", (eval_id,))
         if not rows:
             raise NotFound(f"evaluation {eval_id} not found")
         return _evaluation(rows[0])
 
     def pending_evaluations(self) -> list[dict[str, Any]]:
-        return [_evaluation(r) for r in self._q(
+        return [_evaluation(r) for r in self._query(
             "SELECT * FROM evaluations WHERE status='pending' ORDER BY create_ns, rowid")]
 
     def set_evaluation_status(self, eval_id: str, status: str) -> None:
-        self._x("UPDATE evaluations SET status=?, modify_ns=? WHERE id=?", (status, time.time_ns(), eval_id))
+        self._write("UPDATE evaluations SET status=?, modify_ns=? WHERE id=?", (status, time.time_ns(), eval_id))
 
     # ------------------------------------------------------------------ nodes
 
     def save_node(self, node_id: str, state: dict[str, Any]) -> None:
-        self._x("INSERT OR REPLACE INTO nodes VALUES (?,?)", (node_id, json.dumps(state)))
+        self._write("INSERT OR REPLACE INTO nodes VALUES (?,?)", (node_id, json.dumps(state)))
 
     def load_nodes(self) -> list[dict[str, Any]]:
-        return [json.loads(r["state"]) for r in self._q("SELECT state FROM nodes ORDER BY id")]
+        return [json.loads(r["state"]) for r in self._query("SELECT state FROM nodes ORDER BY id")]
 
     # ------------------------------------------------------------------ history
 
     def add_history(self, job_id: str, exec_id: str, type_: str, topic: str, message: str,
                     details: dict[str, Any] | None = None) -> None:
-        self._x("INSERT INTO history (job_id, execution_id, type, topic, message, details, time_ns) "
+        self._write("INSERT INTO history (job_id, execution_id, type, topic, message, details, time_ns) "
                 "VALUES (?,?,?,?,?,?,?)",
                 (job_id, exec_id, type_, topic, message, json.dumps(details or {}), time.time_ns()))
 
@@ -313,7 +313,7 @@ class JobStore:
         return [{"SeqNum": r["seq"], "Type": r["type"], "JobID": r["job_id"], "ExecutionID": r["execution_id"],
                  "Time": _iso(r["time_ns"]), "Event": {"Topic": r["topic"], "Message": r["message"],
                                                        "Details": json.loads(r["details"])}}
-                for r in self._q(sql + " ORDER BY seq", tuple(args))]
+                for r in self._query(sql + " ORDER BY seq", tuple(args))]
 
 
 def _like_prefix(text: str) -> str:
