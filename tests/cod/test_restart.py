@@ -38,7 +38,7 @@ def test_orchestrator_restart_with_jobs_in_flight(tmp_path) -> None:
 def test_api_while_the_orchestrator_is_down(tmp_path) -> None:
     with Devstack(data_dir=tmp_path, computes=0, port=0) as stack, Client(port=stack.port) as client:
         job_id = client.submit(tool_job("args"))["JobID"]  # no compute node: it fails at once
-        restart = threading.Thread(target=stack.restart_orchestrator, kwargs={"downtime_s": 1.0})
+        restart = threading.Thread(target=stack.restart_orchestrator, kwargs={"downtime_s": 2.0})
         restart.start()
         try:
             with pytest.raises(APIError, match="orchestrator is not running") as down:
