@@ -1,9 +1,17 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
+
+# CI runs the property tests on fixed seeds: a failure there is reproducible,
+# never a one-off draw (locally, every run explores new examples).
+settings.register_profile("ci", derandomize=True, deadline=None, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 # Note: nothing here may create a wasmtime Engine at import time.  Conftests
 # load before pytest enables faulthandler, whose SIGILL handler would then
