@@ -9,7 +9,7 @@ import wasmtime
 
 from sdk_helpers import tree, wasm_of
 from observe_sdk import Options
-from observe_sdk.abi import IMPORTS
+from observe_sdk.abi import NAMESPACES
 from observe_sdk.adapters.memory import InMemoryAdapter
 from observe_sdk.names import ModuleFormatError
 from observe_sdk.trace import Allocation, Log, Metric, Span
@@ -31,9 +31,7 @@ def run(guest_factory, wat, opts=None, entry="_start", **kw):
 
 
 def test_every_import_of_the_spec_links(guest_factory):
-    imports = "\n".join(
-        f'(import "{ns}" "{name}" (func (param {" ".join(params)})))' for (ns, name), (params, _) in IMPORTS.items())
-    wat = f'(module {imports} (memory (export "memory") 1) (func (export "_start")))'
+    wat = f'(module {W.import_block(*NAMESPACES, named=False)} (memory (export "memory") 1) (func (export "_start")))'
     trace, _ = run(guest_factory, wat)
     assert trace.roots == [] and trace.errors == []
 

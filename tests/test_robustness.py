@@ -36,19 +36,6 @@ PAGE = 65536
 
 # ---------------------------------------------------------------- random guests
 
-# The import block of the deprecated namespace, under the same WAT names as W.IMPORTS
-# (its pointers are i64).
-LEGACY_IMPORTS = r'''
-  (import "dylibso_observe" "instrument_enter" (func $enter (param i32)))
-  (import "dylibso_observe" "instrument_exit" (func $exit (param i32)))
-  (import "dylibso_observe" "instrument_memory_grow" (func $grow (param i32)))
-  (import "dylibso_observe" "span_enter" (func $span_enter (param i64 i32)))
-  (import "dylibso_observe" "span_exit" (func $span_exit))
-  (import "dylibso_observe" "span_tags" (func $span_tags (param i64 i32)))
-  (import "dylibso_observe" "metric" (func $metric (param i32 i64 i32)))
-  (import "dylibso_observe" "log" (func $log (param i32 i64 i32)))
-'''
-
 U32 = st.integers(0, 2**32 - 1)
 I32 = st.integers(-2**31, 2**31 - 1)
 # indices: mostly a few small ones (so that enters and exits match), sometimes anything
@@ -106,7 +93,7 @@ class RandomGuest:
         data = "".join(f"\\{b:02x}" for b in self.data)
         memory = {"memory": '(memory (export "memory") 1 8)', "none": "(memory 1 8)",
                   "global": '(memory 1 8) (global (export "memory") i32 (i32.const 0))'}[self.memory]
-        return f'''(module {LEGACY_IMPORTS if self.legacy else W.IMPORTS}
+        return f'''(module {W.LEGACY_IMPORTS if self.legacy else W.IMPORTS}
   (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
   {memory}
   (data (i32.const 0) "{data}")

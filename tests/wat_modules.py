@@ -1,15 +1,26 @@
 """Small guests for the SDK's own tests, written in WAT."""
 
-IMPORTS = r'''
-  (import "dylibso:observe/instrument" "enter" (func $enter (param i32)))
-  (import "dylibso:observe/instrument" "exit" (func $exit (param i32)))
-  (import "dylibso:observe/instrument" "memory-grow" (func $grow (param i32)))
-  (import "dylibso:observe/api" "span-enter" (func $span_enter (param i32 i32)))
-  (import "dylibso:observe/api" "span-exit" (func $span_exit))
-  (import "dylibso:observe/api" "span-tags" (func $span_tags (param i32 i32)))
-  (import "dylibso:observe/api" "metric" (func $metric (param i32 i32 i32)))
-  (import "dylibso:observe/api" "log" (func $log (param i32 i32 i32)))
-'''
+from observe_sdk.abi import IMPORTS as ABI_IMPORTS, NS_API, NS_INSTRUMENT, NS_LEGACY
+
+# WAT names of the imports, by canonical operation (the same in every namespace)
+WAT_NAMES = {"enter": "$enter", "exit": "$exit", "memory-grow": "$grow", "span-enter": "$span_enter",
+             "span-exit": "$span_exit", "span-tags": "$span_tags", "metric": "$metric", "log": "$log"}
+
+
+def import_block(*namespaces: str, named: bool = True) -> str:
+    """The Observe imports of ``namespaces``, in the spec's order, from the ABI table
+    (``named=False``: no WAT names, so that several namespaces fit in one module)."""
+    lines = []
+    for (ns, name), (params, op) in ABI_IMPORTS.items():
+        if ns in namespaces:
+            plist = f" (param {' '.join(params)})" if params else ""
+            wat_name = WAT_NAMES[op] if named else ""
+            lines.append(f'  (import "{ns}" "{name}" (func {wat_name}{plist}))')
+    return "\n" + "\n".join(lines) + "\n"
+
+
+IMPORTS = import_block(NS_INSTRUMENT, NS_API)
+LEGACY_IMPORTS = import_block(NS_LEGACY)  # its pointers are i64
 # function indices: imports 0..7, so the first defined function is 8
 
 
@@ -51,25 +62,17 @@ MIXED = module(r'''
   (func $helper (call $enter (i32.const 9)) (call $exit (i32.const 9)))
 ''', data="runuser:alice,role:xstatsdvowels.count:1|cVowels Counted: 3")
 
-LEGACY = r'''(module
-  (import "dylibso_observe" "instrument_enter" (func $enter (param i32)))
-  (import "dylibso_observe" "instrument_exit" (func $exit (param i32)))
-  (import "dylibso_observe" "instrument_memory_grow" (func $grow (param i32)))
-  (import "dylibso_observe" "span_enter" (func $se (param i64 i32)))
-  (import "dylibso_observe" "span_exit" (func $sx))
-  (import "dylibso_observe" "span_tags" (func $st (param i64 i32)))
-  (import "dylibso_observe" "metric" (func $metric (param i32 i64 i32)))
-  (import "dylibso_observe" "log" (func $log (param i32 i64 i32)))
+LEGACY = r'''(module'''  + LEGACY_IMPORTS + r'''
   (memory (export "memory") 1)
   (data (i32.const 0) "oldk:vgauge:5|ghi")
   (func $main (export "_start")
     (call $enter (i32.const 8))
-    (call $se (i64.const 0) (i32.const 3))
-    (call $st (i64.const 3) (i32.const 3))
+    (call $span_enter (i64.const 0) (i32.const 3))
+    (call $span_tags (i64.const 3) (i32.const 3))
     (call $metric (i32.const 1) (i64.const 6) (i32.const 9))
     (call $log (i32.const 3) (i64.const 15) (i32.const 2))
     (call $grow (i32.const 1)) (drop (memory.grow (i32.const 1)))
-    (call $sx)
+    (call $span_exit)
     (call $exit (i32.const 8)))
 )'''
 
