@@ -1,7 +1,11 @@
 """What the host needs to know about a module: its Observe imports and its function names.
 
-Reads just enough of the binary format: the import and export sections and the
-``name`` custom section (function-names subsection).  Names are demangled
+Reads just enough of the binary format: the import, global and export sections
+and the ``name`` custom section (function-names subsection).  This runs on every
+``start()``, so it skips what it does not need; the instrumenter's full reader
+(:mod:`observe_sdk.instrument.module`) decodes every section and costs far more
+to import and to run.  Both raise :class:`ModuleFormatError` (the instrumenter's
+``WasmFormatError`` is a subclass).  Names are demangled
 (C++ Itanium, Rust legacy and v0) for display; the raw name is kept.
 """
 from __future__ import annotations

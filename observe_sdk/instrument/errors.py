@@ -1,9 +1,12 @@
 """Errors raised by the WebAssembly reader and the instrumenting pass."""
 from __future__ import annotations
 
+from ..names import ModuleFormatError
 
-class WasmFormatError(ValueError):
-    """The input is not a well-formed WebAssembly module.
+
+class WasmFormatError(ModuleFormatError):
+    """The input is not a well-formed WebAssembly module (the full reader's error:
+    a :class:`~observe_sdk.names.ModuleFormatError`, so one ``except`` catches both).
 
     ``section`` names the section being read (``"header"`` before any section) and
     ``offset`` is the byte offset in the module where the problem was found.
