@@ -64,11 +64,11 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
 
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return _error(404, "NotFound", str(exc).strip("'\""))
+        return _error(404, "NotFound", str(exc))
 
     @app.exception_handler(Ambiguous)
     async def _ambiguous(_: Request, exc: Ambiguous) -> JSONResponse:
-        return _error(400, "AmbiguousID", str(exc).strip("'\""))
+        return _error(400, "AmbiguousID", str(exc))  # not stripped: it may start with a quoted ID
 
     @app.exception_handler(StopError)
     @app.exception_handler(TransitionError)  # e.g. a stop racing the job's completion

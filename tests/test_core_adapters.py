@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+import wasmtime
 from google.protobuf import json_format
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
@@ -24,7 +25,7 @@ def observed(guest_factory, adapter, wat, calls=("_start",), opts=None):
     for name in calls:
         try:
             g.call(name)
-        except Exception:
+        except (wasmtime.Trap, wasmtime.ExitTrap):  # a guest that traps or exits still leaves its trace
             pass
     return g.ctx.finish()
 

@@ -11,11 +11,11 @@ from observe_sdk import __version__
 from ..client import APIError
 from ..models import SpecError
 from . import jobs, nodes, stack, wasm
-from .common import UsageError
+from .common import Parser, UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cod", description="A compute-over-data network running observed Wasm jobs.")
+    parser = Parser(prog="cod", description="A compute-over-data network running observed Wasm jobs.")
     parser.add_argument("--version", action="version", version=f"cod (observe-sdk) {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (stack, jobs, wasm, nodes):

@@ -3,11 +3,21 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import Any
 
 from ..client import Client
 
 Handler = Callable[[argparse.Namespace], int]
 ClientHandler = Callable[[argparse.Namespace, Client], int]
+
+
+class Parser(argparse.ArgumentParser):
+    """cod's parsers (sub-commands inherit the class): no abbreviated long options, so that
+    ``job get --output json`` is refused instead of meaning ``--output-dir json``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
 
 class UsageError(Exception):
