@@ -33,6 +33,9 @@ BUILTINS: dict[str, str] = {
     "zipkin": "observe_sdk.adapters.zipkin:ZipkinAdapter.from_env",
     "honeycomb": "observe_sdk.adapters.presets:honeycomb",
     "lightstep": "observe_sdk.adapters.presets:lightstep",
+    "chrome-trace": "observe_sdk.adapters.chrome_trace:ChromeTraceAdapter.from_env",
+    "folded": "observe_sdk.adapters.folded:FoldedAdapter.from_env",
+    "html": "observe_sdk.adapters.html:HtmlAdapter.from_env",
 }
 
 

@@ -1,0 +1,113 @@
+"""Traces as one flat table of spans: what every view draws from.
+
+:func:`flatten` walks a list of :class:`~observe_sdk.trace.Trace` once, depth first,
+and gives each span a row: its track (one per trace), its parent's row, its depth,
+its self time (duration minus its children's), and an index into a table of
+distinct identities (display name, raw name, function index, kind), so that a
+view of 250k calls of one function names it once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..trace import Allocation, Event, Span, Trace
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    name: str
+    raw_name: str
+    function_index: int
+    manual: bool
+
+
+@dataclass(slots=True)
+class Track:
+    """One trace: its title and the rows ``first .. first + count - 1`` of its spans."""
+    title: str
+    trace_id: str
+    module: str
+    errors: list[str]
+    dropped_events: int
+    start_ns: int
+    end_ns: int
+    root_events: list[Event] = field(default_factory=list)   # logs, metrics, growth outside any span
+    first: int = 0
+    count: int = 0
+
+
+@dataclass(slots=True)
+class FlatTrace:
+    """Every span of every track, in depth-first order (a parent before its children)."""
+    identities: list[Identity] = field(default_factory=list)
+    tracks: list[Track] = field(default_factory=list)
+    spans: list[Span] = field(default_factory=list)
+    identity: list[int] = field(default_factory=list)
+    parent: list[int] = field(default_factory=list)     # row of the parent span, -1 for a root
+    depth: list[int] = field(default_factory=list)
+    track: list[int] = field(default_factory=list)
+    self_ns: list[int] = field(default_factory=list)
+
+    @property
+    def start_ns(self) -> int:
+        return min((t.start_ns for t in self.tracks), default=0)
+
+    @property
+    def end_ns(self) -> int:
+        return max((t.end_ns for t in self.tracks), default=0)
+
+    def stack(self, row: int) -> list[str]:
+        """The display names from the root down to the span at ``row``."""
+        names = []
+        while row >= 0:
+            names.append(self.identities[self.identity[row]].name)
+            row = self.parent[row]
+        return names[::-1]
+
+
+def track_title(trace: Trace, number: int) -> str:
+    return trace.module_name or f"trace {number + 1} ({trace.trace_id_hex[:8]})"
+
+
+def flatten(traces: list[Trace]) -> FlatTrace:
+    flat = FlatTrace()
+    ids: dict[Identity, int] = {}
+    for number, trace in enumerate(traces):
+        spans_start = [s.start_ns for s in trace.root_spans]
+        spans_end = [s.end_ns for s in trace.root_spans]
+        track = Track(title=track_title(trace, number), trace_id=trace.trace_id_hex, module=trace.module_name,
+                      errors=list(trace.errors), dropped_events=trace.dropped_events,
+                      start_ns=trace.start_ns or min(spans_start, default=0),
+                      end_ns=max([trace.end_ns, *spans_end]),
+                      root_events=[e for e in trace.roots if type(e) is not Span], first=len(flat.spans))
+        t = len(flat.tracks)
+        flat.tracks.append(track)
+        stack: list[tuple[Span, int, int]] = [(s, -1, 0) for s in reversed(trace.root_spans)]
+        while stack:
+            span, parent, depth = stack.pop()
+            key = Identity(span.name, span.raw_name, span.function_index, span.manual)
+            ident = ids.get(key)
+            if ident is None:
+                ident = ids[key] = len(flat.identities)
+                flat.identities.append(key)
+            row = len(flat.spans)
+            flat.spans.append(span)
+            flat.identity.append(ident)
+            flat.parent.append(parent)
+            flat.depth.append(depth)
+            flat.track.append(t)
+            children = [e for e in span.events if type(e) is Span]
+            flat.self_ns.append(max(0, span.duration_ns - sum(c.duration_ns for c in children)))
+            stack.extend((c, row, depth + 1) for c in reversed(children))
+        track.count = len(flat.spans) - track.first
+    return flat
+
+
+def growth_events(flat: FlatTrace, track: int) -> list[Allocation]:
+    """The memory growth of one track, in time order."""
+    t = flat.tracks[track]
+    found = [e for e in t.root_events if type(e) is Allocation]
+    for span in flat.spans[t.first:t.first + t.count]:
+        found.extend(e for e in span.events if type(e) is Allocation)
+    found.sort(key=lambda a: a.time_ns)
+    return found
