@@ -6,11 +6,12 @@ The OpenAPI description is served at ``/openapi.json`` (and browsable at ``/docs
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
@@ -19,11 +20,14 @@ from .orchestrator import Orchestrator, StopError
 from .orchestrator.store import Ambiguous, NotFound, public_job
 from .states import ComputeState, JobState, TransitionError
 from .telemetry import otlp_json
+from .traceview import render as render_trace
 from .transport.messages import extract_context
 
 log = logging.getLogger(__name__)
 
 PREFIX = "/api/v1/orchestrator"
+VIEW_MEDIA_TYPES = {"html": "text/html; charset=utf-8", "chrome-trace": "application/json",
+                    "folded": "text/plain; charset=utf-8"}
 
 
 class SubmitRequest(BaseModel):
@@ -195,14 +199,19 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
 
     @app.get(f"{PREFIX}/jobs/{{job_id}}/trace", summary="The whole trace of a job", tags=["jobs"],
              description="format=otlp (default): one OTLP/JSON TracesData document; format=records: "
-                         "{TraceID, Spans} with one flat record per span.")
-    def job_trace(job_id: str, format: str = Query("otlp", pattern="^(otlp|records)$")) -> dict[str, Any]:
+                         "{TraceID, Spans} with one flat record per span; format=html: the trace view page; "
+                         "format=chrome-trace: Trace Event Format JSON; format=folded: folded stacks.")
+    def job_trace(job_id: str, format: str = Query("otlp", pattern="^(otlp|records|html|chrome-trace|folded)$")
+                  ) -> Any:
         o = orch()
         job = o.store.find_job(job_id)
         trace_id = o.trace_id(job)
         spans = o.telemetry.trace_spans(trace_id) if trace_id else []
         if format == "records":
             return {"TraceID": trace_id, "Spans": spans}
+        if format in VIEW_MEDIA_TYPES:
+            return Response(render_trace(spans, format, title=f"job {job['Name'] or job['ID']}"),
+                            media_type=VIEW_MEDIA_TYPES[format])
         return otlp_json(spans)
 
     # ------------------------------------------------------------------ nodes

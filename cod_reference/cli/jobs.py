@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from ..client import Client
-from ..telemetry import format_tree
+from ..traceview import FORMATS, render
 from .common import UsageError, api_flags, with_client
 from .output import Column, list_flags, object_flags, print_data, print_object, print_rows, short, table, when
 from .specs import read_spec
@@ -62,6 +63,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=with_client(job_get))
 
     p = with_id("trace", "the whole trace of a job", object_flags())
+    p.add_argument("--format", choices=FORMATS, help="tree (default), json (OTLP/JSON), chrome-trace "
+                   "(Perfetto, speedscope), folded (flame graph tools) or html (one page to open in a browser)")
+    p.add_argument("--out", metavar="FILE", help="write it to FILE instead of stdout")
     p.set_defaults(func=with_client(job_trace))
 
 
@@ -131,12 +135,23 @@ def job_get(args: argparse.Namespace, client: Client) -> int:
 
 
 def job_trace(args: argparse.Namespace, client: Client) -> int:
-    if args.output == "table":
-        data = client.trace(args.id, "records")
-        print(format_tree(data["Spans"]) if data["Spans"] else
-              f"no spans stored for job {args.id} (spans go to the collector when OTEL_EXPORTER_OTLP_* is set)")
-    else:
-        print_data(client.trace(args.id, "otlp"), args.output)
+    fmt = args.format or {"table": "tree"}.get(args.output, args.output)
+    if fmt == "yaml":
+        print_data(client.trace(args.id, "otlp"), "yaml")
+        return 0
+    data = client.trace(args.id, "records")
+    if not data["Spans"]:
+        print(f"no spans stored for job {args.id} (spans go to the collector when OTEL_EXPORTER_OTLP_* is set)")
+        return 0
+    text = render(data["Spans"], fmt, title=f"job {args.id}")
+    if not args.out:
+        print(text.rstrip("\n"))
+        return 0
+    try:
+        Path(args.out).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+    print(f"{fmt} trace of job {args.id} ({len(data['Spans'])} spans) written to {args.out}")
     return 0
 
 

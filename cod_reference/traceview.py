@@ -1,0 +1,134 @@
+"""A job's stored spans as the SDK's views: tree, OTLP/JSON, chrome-trace, folded stacks, HTML.
+
+The network keeps its spans as flat records (:func:`cod_reference.telemetry.span_record`):
+the orchestrator's and compute node's own spans and, inside ``call``, the guest's spans that
+the Observe SDK's OpenTelemetry adapter emitted.  :func:`records_to_trace` rebuilds one
+:class:`~observe_sdk.trace.Trace` from them (the guest's function spans keep their raw names
+and function indices; logs, metrics, memory growth and faults come back from the span
+events and attributes), so that one renderer, :mod:`observe_sdk.views`, draws both.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from observe_sdk.abi import LogLevel, MetricFormat
+from observe_sdk.adapters.common import (
+    ATTR_ALLOCATION,
+    ATTR_ERROR_MESSAGE,
+    ATTR_FAULT_MESSAGE,
+    ATTR_FUNCTION_INDEX,
+    ATTR_FUNCTION_RAW_NAME,
+    ATTR_LOG_MESSAGE,
+    ATTR_LOG_SEVERITY,
+    ATTR_METRIC_FORMAT,
+    ATTR_METRIC_VALUE,
+    ATTR_SPAN_KIND,
+    EVENT_LOG,
+    EVENT_METRIC,
+    FAULT_EVENT,
+    STATUS_ERROR,
+)
+from observe_sdk.trace import Allocation, Event, Log, Metric, Span, Trace
+from observe_sdk.views import chrome_trace_json, folded_text, render_html
+
+from .telemetry import format_tree, otlp_json
+
+FORMATS = ("tree", "json", "chrome-trace", "folded", "html")
+_NOT_TAGS = {ATTR_SPAN_KIND, ATTR_FUNCTION_INDEX, ATTR_FUNCTION_RAW_NAME, ATTR_ALLOCATION, ATTR_ERROR_MESSAGE}
+
+
+def _level(name: str) -> int:
+    try:
+        return int(LogLevel[name.upper()])
+    except KeyError:
+        return int(LogLevel.INFO)
+
+
+def _metric_format(name: str) -> int:
+    try:
+        return int(MetricFormat[name.upper()])
+    except KeyError:
+        return int(MetricFormat.STATSD)
+
+
+def _span(record: dict[str, Any], faults: list[str]) -> Span:
+    attrs = record["attributes"]
+    status = record["status"]
+    error = attrs.get(ATTR_ERROR_MESSAGE)
+    if error is None and status["code"] == STATUS_ERROR:
+        error = status["message"] or "error"
+    function = attrs.get(ATTR_SPAN_KIND) == "function"
+    span = Span(name=record["name"], raw_name=str(attrs.get(ATTR_FUNCTION_RAW_NAME, record["name"])),
+                function_index=int(attrs.get(ATTR_FUNCTION_INDEX, 0)) if function else 0,
+                start_ns=int(record["startTimeUnixNano"]), end_ns=int(record["endTimeUnixNano"]),
+                manual=not function, error=None if error is None else str(error),
+                span_id=int(record["spanId"], 16) if record["spanId"] else 0,
+                parent_id=int(record["parentSpanId"], 16) if record["parentSpanId"] else 0)
+    span.tags = [f"{k}:{v}" for k, v in attrs.items() if k not in _NOT_TAGS]
+    if record.get("service"):
+        span.tags.append(f"service:{record['service']}")
+    pages = attrs.get(ATTR_ALLOCATION)
+    if pages:
+        span.events.append(Allocation(int(pages), span.start_ns))
+    for event in record["events"]:
+        span.events.append(_event(event, faults))
+    return span
+
+
+def _event(event: dict[str, Any], faults: list[str]) -> Event:
+    attrs, when = event["attributes"], int(event["timeUnixNano"])
+    if event["name"] == EVENT_LOG:
+        return Log(_level(str(attrs.get(ATTR_LOG_SEVERITY, "INFO"))), str(attrs.get(ATTR_LOG_MESSAGE, "")), when)
+    if event["name"] == EVENT_METRIC:
+        return Metric(_metric_format(str(attrs.get(ATTR_METRIC_FORMAT, "statsd"))),
+                      str(attrs.get(ATTR_METRIC_VALUE, "")), when)
+    if event["name"] == FAULT_EVENT:
+        faults.append(str(attrs.get(ATTR_FAULT_MESSAGE, "fault")))
+        return Log(int(LogLevel.ERROR), f"fault: {attrs.get(ATTR_FAULT_MESSAGE, '')}", when)
+    # any other span event (an exception, say) is shown as a log line
+    text = ", ".join(f"{k}={v}" for k, v in attrs.items())
+    level = LogLevel.ERROR if event["name"] == "exception" else LogLevel.INFO
+    return Log(int(level), f"{event['name']}: {text}" if text else event["name"], when)
+
+
+def records_to_trace(records: list[dict[str, Any]], title: str = "") -> Trace:
+    """One trace of the network's span records: each span under its parent, in time order."""
+    faults: list[str] = []
+    spans = {r["spanId"]: _span(r, faults) for r in records}
+    children: dict[str, list[Span]] = defaultdict(list)
+    roots: list[Event] = []
+    for record in records:
+        span = spans[record["spanId"]]
+        parent = record["parentSpanId"]
+        if parent and parent in spans and parent != record["spanId"]:
+            children[parent].append(span)
+        else:
+            roots.append(span)
+    for span_id, kids in children.items():
+        events = spans[span_id].events + kids
+        events.sort(key=lambda e: e.start_ns if isinstance(e, Span) else e.time_ns)
+        spans[span_id].events = events
+    roots.sort(key=lambda e: e.start_ns if isinstance(e, Span) else 0)
+    trace_id = bytes.fromhex(records[0]["traceId"]) if records else bytes(16)
+    starts = [s.start_ns for s in spans.values()]
+    ends = [s.end_ns for s in spans.values()]
+    return Trace(trace_id=trace_id, roots=roots, errors=faults, module_name=title,
+                 start_ns=min(starts, default=0), end_ns=max(ends, default=0))
+
+
+def render(records: list[dict[str, Any]], fmt: str, title: str = "") -> str:
+    """The spans of one job's trace in ``fmt`` (one of :data:`FORMATS`)."""
+    if fmt == "tree":
+        return format_tree(records)
+    if fmt == "json":
+        return json.dumps(otlp_json(records), indent=2)
+    trace = records_to_trace(records, title)
+    if fmt == "chrome-trace":
+        return chrome_trace_json([trace])
+    if fmt == "folded":
+        return folded_text([trace])
+    if fmt == "html":
+        return render_html([trace], title)
+    raise ValueError(f"unknown trace format {fmt!r}; use one of {', '.join(FORMATS)}")
