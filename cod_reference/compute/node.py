@@ -24,7 +24,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from ..executor.output import read_tail
 from ..executor.types import ExecutionOutcome, ExecutionRequest, Mount
-from ..models import AllowedPath, job_resources, job_timeouts, local_inputs, parse_size
+from ..models import AllowedPath, allocation_to_dict, job_from_dict, parse_size
 from ..states import ComputeState
 from ..telemetry import Telemetry
 from ..transport import Transport
@@ -171,11 +171,12 @@ class ComputeNode:
         task = job["Tasks"][0]
         if task["Engine"]["Type"] != "wasm":
             return f"engine {task['Engine']['Type']!r} is not installed"
-        need = job_resources(job)
+        spec = job_from_dict(job)
+        need = allocation_to_dict(spec.needs())
         for key in ("CPU", "Memory"):
             if need[key] > self.config.capacity[key]:
                 return f"job needs {key} {need[key]:g} but this node has {self.config.capacity[key]:g}"
-        for path in local_inputs(job):
+        for path in spec.local_inputs():
             if not any(a.covers(path) for a in self.allowed):
                 return f"local input {path} is not allow-listed on this node"
         return ""
@@ -209,7 +210,7 @@ class ComputeNode:
 
     def _enqueue(self, rec: dict[str, Any], message: msg.Message) -> None:
         rec = dict(rec, Trace=message.trace_context)
-        run = _LocalExecution(rec, job_resources(rec["Job"]))
+        run = _LocalExecution(rec, allocation_to_dict(job_from_dict(rec["Job"]).needs()))
         with self._lock:
             self._queue.append(run)
             self._queue.sort(key=lambda r: -int(r.record["Job"].get("Priority") or 0))
@@ -318,7 +319,7 @@ class ComputeNode:
             execution_id=exec_id, module=module, entrypoint=params.get("Entrypoint") or "_start",
             args=list(params.get("Parameters") or []), env=env, mounts=mounts, import_modules=imports,
             memory_limit_bytes=parse_size(memory) if memory else None,
-            timeout_s=job_timeouts(job).execution_timeout(), stdout_path=str(exec_dir / "stdout"),
+            timeout_s=job_from_dict(job).Task.Timeouts.execution_timeout(), stdout_path=str(exec_dir / "stdout"),
             stderr_path=str(exec_dir / "stderr"), output_head_bytes=OUTPUT_HEAD_BYTES)
         outcome = self.executor.run(request, run.cancel)
         (exec_dir / "exitCode").write_text("" if outcome.exit_code is None else str(outcome.exit_code))

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from opentelemetry import trace
 
-from ..models import Constraint, holds_path, job_resources, job_timeouts, local_inputs
+from ..models import allocation_to_dict, holds_path, job_from_dict
 from ..states import ComputeState, DesiredState, JobState
 from ..transport import messages as msg
 from .nodes import NodeManager
@@ -29,7 +29,7 @@ from .store import JobStore, public_job
 
 def past_total_timeout(job: dict[str, Any], now_ns: int | None = None) -> float:
     """The job's TotalTimeout in seconds when it has run past it, else 0."""
-    total = job_timeouts(job).TotalTimeout
+    total = job_from_dict(job).Task.Timeouts.TotalTimeout
     now_ns = time.time_ns() if now_ns is None else now_ns
     return total if total and now_ns - job["CreateTime"] > total * 1e9 else 0
 
@@ -114,9 +114,10 @@ class Scheduler:
                     ) -> tuple[list[tuple[float, dict]], list[str]]:
         """Nodes that can run ``job`` now, best first, and why the others cannot. Without
         ``need_free`` a busy node still qualifies (its executor buffer queues the work)."""
-        need = job_resources(job)
-        constraints = [Constraint(c["Key"], c["Operator"], c.get("Values") or []) for c in job.get("Constraints") or []]
-        paths = local_inputs(job)
+        spec = job_from_dict(job)
+        need = allocation_to_dict(spec.needs())
+        constraints = spec.Constraints
+        paths = spec.local_inputs()
         used: dict[str, dict[str, float]] = {}
         for ex in self.store.active_executions():
             slot = used.setdefault(ex["NodeID"], {"CPU": 0.0, "Memory": 0.0})
@@ -141,7 +142,7 @@ class Scheduler:
                 why = "does not run the wasm engine"
             elif not all(c.matches(labels) for c in constraints):
                 why = "labels do not match the job's constraints"
-            elif any(not holds_path(info, p) for p in paths):
+            elif any(not holds_path(info.get("LocalPaths") or [], p) for p in paths):
                 why = "does not hold the job's local inputs"
             else:
                 cap = info.get("MaxCapacity") or {}
@@ -166,7 +167,7 @@ class Scheduler:
 
     def _no_node(self, job: dict[str, Any], reasons: list[str], outbox: list[msg.Message], waiting: bool) -> None:
         """No node can take (part of) the job now: queue it, or fail it past its QueueTimeout."""
-        queue_timeout = job_timeouts(job).QueueTimeout
+        queue_timeout = job_from_dict(job).Task.Timeouts.QueueTimeout
         waited = (time.time_ns() - job["CreateTime"]) / 1e9
         detail = "; ".join(reasons) or "no compute nodes"
         if waited >= queue_timeout:
@@ -183,7 +184,8 @@ class Scheduler:
 
     def _new_execution(self, job: dict[str, Any], info: dict[str, Any], partition: int, desired: DesiredState,
                        outbox: list[msg.Message]) -> None:
-        ex = self.store.create_execution(job["ID"], info["NodeID"], partition, desired, job_resources(job))
+        ex = self.store.create_execution(job["ID"], info["NodeID"], partition, desired,
+                                        allocation_to_dict(job_from_dict(job).needs()))
         ex = self.store.update_execution(ex["ID"], compute=ComputeState.ASK_FOR_BID) or ex
         outbox.append(self._message(msg.ASK_FOR_BID, ex, {"Execution": ex, "Job": public_job(job)}))
 

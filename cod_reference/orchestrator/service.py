@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate
 
-from ..models import Job
+from ..models import Job, spec_to_dict
 from ..states import ComputeState, DesiredState, JobState
 from ..telemetry import Telemetry
 from ..transport import Transport
@@ -134,7 +134,7 @@ class Orchestrator:
         with self.tracer.start_as_current_span("submit", context=parent or otel_context.Context()) as span:
             carrier: dict[str, str] = {}
             propagate.inject(carrier)
-            record, eval_id = self.store.create_job(job.to_dict(), carrier.get("traceparent", ""))
+            record, eval_id = self.store.create_job(spec_to_dict(job), carrier.get("traceparent", ""))
             span.set_attributes({"cod.job_id": record["ID"], "cod.job_name": record["Name"],
                                  "cod.job_type": record["Type"], "cod.count": record["Count"]})
         return {"JobID": record["ID"], "EvaluationID": eval_id, "Warnings": []}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from cod_reference.models import (Constraint, SpecError, decode_data_url, encode_data_url, holds_path,
-                                  load_job_text, parse_cpu, parse_job, parse_size, wasm_job)
+                                  load_job_text, parse_cpu, parse_job, parse_size, spec_to_dict, wasm_job)
 
 YAML = """
 Name: wasm-line-count
@@ -46,8 +46,8 @@ def test_bacalhau_style_yaml_round_trips() -> None:
     assert job.Task.Engine.Entrypoint == "_start"
     assert job.Task.Resources.cpu == 0.25 and job.Task.Resources.memory == 128 * 10**6
     assert job.Task.Timeouts.execution_timeout() == 120
-    assert parse_job(job.to_dict()).to_dict() == job.to_dict()
-    assert parse_job({"Job": job.to_dict()}).Name == "wasm-line-count"
+    assert spec_to_dict(parse_job(spec_to_dict(job))) == spec_to_dict(job)
+    assert parse_job({"Job": spec_to_dict(job)}).Name == "wasm-line-count"
 
 
 def test_json_is_accepted_and_defaults_apply() -> None:
@@ -139,7 +139,7 @@ def test_constraint_operators(op, values, labels, expected) -> None:
 
 
 def test_allow_listed_local_paths() -> None:
-    node = {"LocalPaths": ["/srv/data:ro", "/scratch:rw"]}
+    node = ["/srv/data:ro", "/scratch:rw"]
     assert holds_path(node, "/srv/data") and holds_path(node, "/srv/data/sub/f.txt") and holds_path(node, "/scratch")
     assert not holds_path(node, "/srv/database") and not holds_path(node, "/etc")
     assert not holds_path(node, "/srv/data/../../etc")  # the scheduler agrees with the node, which resolves '..'

@@ -1,0 +1,95 @@
+"""What the network keeps about running work: executions, evaluations and nodes.
+
+Like :mod:`.spec` these are plain records with Bacalhau's field names; :mod:`.serialize`
+writes them as the JSON of the API, the stores and the messages.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import states
+from .spec import Allocation
+
+#: A finished execution's output heads, as the compute node reports them (``Stdout``,
+#: ``stderr``, ``ExitCode``, ``ErrorMsg``...: Bacalhau's RunCommandResult names).
+RunOutput = dict[str, Any]
+#: Where a publisher put the results (``{"Type": "urlDownload", "Params": {"URL": ...}}``).
+PublishedResult = dict[str, Any]
+
+CONNECTED = "CONNECTED"
+DISCONNECTED = "DISCONNECTED"
+APPROVED = "APPROVED"
+
+
+@dataclass
+class ExecutionStatus:
+    StateType: states.ComputeState = states.ComputeState.NEW
+    Message: str = ""
+
+
+@dataclass
+class Execution:
+    """One attempt to run one partition of a job on one node."""
+
+    ID: str
+    JobID: str
+    NodeID: str
+    PartitionIndex: int = 0
+    ComputeState: ExecutionStatus = field(default_factory=ExecutionStatus)
+    DesiredState: states.DesiredState = states.DesiredState.PENDING
+    RunOutput: RunOutput | None = None
+    PublishedResult: PublishedResult | None = None
+    AllocatedResources: Allocation = field(default_factory=Allocation)
+    Retryable: bool = False
+    Revision: int = 0
+    CreateTime: int = 0
+    ModifyTime: int = 0
+
+    @property
+    def state(self) -> states.ComputeState:
+        return self.ComputeState.StateType
+
+    @property
+    def message(self) -> str:
+        return self.ComputeState.Message
+
+
+@dataclass
+class Evaluation:
+    """A reason to run the scheduler over a job, due at ``WaitUntil`` (ns)."""
+
+    ID: str
+    JobID: str
+    TriggeredBy: str
+    Status: str = "pending"
+    WaitUntil: int = 0
+    TraceParent: str = ""
+    CreateTime: int = 0
+
+
+@dataclass
+class NodeInfo:
+    """What a node announces in its heartbeats."""
+
+    NodeID: str
+    NodeType: str = "Compute"
+    Labels: dict[str, str] = field(default_factory=dict)
+    Engines: list[str] = field(default_factory=list)
+    Publishers: list[str] = field(default_factory=list)
+    StorageSources: list[str] = field(default_factory=list)
+    LocalPaths: list[str] = field(default_factory=list)
+    MaxCapacity: Allocation | None = None
+    AvailableCapacity: Allocation | None = None
+    RunningExecutions: int = 0
+    EnqueuedExecutions: int = 0
+
+
+@dataclass
+class NodeState:
+    """A node as the orchestrator's node manager knows it."""
+
+    Info: NodeInfo
+    Membership: str = APPROVED
+    Connection: str = CONNECTED
+    LastHeartbeat: int = 0
