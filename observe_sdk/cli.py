@@ -2,9 +2,17 @@
 
     observe-sdk run MODULE.wasm [--adapter NAME] [--out FILE] [--min-span-us N]
                     [--invoke FUNC[:ARG,...]]... [--env K=V]... [--dir HOST[::GUEST]]...
-                    [--recorder auto|python|wasm] [--flush-timeout SECONDS] [-- ARGS...]
+                    [--recorder auto|python|wasm] [--guest-stdout auto|stdout|stderr]
+                    [--flush-timeout SECONDS] [-- ARGS...]
     observe-sdk inspect MODULE.wasm [--json]
     observe-sdk instrument IN.wasm -o OUT.wasm [options]
+
+When the telemetry goes to stdout (``stdout`` and ``otel-stdout`` without ``--out``) the
+guest's stdout goes to stderr, so that ``observe-sdk run m.wasm --adapter otel-stdout | jq``
+reads only telemetry; ``--guest-stdout`` chooses otherwise. Messages of the CLI itself are
+one line on stderr starting ``observe-sdk: error:`` (``warning:``, ``note:``). The exit status
+is the guest's (134 for a trap), 2 for bad input, and 75 when the guest succeeded but its
+trace was not delivered. See docs/cli.md.
 """
 from __future__ import annotations
 
@@ -19,9 +27,17 @@ import wasmtime
 
 from . import __version__
 from .abi import IMPORTS, NAMESPACES, NS_LEGACY
-from .names import ModuleFormatError, read_module_info
+from .names import ModuleFormatError, ModuleInfo, read_module_info
 from .host.context import describe_trap
 from .options import Options
+
+
+EXIT_TRACE_LOST = 75
+"""``observe-sdk run``'s exit status when the guest succeeded but its telemetry was not all
+delivered (EX_TEMPFAIL: the backend may be back later). A guest's own non-zero status wins."""
+
+STDOUT_ADAPTERS = frozenset({"stdout", "otel-stdout"})
+"""The adapters that write the telemetry to stdout unless given --out."""
 
 
 class CliError(Exception):
@@ -74,30 +90,59 @@ def _parse_invoke(spec: str) -> tuple[str, list[str]]:
     return name, [a for a in rest.split(",") if a] if rest else []
 
 
-def _convert_args(func: wasmtime.Func, store: wasmtime.Store, name: str, raw: list[str]) -> list[Any]:
-    params = func.type(store).params
+def _convert_args(func_type: wasmtime.FuncType, name: str, raw: list[str]) -> list[Any]:
+    params = func_type.params
     if len(params) != len(raw):
         raise CliError(f"export {name!r} takes {len(params)} argument(s), {len(raw)} given")
     out: list[Any] = []
-    for ty, text in zip(params, raw):
+    for ty, text in zip(params, raw, strict=True):
         try:
             out.append(float(text) if str(ty) in ("f32", "f64") else int(text, 0))
         except ValueError:
-            raise CliError(f"export {name!r}: argument {text!r} is not a {ty}") from None
+            raise CliError(f"export {name!r}: argument {text!r} is not an {ty}") from None
     return out
 
 
-def cmd_run(ns: argparse.Namespace) -> int:
-    wasm = _read_module(ns.module)
-    try:
-        read_module_info(wasm)
-    except ModuleFormatError as exc:
-        raise CliError(f"{ns.module}: {exc}") from None
-    engine = wasmtime.Engine()
-    try:
-        module = wasmtime.Module(engine, wasm)
-    except wasmtime.WasmtimeError as exc:
-        raise CliError(f"{ns.module}: invalid module: {str(exc).splitlines()[0]}") from None
+def _plan_calls(module: wasmtime.Module, ns: argparse.Namespace) -> list[tuple[str, list[Any]]]:
+    """The exports to call and their arguments, checked against the module before anything runs."""
+    exports = {e.name: e.type for e in module.exports}
+    if not ns.invoke:
+        for entry in ("_start", "_initialize"):
+            if isinstance(exports.get(entry), wasmtime.FuncType):
+                return [(entry, [])]
+        raise CliError(f"{ns.module}: exports neither _start nor _initialize; use --invoke FUNC")
+    calls: list[tuple[str, list[Any]]] = []
+    if isinstance(exports.get("_initialize"), wasmtime.FuncType):
+        calls.append(("_initialize", []))
+    for spec in ns.invoke:
+        name, raw = _parse_invoke(spec)
+        func_type = exports.get(name)
+        if not isinstance(func_type, wasmtime.FuncType):
+            raise CliError(f"{ns.module}: no exported function {name!r}")
+        calls.append((name, _convert_args(func_type, name, raw)))
+    return calls
+
+
+def _trace_on_stdout(ns: argparse.Namespace) -> bool:
+    """Whether the telemetry is written to stdout: the stream adapters without --out."""
+    return ns.adapter in STDOUT_ADAPTERS and not ns.out
+
+
+def _guest_stdout_to_stderr(ns: argparse.Namespace) -> bool:
+    if ns.guest_stdout == "auto":
+        return _trace_on_stdout(ns)
+    return bool(ns.guest_stdout == "stderr")
+
+
+def _write_to_stderr(data: bytes) -> int:
+    sys.stderr.flush()
+    view = memoryview(data)
+    while view:
+        view = view[os.write(sys.stderr.fileno(), view):]
+    return len(data)
+
+
+def _wasi_config(ns: argparse.Namespace) -> wasmtime.WasiConfig:
     wasi = wasmtime.WasiConfig()
     wasi.argv = [os.path.basename(ns.module)] + list(ns.args)
     env = []
@@ -113,13 +158,40 @@ def cmd_run(ns: argparse.Namespace) -> int:
             raise CliError(f"--dir {spec!r}: {host} is not a directory")
         wasi.preopen_dir(host, guest if sep else host)
     wasi.inherit_stdin()
-    wasi.inherit_stdout()
+    if _guest_stdout_to_stderr(ns):  # the telemetry owns stdout: `... | jq` reads only it
+        wasi.stdout_custom = _write_to_stderr
+    else:
+        wasi.inherit_stdout()
     wasi.inherit_stderr()
+    return wasi
+
+
+def _note_nothing_to_trace(ns: argparse.Namespace, info: ModuleInfo) -> None:
+    if not info.observe_imports:
+        print(f"observe-sdk: note: {ns.module} imports nothing of the Observe ABI, so there is nothing to trace; "
+              f"instrument it first: observe-sdk instrument {ns.module} -o OUT.wasm (see docs/observe-abi.md)",
+              file=sys.stderr)
+
+
+def cmd_run(ns: argparse.Namespace) -> int:
+    wasm = _read_module(ns.module)
+    try:
+        info = read_module_info(wasm)
+    except ModuleFormatError as exc:
+        raise CliError(f"{ns.module}: {exc}") from None
+    engine = wasmtime.Engine()
+    try:
+        module = wasmtime.Module(engine, wasm)
+    except wasmtime.WasmtimeError as exc:
+        raise CliError(f"{ns.module}: invalid module: {str(exc).splitlines()[0]}") from None
+    calls = _plan_calls(module, ns)
     store = wasmtime.Store(engine)
-    store.set_wasi(wasi)
+    store.set_wasi(_wasi_config(ns))
     linker = wasmtime.Linker(engine)
     linker.define_wasi()
     adapter = make_adapter(ns.adapter, ns.out)
+    _note_nothing_to_trace(ns, info)
+    results = sys.stderr if _guest_stdout_to_stderr(ns) else sys.stdout
     options = Options(min_span_duration_us=ns.min_span_us, recorder=ns.recorder)
     ctx = adapter.start(linker, wasm, options, store=store)
     code = 0
@@ -127,47 +199,39 @@ def cmd_run(ns: argparse.Namespace) -> int:
         try:
             instance = linker.instantiate(store, module)
         except wasmtime.ExitTrap as exc:  # the start function called proc_exit
-            return exc.code
+            code = exc.code
+            return code
         except wasmtime.Trap as exc:      # the start function or a data segment trapped
             ctx.record_trap(exc)
-            print(f"observe-sdk: {ns.module}: trapped while instantiating: {describe_trap(exc)}", file=sys.stderr)
-            return 134
+            print(f"observe-sdk: error: {ns.module}: trapped while instantiating: {describe_trap(exc)}",
+                  file=sys.stderr)
+            code = 134
+            return code
         except wasmtime.WasmtimeError as exc:
             raise CliError(f"{ns.module}: cannot instantiate: {describe_trap(exc)}") from None
         exports = instance.exports(store)
-        calls: list[tuple[str, list[str]]]
-        if ns.invoke:
-            calls = [_parse_invoke(s) for s in ns.invoke]
-            if "_initialize" in exports:
-                calls.insert(0, ("_initialize", []))
-        elif "_start" in exports:
-            calls = [("_start", [])]
-        elif "_initialize" in exports:
-            calls = [("_initialize", [])]
-        else:
-            raise CliError(f"{ns.module}: exports neither _start nor _initialize; use --invoke FUNC")
-        for name, raw_args in calls:
-            func = exports.get(name) if hasattr(exports, "get") else None
-            if not isinstance(func, wasmtime.Func):
-                raise CliError(f"{ns.module}: no exported function {name!r}")
-            args = _convert_args(func, store, name, raw_args)
+        for name, args in calls:
+            func = exports[name]
+            assert isinstance(func, wasmtime.Func)  # _plan_calls checked the module's export types
             try:
                 result = ctx.call(store, func, *args)
             except wasmtime.ExitTrap as exc:
                 code = exc.code
                 break
             except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-                print(f"observe-sdk: {ns.module}: {name} trapped: {describe_trap(exc)}", file=sys.stderr)
+                print(f"observe-sdk: error: {ns.module}: {name} trapped: {describe_trap(exc)}", file=sys.stderr)
                 code = 134
                 break
             if name not in ("_start", "_initialize") and result is not None:
-                print(result if not isinstance(result, list) else " ".join(map(str, result)))
+                print(result if not isinstance(result, list) else " ".join(map(str, result)), file=results)
     finally:
         ctx.finish()
         report = adapter.shutdown(timeout=ns.flush_timeout)
         if not report.complete:
-            print(f"warning: adapter {ns.adapter}: {report.pending} pending, {report.failed} failed, "
-                  f"{report.dropped} dropped trace(s)", file=sys.stderr)
+            print(f"observe-sdk: error: adapter {ns.adapter}: the trace was not delivered ({report.pending} pending, "
+                  f"{report.failed} failed, {report.dropped} dropped)", file=sys.stderr)
+            if code == 0:
+                code = EXIT_TRACE_LOST
     return code
 
 
@@ -207,6 +271,13 @@ def cmd_inspect(ns: argparse.Namespace) -> int:
     return 0
 
 
+class _CliFormatter(logging.Formatter):
+    """The SDK's log records as the CLI's own lines: ``observe-sdk: warning: ...``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"observe-sdk: {record.levelname.lower()}: {record.getMessage()}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="observe-sdk", description="Observe WebAssembly modules.")
     p.add_argument("--version", action="version", version=f"observe-sdk {__version__}")
@@ -222,8 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--env", action="append", default=[], metavar="K=V")
     run.add_argument("--dir", action="append", default=[], metavar="HOST[::GUEST]")
     run.add_argument("--recorder", choices=("auto", "python", "wasm"), default="auto")
+    run.add_argument("--guest-stdout", choices=("auto", "stdout", "stderr"), default="auto",
+                     help="where the guest's stdout (and --invoke results) go; auto (default): stderr when "
+                          "the telemetry goes to stdout, so that it can be piped (| jq), else stdout")
     run.add_argument("--flush-timeout", type=float, default=10.0, metavar="SECONDS",
-                     help="how long to keep trying to deliver the telemetry at exit (default 10)")
+                     help="how long to keep trying to deliver the telemetry at exit (default 10); "
+                          f"a trace not delivered makes the exit status {EXIT_TRACE_LOST}")
     run.add_argument("args", nargs="*", help="arguments for the guest (after --)")
     run.set_defaults(func=cmd_run)
     insp = sub.add_parser("inspect", help="what a module imports of the Observe ABI")
@@ -250,8 +325,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
     if guest_args:
         ns.args = list(getattr(ns, "args", [])) + guest_args
-    logging.basicConfig(level=logging.INFO if ns.verbose else logging.WARNING,
-                        format="observe-sdk: %(levelname)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_CliFormatter())
+    logging.basicConfig(level=logging.INFO if ns.verbose else logging.WARNING, handlers=[handler])
     try:
         return ns.func(ns)
     except CliError as exc:

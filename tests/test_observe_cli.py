@@ -43,7 +43,7 @@ def mods(tmp_path: Path) -> dict[str, Path]:
 def test_run_prints_guest_output_and_tree(mods):
     r = cli("run", str(mods["ECHO"]))
     assert r.returncode == 0, r.stderr
-    assert "hello from wasm" in r.stdout
+    assert "hello from wasm" in r.stderr and "hello" not in r.stdout   # the telemetry owns stdout
     assert "trace " in r.stdout and "  main  " in r.stdout
 
 
@@ -59,12 +59,12 @@ def test_run_otel_stdout_to_file(mods, tmp_path):
 def test_run_reactor_invokes(mods):
     r = cli("run", str(mods["REACTOR"]), "--invoke", "bump", "--invoke", "bump", "--min-span-us", "0")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[:2] == ["1", "2"]
+    assert r.stderr.splitlines()[:2] == ["1", "2"]  # results go with the guest's stdout
     assert r.stdout.count("  bump  ") == 2 and "  init  " in r.stdout
 
 
 def test_run_invoke_with_arguments(mods):
-    r = cli("run", str(mods["PLAIN"]), "--invoke", "add:2,40")
+    r = cli("run", str(mods["PLAIN"]), "--invoke", "add:2,40", "--guest-stdout", "stdout")
     assert r.returncode == 0 and r.stdout.splitlines()[0] == "42"
     r = cli("run", str(mods["PLAIN"]), "--invoke", "add:2")
     assert r.returncode == 2 and "takes 2 argument(s)" in r.stderr
@@ -132,5 +132,50 @@ def test_run_trap_while_instantiating(tmp_path):
     r = cli("run", str(wat))
     assert r.returncode == 134
     assert r.stderr.strip().splitlines() == [
-        f"observe-sdk: {wat}: trapped while instantiating: wasm `unreachable` instruction executed"]
+        f"observe-sdk: error: {wat}: trapped while instantiating: wasm `unreachable` instruction executed"]
     assert "init" in r.stdout and "ERROR: trap:" in r.stdout
+
+
+def test_otel_stdout_pipes_into_a_json_reader(mods):
+    r = cli("run", str(mods["ECHO"]), "--adapter", "otel-stdout")
+    assert r.returncode == 0, r.stderr
+    docs = [json.loads(line) for line in r.stdout.splitlines()]   # `| jq -c .` reads only telemetry
+    assert len(docs) == 1 and "resourceSpans" in docs[0]
+    assert "hello from wasm" in r.stderr
+    r = cli("run", str(mods["ECHO"]), "--adapter", "otel-stdout", "--guest-stdout", "stdout")
+    assert r.stdout.startswith("hello from wasm\n") and "hello" not in r.stderr
+    out = mods["ECHO"].parent / "trace.jsonl"   # telemetry to a file: the guest keeps stdout
+    r = cli("run", str(mods["ECHO"]), "--adapter", "otel-stdout", "--out", str(out))
+    assert r.stdout == "hello from wasm\n" and json.loads(out.read_text())
+
+
+def test_a_module_without_observe_imports_says_so_once(mods):
+    r = cli("run", str(mods["PLAIN"]), "--invoke", "add:1,2")
+    assert r.returncode == 0, r.stderr
+    notes = [line for line in r.stderr.splitlines() if "nothing to trace" in line]
+    assert len(notes) == 1 and notes[0].startswith("observe-sdk: note: ") and "observe-sdk instrument" in notes[0]
+    r = cli("run", str(mods["ECHO"]))
+    assert "nothing to trace" not in r.stderr
+
+
+def test_invoke_is_checked_before_anything_runs(mods):
+    for spec, expect in (("nope", "no exported function 'nope'"), ("bump:1", "takes 0 argument(s), 1 given")):
+        r = cli("run", str(mods["REACTOR"]), "--invoke", spec)
+        assert r.returncode == 2 and r.stdout == "", r.stdout   # _initialize did not run: no trace printed
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("observe-sdk: error: ") and expect in lines[0]
+    r = cli("run", str(mods["PLAIN"]), "--invoke", "add:1,x")
+    assert r.returncode == 2 and r.stderr.strip().endswith("argument 'x' is not an i32")
+
+
+def test_a_lost_trace_is_in_the_exit_status(mods, monkeypatch):
+    import socket
+
+    with socket.socket() as s:   # a port nothing listens on: the connection is refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("OTEL_EXPORTER_ZIPKIN_ENDPOINT", f"http://127.0.0.1:{port}/api/v2/spans")
+    r = cli("run", str(mods["ECHO"]), "--adapter", "zipkin")
+    assert r.returncode == 75, r.stderr
+    assert "connection refused" in r.stderr and "the trace was not delivered" in r.stderr
+    assert all(line.startswith("observe-sdk: ") for line in r.stderr.splitlines() if "hello" not in line)

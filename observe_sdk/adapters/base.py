@@ -32,6 +32,15 @@ class TransientExportError(Exception):
     """Raised by :meth:`Adapter.export` when trying again later may succeed."""
 
 
+class BackendRefused(TransientExportError):
+    """Nothing listens at the backend's address (the connection was refused outright).
+
+    Retried like any transient failure while the host runs; once :meth:`Adapter.shutdown`
+    has begun, one more attempt is made and then the batch is given up: a backend that is
+    not there rarely appears within the flush timeout, and the host should not wait it out.
+    """
+
+
 @dataclass
 class ShutdownReport:
     exported: int       # traces delivered over the adapter's life
@@ -76,6 +85,7 @@ class Adapter:
         self._failed = 0
         self._thread: threading.Thread | None = None
         self._stop_retrying = threading.Event()
+        self._shutting_down = threading.Event()
 
     # -- the host side -------------------------------------------------
     def start(
@@ -163,6 +173,7 @@ class Adapter:
         """
         delay = self.backoff
         attempt = 0
+        last_error: TransientExportError | None = None
         with self._cond:
             dropped_before = self._dropped
         while True:
@@ -170,7 +181,9 @@ class Adapter:
                 self.export(batch)
             except TransientExportError as exc:
                 attempt += 1
-                if self._stop_retrying.is_set():
+                last_error = exc
+                refused = isinstance(exc, BackendRefused)
+                if self._stop_retrying.is_set() or (refused and self._shutting_down.is_set()):
                     break
                 if attempt > self.max_retries:
                     with self._cond:
@@ -182,8 +195,10 @@ class Adapter:
                                     "%.1fs while the queue has room", self.name, attempt, exc, self.max_backoff)
                 else:
                     log.info("%s: export failed (%s); retry %d in %.2fs", self.name, exc, attempt, delay)
-                if self._stop_retrying.wait(delay):
-                    break
+                # a refused connection is tried once more as soon as shutdown begins
+                if (self._shutting_down if refused else self._stop_retrying).wait(delay):
+                    if self._stop_retrying.is_set():
+                        break
                 delay = min(delay * 2, self.max_backoff)
                 continue
             except Exception as exc:
@@ -198,7 +213,7 @@ class Adapter:
             if attempt > self.max_retries:
                 log.warning("%s: export recovered after %d attempt(s)", self.name, attempt + 1)
             return
-        log.error("%s: giving up on %d trace(s) after %d attempt(s)", self.name, len(batch), attempt)
+        log.error("%s: giving up on %d trace(s) after %d attempt(s): %s", self.name, len(batch), attempt, last_error)
         with self._cond:
             self._failed += len(batch)
 
@@ -216,7 +231,10 @@ class Adapter:
         return True
 
     def shutdown(self, timeout: float | None = 30.0) -> ShutdownReport:
-        """Flush what can be flushed within ``timeout`` seconds, then stop the thread."""
+        """Flush what can be flushed within ``timeout`` seconds, then stop the thread.
+
+        A backend that refuses connections (:class:`BackendRefused`) is given up at once."""
+        self._shutting_down.set()
         flushed = self.flush(timeout)
         with self._cond:
             self._closed = True

@@ -1,6 +1,7 @@
 """One HTTP request for an adapter, with the failure classified for the base class's retries.
 
-Connection errors, timeouts, 408, 429 and 5xx raise
+A refused connection raises :class:`~.base.BackendRefused` (given up at shutdown);
+other connection errors, timeouts, 408, 429 and 5xx raise
 :class:`~.base.TransientExportError` (retried with backoff); other 4xx raise
 :class:`ExportError` (given up at once: sending the same payload again cannot
 help).  ``http://``, ``https://`` and ``unix:///path/to.sock`` URLs work.
@@ -12,7 +13,7 @@ import math
 import socket
 import urllib.parse
 
-from .base import TransientExportError
+from .base import BackendRefused, TransientExportError
 
 
 class ExportError(Exception):
@@ -54,6 +55,25 @@ def check_timeout(seconds: float, what: str) -> float:
     return float(seconds)
 
 
+def refuses_connections(address: str, timeout: float = 1.0) -> bool:
+    """True when nothing listens at ``address`` (``http://host:port/...`` or ``host:port``):
+    the connection is refused outright. Any other outcome, a timeout included, is False."""
+    parts = urllib.parse.urlsplit(address if "//" in address else f"//{address}")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return False
+    if not parts.hostname:
+        return False
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def send(url: str, body: bytes, headers: dict[str, str], *, timeout: float, method: str = "POST",
          path: str | None = None, what: str = "backend") -> bytes:
     """Send ``body`` to ``url`` (``path`` replaces the URL's path; needed for unix sockets).
@@ -72,6 +92,8 @@ def send(url: str, body: bytes, headers: dict[str, str], *, timeout: float, meth
         conn.request(method, target, body=body, headers=headers)
         resp = conn.getresponse()
         text = resp.read()
+    except ConnectionRefusedError as exc:
+        raise BackendRefused(f"{what} at {url}: connection refused (is it running?)") from exc
     except (OSError, http.client.HTTPException) as exc:
         raise TransientExportError(f"{what} at {url}: {exc}") from exc
     finally:

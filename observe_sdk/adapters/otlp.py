@@ -44,9 +44,9 @@ from opentelemetry.trace import (
 
 from .. import __version__
 from ..trace import Span, Trace, new_span_id
-from .base import TransientExportError
+from .base import BackendRefused, TransientExportError
 from .common import DEFAULT_SERVICE_NAME
-from .httpsend import check_timeout, check_url
+from .httpsend import check_timeout, check_url, refuses_connections
 from .opentelemetry import SCOPE_NAME, OpenTelemetryAdapter
 from .resume import ResumableSends, Send
 from .traceinfo import effective_trace_id
@@ -279,7 +279,12 @@ class OtlpAdapter(OpenTelemetryAdapter):
         return sends
 
     def _send(self, signal: str, data: Any) -> None:
-        if self._exporters[signal].export(data) not in _SUCCESS:
+        exporter = self._exporters[signal]
+        endpoint = getattr(exporter, "_endpoint", None)  # the exporter's resolved endpoint (env or given)
+        # at shutdown, a collector that is not there is not waited for (the exporter would retry it)
+        if self._shutting_down.is_set() and isinstance(endpoint, str) and refuses_connections(endpoint):
+            raise BackendRefused(f"OTLP collector at {endpoint}: connection refused (is it running?)")
+        if exporter.export(data) not in _SUCCESS:
             raise TransientExportError(f"OTLP export of {signal} to the collector failed")
 
     def close(self) -> None:

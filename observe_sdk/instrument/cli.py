@@ -28,25 +28,25 @@ def build_parser(prog: str = "observe-sdk instrument") -> argparse.ArgumentParse
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.min_instructions < 0:
-        print("error: --min-instructions must be >= 0", file=sys.stderr)
+        print("observe-sdk: error: --min-instructions must be >= 0", file=sys.stderr)
         return 2
     try:
         with open(args.input, "rb") as f:
             wasm = f.read()
     except OSError as exc:
-        print(f"error: cannot read {args.input}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"observe-sdk: error: cannot read {args.input}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     try:
         result = instrument_module(wasm, include=args.include, exclude=args.exclude,
                                    min_instructions=args.min_instructions, memory=not args.no_memory)
     except (WasmFormatError, InstrumentError) as exc:
-        print(f"error: {args.input}: {exc}", file=sys.stderr)
+        print(f"observe-sdk: error: {args.input}: {exc}", file=sys.stderr)
         return 1
     try:
         with open(args.output, "wb") as f:
             f.write(result.wasm)
     except OSError as exc:
-        print(f"error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"observe-sdk: error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     if not args.quiet:
         for line in result.summary.lines():

@@ -60,7 +60,7 @@ def test_errors_are_one_clear_line(args: list[str], message: str, module_file: P
     argv = [a.format(**paths) for a in args] + ["-o", str(tmp_path / "x.wasm")]
     assert main(argv) != 0
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+    assert err.count("\n") == 1 and err.startswith("observe-sdk: error: ") and message in err
 
 
 def test_unwritable_output(module_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
