@@ -15,6 +15,8 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
+from observe_sdk.version import __version__
+
 from .models import SpecError, parse_job
 from .orchestrator import Orchestrator, StopError
 from .orchestrator.store import Ambiguous, NotFound, public_job
@@ -54,7 +56,7 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 
 def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str, Any] | None = None,
-               version: str = "0.1.0") -> FastAPI:
+               version: str = __version__) -> FastAPI:
     """The API app; ``get_orchestrator`` returns the current orchestrator (it may be replaced
     by a restart), ``computes`` maps node ids to in-process compute nodes whose results
     and logs the API serves."""

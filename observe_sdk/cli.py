@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import wasmtime
 
-from . import __version__
+from .version import __version__
 from .abi import IMPORTS, NAMESPACES, NS_LEGACY
 from .names import ModuleFormatError, ModuleInfo, read_module_info
 from .host.context import describe_trap

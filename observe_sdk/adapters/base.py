@@ -15,15 +15,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import wasmtime
+
+from ..host.context import TraceContext, observe
+from ..options import Options
 from ..trace import Trace
-
-if TYPE_CHECKING:  # pragma: no cover
-    import wasmtime
-
-    from ..host.context import TraceContext
-    from ..options import Options
 
 log = logging.getLogger("observe_sdk.adapters")
 
@@ -90,16 +88,17 @@ class Adapter:
     # -- the host side -------------------------------------------------
     def start(
         self,
-        linker: "wasmtime.Linker",
+        linker: wasmtime.Linker,
         wasm_bytes: bytes,
-        options: "Options | None" = None,
+        options: Options | None = None,
         *,
-        store: "wasmtime.Store | None" = None,
-    ) -> "TraceContext":
-        """Link the Observe ABI into ``linker`` and begin a trace for ``wasm_bytes``."""
-        from ..host.context import TraceContext
+        store: wasmtime.Store | None = None,
+    ) -> TraceContext:
+        """Link the Observe ABI into ``linker`` and begin a trace for ``wasm_bytes``.
 
-        return TraceContext(self, linker, wasm_bytes, options, store=store)
+        The shortcut for :func:`observe_sdk.observe` with this adapter as the sink.
+        """
+        return observe(linker, wasm_bytes, self, options, store=store)
 
     def on_guest_invoked(self, metadata: dict[str, Any]) -> None:
         """Called on the guest's thread when the host calls the guest through

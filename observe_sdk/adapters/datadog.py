@@ -47,7 +47,7 @@ from typing import Any, Iterable, Mapping
 
 import msgpack
 
-from .. import __version__
+from ..version import __version__
 from ..trace import Log, Metric, Span, Trace
 from .base import Adapter, TransientExportError
 from .common import (

@@ -40,7 +40,7 @@ from opentelemetry.trace import (
     TraceFlags,
 )
 
-from .. import __version__
+from ..version import __version__
 from ..abi import LogLevel
 from ..trace import Log, Metric, Span, Trace
 from .base import Adapter

@@ -42,7 +42,7 @@ from opentelemetry.trace import (
     get_current_span,
 )
 
-from .. import __version__
+from ..version import __version__
 from ..trace import Span, Trace, new_span_id
 from .base import BackendRefused, TransientExportError
 from .common import DEFAULT_SERVICE_NAME

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..gcpause import gc_paused
 from ..trace import Log, Metric, Span, Trace, new_span_id
+from ..version import __version__
 from .common import (
     ATTR_ALLOCATION,
     ATTR_ERROR_MESSAGE,
@@ -158,8 +159,6 @@ def trace_spans_json(trace: Trace, q: _Strings | None = None) -> list[str]:
 def traces_data_json(traces: list[Trace], service_name: str = DEFAULT_SERVICE_NAME,
                      resource_attributes: dict[str, AttrValue] | None = None) -> str:
     """One ``TracesData`` document (JSON text, one line) holding ``traces`` under one resource."""
-    from .. import __version__
-
     q = _Strings()
     attrs: dict[str, AttrValue] = {"service.name": service_name}
     attrs.update(resource_attributes or {})

@@ -1,22 +1,29 @@
-"""TraceContext: one observed module's link to an adapter."""
+"""TraceContext: one observed module, from its linker to the sink its traces go to.
+
+The data flows one way: the guest calls the recorder (:mod:`.recorder`,
+:mod:`.wasm_recorder`) and the Observe API (:mod:`.linking`), which append raw
+events to a log; :meth:`TraceContext.finish` assembles the log into a
+:class:`~observe_sdk.trace.Trace` (:mod:`observe_sdk.assemble`) and hands it to
+the :class:`~observe_sdk.sink.TraceSink`.  :func:`observe` is the entry point.
+"""
 from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import wasmtime
 
 from ..abi import NS_INSTRUMENT, NS_LEGACY, SUPPORTED_VERSION_MAJOR, SUPPORTED_VERSION_MINOR, EventKind
+from ..assemble import assemble
 from ..names import FunctionNames, read_module_info
 from ..options import Options
+from ..sink import TraceSink, sink_name
 from ..trace import Trace, new_trace_id
 from .linking import link_observe_abi
-from .recorder import PythonRecorder, time_ns
+from .recorder import PythonRecorder, Recorder, time_ns
 from .signals import guard_trap_handlers
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..adapters.base import Adapter
+from .wasm_recorder import RecorderUnavailable, WasmRecorder
 
 log = logging.getLogger("observe_sdk")
 
@@ -48,14 +55,9 @@ def describe_trap(exc: BaseException) -> str:
     return cause
 
 
-def _choose_recorder(options: Options, store: wasmtime.Store | None, linker: wasmtime.Linker):
+def choose_recorder(options: Options, store: wasmtime.Store | None, linker: wasmtime.Linker) -> Recorder:
+    """The recorder ``options.recorder`` asks for: ``auto`` takes the in-wasm one when it can work."""
     if options.recorder == "python":
-        return PythonRecorder(options.max_events)
-    try:
-        from .wasm_recorder import RecorderUnavailable, WasmRecorder
-    except ImportError:
-        if options.recorder == "wasm":
-            raise ValueError("recorder='wasm' is not available in this build of observe_sdk") from None
         return PythonRecorder(options.max_events)
     try:
         return WasmRecorder.create(options, store, linker)
@@ -66,24 +68,42 @@ def _choose_recorder(options: Options, store: wasmtime.Store | None, linker: was
         return PythonRecorder(options.max_events)
 
 
+def observe(
+    linker: wasmtime.Linker,
+    wasm_bytes: bytes,
+    sink: TraceSink,
+    options: Options | None = None,
+    *,
+    store: wasmtime.Store | None = None,
+) -> TraceContext:
+    """Link the Observe ABI into ``linker`` for the module ``wasm_bytes``; its traces go to ``sink``.
+
+    With ``store=`` (having WASI, and ``linker.define_wasi()`` done) the events
+    are recorded in wasm, without a Python call per function call.
+    ``adapter.start(linker, wasm_bytes, options, store=store)`` is the same call.
+    """
+    return TraceContext(sink, linker, wasm_bytes, options, store=store)
+
+
 class TraceContext:
     """Links the Observe ABI into a linker and collects what one module reports.
 
-    Made by :meth:`Adapter.start`.  :meth:`finish` assembles the trace recorded
-    so far, hands it to the adapter, and begins a new one.  As a context
-    manager it finishes on exit, recording a trap or exit first.
+    Made by :func:`observe` (or its shortcut :meth:`Adapter.start`).
+    :meth:`finish` assembles the trace recorded so far, hands it to the sink,
+    and begins a new one.  As a context manager it finishes on exit, recording
+    a trap or exit first.
     """
 
     def __init__(
         self,
-        adapter: "Adapter",
+        sink: TraceSink,
         linker: wasmtime.Linker,
         wasm_bytes: bytes,
         options: Options | None = None,
         *,
         store: wasmtime.Store | None = None,
     ) -> None:
-        self.adapter = adapter
+        self.sink = sink
         self.options = options or Options()
         if store is not None:
             if store.engine is not linker.engine:
@@ -114,10 +134,25 @@ class TraceContext:
                           "consider re-instrumenting it", major, minor, SUPPORTED_VERSION_MAJOR, SUPPORTED_VERSION_MINOR)
         for ns, name in self.module.unknown_observe_imports:
             log.warning("module imports %s::%s, which is not part of the Observe ABI", ns, name)
-        self._recorder = _choose_recorder(self.options, store, linker)
-        self._recorder.attach(store, linker)
-        link_observe_abi(linker, self, self._recorder.instrument_functions())
+        self._recorder = choose_recorder(self.options, store, linker)
+        link_observe_abi(linker, self)
         self._new_trace()
+
+    # -- what linking reads (host.linking.ObservedModule) ---------------
+    @property
+    def recorder(self) -> Recorder:
+        """The recorder of this module's events."""
+        return self._recorder
+
+    @property
+    def store(self) -> wasmtime.Store | None:
+        """The store given as ``store=`` (None when none was)."""
+        return self._store
+
+    @property
+    def adapter(self) -> TraceSink:
+        """The sink, under the name users of ``adapter.start`` know."""
+        return self.sink
 
     # -- configuration -------------------------------------------------
     @property
@@ -160,8 +195,8 @@ class TraceContext:
             reason, is_error = f"trap: {describe_trap(exc)}", True
         self._recorder.log.add(K_END, (reason, is_error))
 
-    def _fault(self, op: str, message: str) -> None:
-        """Record a guest fault on the trace; log it once per kind."""
+    def record_fault(self, op: str, message: str) -> None:
+        """Record a guest fault (of operation ``op``) on the trace; log it once per kind."""
         self._recorder.log.add(K_ERROR, message)
         self._log_fault_once(op, message)
 
@@ -177,9 +212,7 @@ class TraceContext:
         self._started_ns = time_ns()
 
     def finish(self) -> Trace:
-        """Assemble the trace so far, submit it to the adapter, and begin a new one."""
-        from ..assemble import assemble
-
+        """Assemble the trace so far, submit it to the sink, and begin a new one."""
         with self._lock:
             events = self._recorder.take()
             trace = assemble(
@@ -200,16 +233,16 @@ class TraceContext:
             log.warning("trace %s: event cap of %d reached; %d event(s) dropped",
                         trace.trace_id_hex, self.options.max_events, trace.dropped_events)
         if trace.roots or trace.errors or trace.dropped_events:
-            self.adapter.submit(trace)  # an empty trace (nothing observed) is not sent anywhere
+            self.sink.submit(trace)  # an empty trace (nothing observed) is not sent anywhere
         return trace
 
     def _guest_invoked(self) -> None:
         try:
-            self.adapter.on_guest_invoked(self._metadata)
+            self.sink.on_guest_invoked(self._metadata)
         except Exception:  # telemetry never breaks the host
-            log.exception("adapter %s: on_guest_invoked failed", self.adapter.name)
+            log.exception("adapter %s: on_guest_invoked failed", sink_name(self.sink))
 
-    def __enter__(self) -> "TraceContext":
+    def __enter__(self) -> TraceContext:
         self._guest_invoked()
         return self
 

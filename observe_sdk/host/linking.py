@@ -5,18 +5,20 @@ of the in-wasm recorder); the Observe API functions always run in Python: they
 read the guest's memory, validate what they read, and record an event.  A bad
 pointer, invalid UTF-8, an unknown level or format, or a ``span-exit`` with
 nothing open is recorded as a fault on the trace, never raised into the guest.
+
+Linking knows the module it links for only through :class:`ObservedModule`
+(the part of :class:`~observe_sdk.host.context.TraceContext` it needs).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import wasmtime
 
 from ..abi import IMPORTS, NS_API, NS_INSTRUMENT, NS_LEGACY, EventKind, LogLevel, MetricFormat
-from . import recorder as _recorder
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .context import TraceContext
+from . import recorder as _recorder  # MAX_TEXT_BYTES read at call time (tests lower it)
+from .recorder import Recorder
 
 _VALTYPES = {"i32": wasmtime.ValType.i32(), "i64": wasmtime.ValType.i64()}
 
@@ -66,61 +68,82 @@ def read_guest_string(caller: wasmtime.Caller, ptr: int, length: int, what: str,
         raise GuestFault(f"{what}: invalid UTF-8 at byte {exc.start} of {length}") from None
 
 
-def api_functions(ctx: "TraceContext") -> dict[str, Callable[..., None]]:
+class ObservedModule(Protocol):
+    """What linking needs of the module it links for."""
+
+    @property
+    def recorder(self) -> Recorder:
+        """Records the events; Observe API events go into its log."""
+        ...
+
+    @property
+    def store(self) -> wasmtime.Store | None:
+        """The store the recorder lives in, when it lives in one."""
+        ...
+
+    def record_fault(self, op: str, message: str) -> None:
+        """Record a guest fault on the current trace."""
+        ...
+
+
+Event = tuple[int, Any]  # (event kind, payload) for EventLog.add
+
+
+def api_functions(module: ObservedModule) -> dict[str, Callable[..., None]]:
     """The Observe API, by canonical operation; each takes (caller, *args)."""
 
-    def recording(op: str, fn: Callable[..., Any]) -> Callable[..., None]:
+    def recording(op: str, fn: Callable[..., Event]) -> Callable[..., None]:
         def host(caller: wasmtime.Caller, *args: int) -> None:
-            recorder = ctx._recorder
+            recorder = module.recorder
             recorder.sync()  # keep buffered automatic events ahead of this one
             try:
                 kind, payload = fn(caller, *args)
             except GuestFault as exc:
-                ctx._fault(op, str(exc))
+                module.record_fault(op, str(exc))
                 return
             except Exception as exc:  # a host failure must not trap the guest
-                ctx._fault(op, f"internal: {op} failed on the host: {exc!r}")
+                module.record_fault(op, f"internal: {op} failed on the host: {exc!r}")
                 return
             recorder.log.add(kind, payload)
         return host
 
     def text(caller: wasmtime.Caller, ptr: int, length: int, what: str) -> str:
         """The guest's text, charged to the trace's text budget (a marker once it is spent)."""
-        events = ctx._recorder.log
+        events = module.recorder.log
         n = length & 0xFFFFFFFF
         got = read_guest_string(caller, ptr, n, what, limit=events.text_budget)
         if got is None:
             if events.text_budget >= 0:
                 events.text_budget = -1
-                ctx._fault("text-budget", f"{what}: the trace's text budget ({_recorder.MAX_TEXT_BYTES} bytes) "
-                           "is spent; further texts are replaced by a marker")
+                module.record_fault("text-budget", f"{what}: the trace's text budget ({_recorder.MAX_TEXT_BYTES} bytes) "
+                                    "is spent; further texts are replaced by a marker")
             return f"[{n} bytes dropped: text budget spent]"
         events.text_budget -= n
         return got
 
-    def span_enter(caller: wasmtime.Caller, ptr: int, length: int) -> tuple[int, Any]:
+    def span_enter(caller: wasmtime.Caller, ptr: int, length: int) -> Event:
         try:
             name = text(caller, ptr, length, "span-enter")
         except GuestFault as exc:
             # the span still opens, so that the guest's matching span-exit closes it and not its parent
-            ctx._fault("span-enter", str(exc))
+            module.record_fault("span-enter", str(exc))
             name = UNREADABLE_SPAN_NAME
         return K_SPAN_ENTER, name
 
-    def span_tags(caller: wasmtime.Caller, ptr: int, length: int) -> tuple[int, Any]:
+    def span_tags(caller: wasmtime.Caller, ptr: int, length: int) -> Event:
         return K_TAGS, text(caller, ptr, length, "span-tags")
 
-    def metric(caller: wasmtime.Caller, fmt: int, ptr: int, length: int) -> tuple[int, Any]:
+    def metric(caller: wasmtime.Caller, fmt: int, ptr: int, length: int) -> Event:
         if fmt not in _FORMATS:
             raise GuestFault(f"metric: unknown metric format {fmt}")
         return K_METRIC, (fmt, text(caller, ptr, length, "metric"))
 
-    def log(caller: wasmtime.Caller, level: int, ptr: int, length: int) -> tuple[int, Any]:
+    def log(caller: wasmtime.Caller, level: int, ptr: int, length: int) -> Event:
         if level not in _LEVELS:
             raise GuestFault(f"log: unknown log level {level}")
         return K_LOG, (level, text(caller, ptr, length, "log"))
 
-    def span_exit(caller: wasmtime.Caller) -> tuple[int, Any]:
+    def span_exit(caller: wasmtime.Caller) -> Event:
         return K_SPAN_EXIT, None
 
     return {
@@ -132,21 +155,24 @@ def api_functions(ctx: "TraceContext") -> dict[str, Callable[..., None]]:
     }
 
 
-def link_observe_abi(linker: wasmtime.Linker, ctx: "TraceContext", instrument: dict[str, Any]) -> None:
+def link_observe_abi(linker: wasmtime.Linker, module: ObservedModule) -> None:
     """Define every import of the three namespaces in ``linker``.
 
-    ``instrument`` maps ``enter``/``exit``/``memory-grow`` to Python callables
-    taking the one i32, or to ``wasmtime.Func`` exports of an in-wasm recorder.
+    The instrument imports go to what the module's recorder links them to:
+    Python callables taking the one i32, or ``wasmtime.Func`` exports of an
+    in-wasm recorder (which live in ``module.store``).
     """
     linker.allow_shadowing = True
-    api = api_functions(ctx)
+    api = api_functions(module)
+    instrument = module.recorder.instrument_functions()
     for (namespace, name), (params, op) in IMPORTS.items():
         if op in api:
             linker.define_func(namespace, name, func_type(params), api[op], access_caller=True)
             continue
         target = instrument[op]
         if isinstance(target, wasmtime.Func):
-            linker.define(ctx._store, namespace, name, target)
+            assert module.store is not None, "a recorder made of wasm exports lives in a store"
+            linker.define(module.store, namespace, name, target)
         else:
             linker.define_func(namespace, name, func_type(params), target)
 

@@ -11,8 +11,11 @@ in-wasm recorder (:mod:`observe_sdk.host.wasm_recorder`) produce the same log.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+import wasmtime
 
 from ..abi import EventKind
 
@@ -55,6 +58,35 @@ class EventLog:
         return len(self.events) // 3
 
 
+InstrumentFunction = Callable[[int], None] | wasmtime.Func
+"""What an instrument import (``enter``/``exit``/``memory-grow``) is linked to: a
+Python callable taking the one i32, or an export of a recorder living in the store."""
+
+
+class Recorder(Protocol):
+    """Records the automatic-instrumentation events of one module into an :class:`EventLog`.
+
+    The two implementations are :class:`PythonRecorder` and
+    :class:`~observe_sdk.host.wasm_recorder.WasmRecorder`.
+    """
+
+    name: str
+    log: EventLog
+    """The log of the current trace; events recorded from Python are added here."""
+
+    def instrument_functions(self) -> dict[str, InstrumentFunction]:
+        """What ``enter``, ``exit`` and ``memory-grow`` are linked to, by canonical operation."""
+        ...
+
+    def sync(self) -> None:
+        """Bring buffered events into :attr:`log` (call before adding an event from Python)."""
+        ...
+
+    def take(self) -> EventLog:
+        """Hand over the current log and begin a new one."""
+        ...
+
+
 class PythonRecorder:
     """Records ``enter``/``exit``/``memory-grow`` with one Python call per event."""
 
@@ -64,12 +96,12 @@ class PythonRecorder:
         self.max_events = max_events
         self.log = EventLog(max_events)
 
-    def instrument_functions(self) -> dict[str, Any]:
+    def instrument_functions(self) -> dict[str, InstrumentFunction]:
         """Python callables for the three instrument imports, by canonical operation."""
         recorder = self
         clock = time_ns
 
-        def event(kind: int):
+        def event(kind: int) -> Callable[[int], None]:
             def record(arg: int) -> None:
                 log = recorder.log
                 ev = log.events
@@ -89,6 +121,3 @@ class PythonRecorder:
         self.sync()
         log, self.log = self.log, EventLog(self.max_events)
         return log
-
-    def attach(self, store: Any, linker: Any) -> None:
-        """Hook for recorders that live in the store; nothing to do here."""

@@ -31,7 +31,7 @@ import wasmtime
 
 from ..abi import EventKind
 from ..options import Options
-from .recorder import EventLog, time_ns
+from .recorder import EventLog, InstrumentFunction, time_ns
 
 WAT_PATH = Path(__file__).with_name("recorder.wat")
 RECORD_BYTES = 24  # three little-endian i64: kind, arg, t_ns
@@ -212,12 +212,9 @@ class WasmRecorder:
         self._begin()
 
     # -- the recorder interface (see PythonRecorder) ---------------------
-    def instrument_functions(self) -> dict[str, Any]:
+    def instrument_functions(self) -> dict[str, InstrumentFunction]:
         """The recorder's exports for the three instrument imports, by canonical operation."""
         return dict(self._exports)
-
-    def attach(self, store: Any, linker: Any) -> None:
-        """Nothing to do: the recorder lives in ``store`` already."""
 
     def sync(self) -> None:
         """Bring the buffered records into ``log``; open spans can no longer be dropped here."""
