@@ -3,7 +3,9 @@
 One process per trace (named after its module) with one thread of spans: a
 complete event (``ph: "X"``) per span with its attributes in ``args``, logs
 and metrics as instant events (``ph: "i"``) on that thread, and the memory the
-trace grew as a counter (``ph: "C"``, cumulative pages).  Times are
+trace grew as a counter (``ph: "C"``, cumulative pages).  ``args`` holds what the span's
+attributes are in every other adapter, and no span id: speedscope tells frames apart by
+name and args, and a flame graph must merge the calls of one function.  Times are
 microseconds after the earliest trace start, which ``otherData`` gives in
 nanoseconds since the epoch (absolute microseconds would lose precision).
 """
@@ -13,7 +15,7 @@ import json
 from typing import Any
 
 from ..adapters.common import ATTR_ERROR_MESSAGE, log_attributes, metric_attributes, span_attributes
-from ..trace import Log, Metric, Trace, span_id_hex
+from ..trace import Log, Metric, Trace
 from .flat import FlatTrace, flatten, growth_events
 
 TID = 1
@@ -55,8 +57,6 @@ def chrome_trace(traces: list[Trace]) -> dict[str, Any]:
 def _span_event(flat: FlatTrace, row: int, pid: int, us: Any) -> dict[str, Any]:
     span = flat.spans[row]
     args: dict[str, Any] = dict(span_attributes(span))
-    if span.span_id:
-        args["span_id"] = span_id_hex(span.span_id)
     if span.error is not None:
         args[ATTR_ERROR_MESSAGE] = span.error
     return {"ph": "X", "name": span.name, "cat": "manual" if span.manual else "function", "pid": pid,

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("VIEWS_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("VIEWS_CHROMEDRIVER", "/usr/bin/chromedriver")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
