@@ -29,5 +29,9 @@ class Transport(ABC):
     def send(self, message: Message) -> None:
         """Queue ``message`` for its target; never blocks on the receiver."""
 
+    def on_reconnect(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (on a thread of its own) whenever the connection to the other nodes comes
+        back after it was lost; a transport without a connection never calls it."""
+
     def close(self) -> None:
         """Release threads and connections."""
