@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import logging
 import shutil
-import socket
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-import uvicorn
-
 from .api import create_app
+from .apiserver import ApiServer
 from .compute.node import ComputeConfig, ComputeNode, Executor, default_capacity
 from .orchestrator import Orchestrator, OrchestratorConfig
 from .telemetry import Telemetry
@@ -64,9 +62,7 @@ class Devstack:
         self.orchestrator: Orchestrator | None = None
         self.computes: dict[str, ComputeNode] = {}
         self._executors: list[Any] = []
-        self._server: uvicorn.Server | None = None
-        self._server_thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
+        self._api: ApiServer | None = None
         self.port = port
 
     # ------------------------------------------------------------------ lifecycle
@@ -90,18 +86,10 @@ class Devstack:
         return self
 
     def _bind(self) -> None:
-        # proto must be IPPROTO_TCP for asyncio to set TCP_NODELAY on accepted connections
-        # (with proto 0 every response waits ~40 ms for a delayed ACK)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.requested_port))
-        except OSError as exc:
-            sock.close()
-            raise OSError(f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror or exc}") from None
-        sock.listen(128)
-        self._socket = sock
-        self.port = sock.getsockname()[1]
+        self._api = ApiServer(create_app(lambda: self.orchestrator, self.computes),  # type: ignore[arg-type, return-value]
+                              self.host, self.requested_port)
+        self._api.bind()
+        self.port = self._api.port
 
     def _start_orchestrator(self) -> None:
         assert self.telemetry is not None
@@ -135,17 +123,8 @@ class Devstack:
         return node
 
     def _start_server(self) -> None:
-        app = create_app(lambda: self.orchestrator, self.computes)  # type: ignore[arg-type, return-value]
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._server_thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
-                                               name="cod-api", daemon=True)
-        self._server_thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._server_thread.is_alive():
-                raise RuntimeError("the API server did not start")
-            time.sleep(0.01)
+        assert self._api is not None
+        self._api.start()
 
     def restart_orchestrator(self, downtime_s: float = 0.0) -> None:
         """Stop the orchestrator and start a new one on the same data dir (the API stays up
@@ -156,11 +135,8 @@ class Devstack:
         self._start_orchestrator()
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-            if self._server_thread is not None:
-                self._server_thread.join(timeout=10)
-            self._server = None
+        if self._api is not None:
+            self._api.stop()
         for node in self.computes.values():
             node.stop()
         if self.orchestrator is not None:
@@ -177,9 +153,7 @@ class Devstack:
         if self.telemetry is not None:
             self.telemetry.flush()
             self.telemetry.shutdown()
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
+        self._api = None
 
     def cleanup(self) -> None:
         """Stop, and remove the data dir if the devstack made it."""

@@ -107,7 +107,7 @@ class NatsServer:
     def pid(self) -> int:
         return self.process.pid if self.process else 0
 
-    def start(self, timeout_s: float = 15.0) -> "NatsServer":
+    def start(self, timeout_s: float = 15.0) -> NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         cmd = [nats_server_binary(), "-js", "-sd", str(self.store_dir), "-a", self.host, "-p", str(self.port),

@@ -19,7 +19,7 @@ import os
 import threading
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -98,22 +98,47 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+_append_lock = threading.Lock()
+
+
+def append_records(path: Path, records: list[dict[str, Any]]) -> None:
+    """Append span records to a spans file, one JSON line each, in one write."""
+    lines = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
+    with _append_lock, open(path, "a", encoding="utf-8") as fh:
+        fh.write(lines)
+
+
 class FileSpanExporter(SpanExporter):
     """Appends finished spans, one JSON record a line, to a file."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
-            lines = "".join(json.dumps(span_record(s), separators=(",", ":")) + "\n" for s in spans)
-            with self._lock, open(self.path, "a", encoding="utf-8") as fh:
-                fh.write(lines)
+            append_records(self.path, [span_record(s) for s in spans])
             return SpanExportResult.SUCCESS
         except Exception:
             log.exception("could not write spans to %s", self.path)
+            return SpanExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        pass
+
+
+class ForwardingSpanExporter(SpanExporter):
+    """Hands finished spans, as records, to ``sink`` (a compute node sends them to its orchestrator)."""
+
+    def __init__(self, sink: Callable[[list[dict[str, Any]]], None]) -> None:
+        self.sink = sink
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            self.sink([span_record(s) for s in spans])
+            return SpanExportResult.SUCCESS
+        except Exception:
+            log.exception("could not forward %d span(s)", len(spans))
             return SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
@@ -221,7 +246,10 @@ def _tree_details(span: dict[str, Any], t0: int) -> list[str]:
 class Telemetry:
     """The tracer and meter providers of one devstack (or one node), and where spans go."""
 
-    def __init__(self, data_dir: str | os.PathLike[str] | None, service_name: str = SERVICE_NAME) -> None:
+    def __init__(self, data_dir: str | os.PathLike[str] | None, service_name: str = SERVICE_NAME,
+                 span_sink: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
+        """Spans go to the OTLP collector when one is configured, else to ``span_sink`` when given
+        (a node whose orchestrator keeps the trace), else to ``<data_dir>/traces/spans.jsonl``."""
         self.spans_file: Path | None = None
         self.metric_reader = InMemoryMetricReader()
         if _disabled():
@@ -231,8 +259,10 @@ class Telemetry:
             return
         resource = Resource.create({"service.name": _env("OTEL_SERVICE_NAME") or service_name})
         tp = TracerProvider(resource=resource)
-        exporter = _otlp_span_exporter()
-        if exporter is None and data_dir is not None:
+        exporter: SpanExporter | None = _otlp_span_exporter()
+        if exporter is None and span_sink is not None:
+            exporter = ForwardingSpanExporter(span_sink)
+        elif exporter is None and data_dir is not None:
             self.spans_file = Path(data_dir) / "traces" / SPANS_FILE
             exporter = FileSpanExporter(self.spans_file)
         if exporter is not None:
@@ -266,6 +296,11 @@ class Telemetry:
             return []
         self.flush(spans_only=True)  # the meter provider too would push metrics to a collector per call
         return read_trace(self.spans_file, trace_id)
+
+    def store_spans(self, records: list[dict[str, Any]]) -> None:
+        """Keep span records another node forwarded (with this node's own, for ``job trace``)."""
+        if self.spans_file is not None and records:
+            append_records(self.spans_file, records)
 
     def metrics_snapshot(self) -> dict[str, Any]:
         """Current values of the network's metrics, by instrument name."""

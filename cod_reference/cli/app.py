@@ -10,7 +10,7 @@ from observe_sdk import __version__
 
 from ..client import APIError
 from ..models import SpecError
-from . import jobs, nodes, stack, wasm
+from . import jobs, nodes, serve, stack, wasm
 from .common import Parser, UsageError
 
 
@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="cod", description="A compute-over-data network running observed Wasm jobs.")
     parser.add_argument("--version", action="version", version=f"cod (observe-sdk) {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (stack, jobs, wasm, nodes):
+    for module in (stack, serve, jobs, wasm, nodes):
         module.register(sub)
     return parser
 

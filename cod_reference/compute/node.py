@@ -31,6 +31,7 @@ from ..transport import Transport
 from ..transport import messages as msg
 from .inputs import InputError, module_name, prepare_inputs, read_module
 from .publisher import publish_local, result_archive
+from .reconcile import reconcile
 from .store import ExecutionStore
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,8 @@ class ComputeNode:
             self._send(msg.COMPUTE_ERROR, {"ExecutionID": rec["ID"], "Error": "failed due to node restart",
                                            "Retryable": True})
         self.transport.subscribe(self.node_id, self._handle)
-        self.heartbeat()
+        self.handshake()
+        self.transport.on_reconnect(self.handshake)
         thread = threading.Thread(target=self._heartbeats, name=f"cod-heartbeat-{self.node_id}", daemon=True)
         thread.start()
         self._threads.append(thread)
@@ -140,6 +142,12 @@ class ComputeNode:
     def heartbeat(self) -> None:
         self._send(msg.HEARTBEAT, {"NodeInfo": self.info()})
 
+    def handshake(self) -> None:
+        """Announce this node (at start, and after the transport reconnected): the orchestrator answers
+        with the executions it believes are here, see :mod:`.reconcile`."""
+        if not self._stop.is_set():
+            self._send(msg.HANDSHAKE, {"NodeInfo": self.info()})
+
     def _heartbeats(self) -> None:
         while not self._stop.wait(self.config.heartbeat_interval_s):
             try:
@@ -150,21 +158,30 @@ class ComputeNode:
     def _send(self, type_: str, payload: dict[str, Any], ctx: otel_context.Context | None = None) -> None:
         self.transport.send(msg.make_message(type_, self.node_id, msg.ORCHESTRATOR, payload, ctx))
 
+    report = _send
+
     # ------------------------------------------------------------------ messages
 
     def _handle(self, message: msg.Message) -> None:
         if message.type == msg.ASK_FOR_BID:
             self._ask_for_bid(message)
         elif message.type == msg.BID_ACCEPTED:
-            rec = self.store.get(message.payload["ExecutionID"])
-            if rec and self.store.set_state(rec["ID"], ComputeState.BID_ACCEPTED, "bid accepted"):
-                self._enqueue(rec, message)
+            self.approve(message.payload["ExecutionID"], message)
         elif message.type == msg.BID_REJECTED:
             self.store.set_state(message.payload["ExecutionID"], ComputeState.BID_REJECTED, "another bid won")
         elif message.type == msg.CANCEL_EXECUTION:
             self._cancel(message.payload["ExecutionID"], message.payload.get("Reason", ""))
+        elif message.type == msg.RECONCILE:
+            reconcile(self, message)
         else:
             log.warning("%s got unexpected message %s", self.node_id, message.type)
+
+    def approve(self, exec_id: str, message: msg.Message) -> None:
+        """The orchestrator chose this node's bid: queue the execution (once, however often it is said)."""
+        rec = self.store.get(exec_id)
+        if rec and rec["State"] == ComputeState.ASK_FOR_BID_ACCEPTED.value \
+                and self.store.set_state(exec_id, ComputeState.BID_ACCEPTED, "bid accepted"):
+            self._enqueue(rec, message)
 
     def bid(self, job: dict[str, Any]) -> str:
         """Why this node will not run ``job`` ("" if it will)."""
@@ -235,6 +252,9 @@ class ComputeNode:
                 self._threads.append(thread)
                 thread.start()
 
+    def cancel(self, exec_id: str, reason: str) -> None:
+        self._cancel(exec_id, reason)
+
     def _cancel(self, exec_id: str, reason: str) -> None:
         with self._lock:
             queued = next((r for r in self._queue if r.record["ID"] == exec_id), None)
@@ -275,7 +295,7 @@ class ComputeNode:
                     shutil.rmtree(self.dir / "executions" / exec_id / "inputs", ignore_errors=True)
                 if kind == msg.COMPUTE_ERROR:
                     span.set_status(Status(StatusCode.ERROR, payload["Error"]))
-                    if self.store.set_state(exec_id, ComputeState.FAILED, payload["Error"]):
+                    if self.store.set_state(exec_id, ComputeState.FAILED, payload["Error"], result=payload):
                         self._send(kind, payload)
                 elif kind == msg.RUN_RESULT:
                     if self.store.set_state(exec_id, ComputeState.COMPLETED, "", result=payload):

@@ -73,4 +73,5 @@ class ExecutionStore:
 def _row(row: sqlite3.Row) -> dict[str, Any]:
     return {"ID": row["id"], "Job": json.loads(row["job"]), "Execution": json.loads(row["execution"]),
             "State": row["state"], "Message": row["message"],
-            "Result": json.loads(row["result"]) if row["result"] else None, "Trace": json.loads(row["trace"])}
+            "Result": json.loads(row["result"]) if row["result"] else None, "Trace": json.loads(row["trace"]),
+            "CreateTime": row["create_ns"]}

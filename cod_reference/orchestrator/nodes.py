@@ -27,6 +27,7 @@ class NodeManager:
         self._lock = threading.Lock()
         self._nodes: dict[str, dict[str, Any]] = {}
         self._seen: dict[str, float] = {}
+        self._reconciled: dict[str, float] = {}  # nodes reconciled with since they (re)joined, and when
         now = time.monotonic()
         for state in store.load_nodes():
             node_id = state["Info"]["NodeID"]
@@ -61,12 +62,22 @@ class NodeManager:
             for node_id, state in self._nodes.items():
                 if state["Connection"] == CONNECTED and now - self._seen.get(node_id, now) > self.disconnect_timeout_s:
                     state["Connection"] = DISCONNECTED
+                    self._reconciled.pop(node_id, None)
                     lost.append(node_id)
         for node_id in lost:
             self.store.save_node(node_id, self._nodes[node_id])
             if self.on_change:
                 self.on_change(node_id, DISCONNECTED)
         return lost
+
+    def claim_reconcile(self, node_id: str, *, force: bool = False) -> bool:
+        """Whether to reconcile with ``node_id`` now: always on its handshake (``force``), else when it
+        is heard from for the first time since it (re)joined or this orchestrator started."""
+        with self._lock:
+            if not force and node_id in self._reconciled:
+                return False
+            self._reconciled[node_id] = time.monotonic()
+            return True
 
     def get(self, node_id: str) -> dict[str, Any] | None:
         with self._lock:

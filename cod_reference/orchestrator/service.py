@@ -27,6 +27,7 @@ from ..transport import Transport
 from ..transport import messages as msg
 from .broker import EvaluationBroker
 from .nodes import CONNECTED, NodeManager
+from .reconcile import reconcile_message
 from .scheduler import Scheduler, SchedulerConfig, past_total_timeout
 from .store import JobStore
 
@@ -221,8 +222,14 @@ class Orchestrator:
     # ------------------------------------------------------------------ messages from compute nodes
 
     def _handle(self, message: msg.Message) -> None:
-        if message.type == msg.HEARTBEAT:
-            self.nodes.heartbeat(message.payload["NodeInfo"])
+        if message.type in (msg.HEARTBEAT, msg.HANDSHAKE):
+            info = message.payload["NodeInfo"]
+            self.nodes.heartbeat(info)
+            if self.nodes.claim_reconcile(info["NodeID"], force=message.type == msg.HANDSHAKE):
+                self.transport.send(reconcile_message(self.store, info["NodeID"]))
+            return
+        if message.type == msg.SPANS:
+            self.telemetry.store_spans(message.payload.get("Spans") or [])
             return
         exec_id = message.payload.get("ExecutionID", "")
         try:

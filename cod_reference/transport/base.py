@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable
+from collections.abc import Callable
 
 from .messages import Message
 
@@ -29,7 +29,7 @@ class Transport(ABC):
     def send(self, message: Message) -> None:
         """Queue ``message`` for its target; never blocks on the receiver."""
 
-    def on_reconnect(self, listener: Callable[[], None]) -> None:
+    def on_reconnect(self, listener: Callable[[], None]) -> None:  # noqa: B027 (optional, not abstract)
         """Call ``listener`` (on a thread of its own) whenever the connection to the other nodes comes
         back after it was lost; a transport without a connection never calls it."""
 

@@ -20,15 +20,18 @@ ASK_FOR_BID = "AskForBid"
 BID_ACCEPTED = "BidAccepted"
 BID_REJECTED = "BidRejected"
 CANCEL_EXECUTION = "CancelExecution"
+RECONCILE = "Reconcile"                     # the executions the orchestrator believes the node holds
 # compute -> orchestrator
 BID_RESULT = "BidResult"
 EXECUTION_RUNNING = "ExecutionRunning"     # the guest has started (for job describe/logs --follow)
 RUN_RESULT = "RunResult"
 COMPUTE_ERROR = "ComputeError"
 HEARTBEAT = "Heartbeat"
+HANDSHAKE = "Handshake"                     # a node (re)joining: its info; the orchestrator answers Reconcile
+SPANS = "Spans"                             # finished spans of a node whose orchestrator keeps the trace
 
-MESSAGE_TYPES = (ASK_FOR_BID, BID_ACCEPTED, BID_REJECTED, CANCEL_EXECUTION, BID_RESULT, EXECUTION_RUNNING, RUN_RESULT,
-                 COMPUTE_ERROR, HEARTBEAT)
+MESSAGE_TYPES = (ASK_FOR_BID, BID_ACCEPTED, BID_REJECTED, CANCEL_EXECUTION, RECONCILE, BID_RESULT, EXECUTION_RUNNING,
+                 RUN_RESULT, COMPUTE_ERROR, HEARTBEAT, HANDSHAKE, SPANS)
 
 ORCHESTRATOR = "orchestrator"
 
@@ -47,7 +50,7 @@ class Message:
         return json.dumps(asdict(self), separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> "Message":
+    def from_json(cls, text: str | bytes) -> Message:
         doc = json.loads(text)
         if not isinstance(doc, dict) or doc.get("type") not in MESSAGE_TYPES:
             raise ValueError(f"not a cod message: {str(text)[:80]!r}")

@@ -22,9 +22,10 @@ import queue
 import re
 import threading
 import time
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Callable, Coroutine, TypeVar
+from typing import Any, TypeVar
 
 import nats
 import nats.errors
@@ -80,7 +81,7 @@ class _Delivery:
     node_id: str
     handler: Handler
     subscriptions: list[Subscription] = field(default_factory=list)
-    inbox: "queue.SimpleQueue[Msg | None]" = field(default_factory=queue.SimpleQueue)
+    inbox: queue.SimpleQueue[Msg | None] = field(default_factory=queue.SimpleQueue)
     thread: threading.Thread | None = None
     closed: bool = False
 
@@ -114,7 +115,7 @@ class NatsTransport(Transport):
     def _run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> "Future[Any]":
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> Future[Any]:
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
     async def _connect(self, timeout_s: float) -> None:
@@ -126,7 +127,7 @@ class NatsTransport(Transport):
                     max_reconnect_attempts=-1, reconnect_time_wait=0.25, error_cb=self._on_error,
                     disconnected_cb=self._on_disconnect, reconnected_cb=self._on_reconnect, **self._options)
                 break
-            except (nats.errors.NoServersError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, nats.errors.NoServersError, OSError) as exc:
                 if time.monotonic() > deadline:
                     raise ConnectionError(f"cannot reach NATS at {', '.join(self.servers)}: {exc or type(exc).__name__}"
                                           ) from None
@@ -294,7 +295,7 @@ class NatsTransport(Transport):
                 try:
                     await self._js.publish(subject, body, headers=headers, timeout=2.0)
                     break
-                except (nats.errors.Error, asyncio.TimeoutError) as exc:
+                except (TimeoutError, nats.errors.Error) as exc:
                     if self._closing and self._nc.is_closed:
                         self.dropped += 1
                         break
