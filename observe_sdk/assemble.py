@@ -7,6 +7,18 @@ minimum duration is dropped unless it is a root or an error, and what it held
 (allocations, logs, metrics, kept children) moves up to its parent, so that
 nothing but the span itself is lost.  Spans still open when the guest trapped
 or exited, or when the trace finished, are closed then and marked as errors.
+
+Manual spans need not nest inside functions: guests open and close them from
+helper functions (``custom_span_enter(name)``), and instrumenting compilers wrap
+the Observe imports themselves in functions of their own.  So:
+
+- ``exit(f)`` with manual spans opened inside ``f`` still open above it ends
+  ``f``'s span there; those manual spans stay open, one level up (their parent
+  is now ``f``'s parent).  Function spans still open above ``f`` are faults:
+  they are closed as errors.
+- ``span-exit`` with function spans opened after the innermost manual span
+  still open above it ends that manual span; those function spans stay open,
+  one level up.  A ``span-exit`` with no manual span open is a fault.
 """
 from __future__ import annotations
 
@@ -61,16 +73,21 @@ def _assemble(
     min_ns = min_span_duration_ns
     getrandbits = new_span_id
     open_frames = _OpenFrames()
+    manual_open = 0  # frames of negative index (manual spans) on the stack
 
-    def close(frame: list[Any], end: int, error: str | None) -> None:
-        nonlocal cur
+    def close(frame: list[Any], end: int, error: str | None, below: list[Any] | None) -> None:
+        """Close ``frame`` (already off the stack) into ``below``, the frame under it (None: a root)."""
+        nonlocal manual_open
         events = frame[_EVENTS]
-        parent = stack[-1][_EVENTS] if stack else roots
-        cur = parent
-        if stack and error is None and end - frame[_START] < min_ns:
-            parent.extend(events)  # the span goes; what it held stays
-            return
         idx = frame[_IDX]
+        if idx < 0:
+            manual_open -= 1
+        parent = below[_EVENTS] if below is not None else roots
+        if below is not None and error is None and end - frame[_START] < min_ns:
+            parent.extend(events)  # the span goes; what it held stays
+            if frame[_TAGS]:
+                below[_TAGS].extend(frame[_TAGS])
+            return
         if idx < 0:
             name = raw = frame[_NAME]
             span = Span(name, raw, 0, frame[_START], end, True, events, frame[_TAGS], error)
@@ -83,35 +100,63 @@ def _assemble(
                 e.parent_id = sid
         parent.append(span)
 
+    def end_function(idx: int, t: int) -> None:
+        """``exit(idx)`` for a frame below the innermost one (see the module docstring)."""
+        depth = len(stack) - 1
+        while stack[depth][_IDX] != idx:
+            depth -= 1
+        kept: list[list[Any]] = []
+        for i in range(len(stack) - 1, depth, -1):
+            frame = stack[i]
+            if frame[_IDX] < 0 <= idx:
+                kept.append(frame)  # a manual span opened inside idx: it outlives idx
+                continue
+            what = f"manual span {frame[_NAME]!r}" if frame[_IDX] < 0 else f"function {frame[_IDX]}"
+            errors.append(f"exit: {what} was still open when function {idx} returned; closed")
+            close(frame, t, "not closed before its caller returned", stack[i - 1])
+        frame = stack[depth]
+        del stack[depth:]
+        close(frame, t, None, stack[-1] if stack else None)
+        kept.reverse()
+        stack.extend(kept)
+
     t = ev[-1] if ev else 0
     it = iter(ev)
     for k, a, t in zip(it, it, it):
         if k == K_ENTER:
             # a negative index (a malformed guest) cannot be a function: show it as func[<unsigned>]
+            if a < 0:
+                manual_open += 1
             frame = [a, t, [], [], None if a >= 0 else f"func[{a & 0xFFFFFFFF}]"]
             stack.append(frame)
             cur = frame[_EVENTS]
         elif k == K_EXIT:
-            idx = a
-            if stack and stack[-1][_IDX] == idx:
-                close(stack.pop(), t, None)
-            elif open_frames.has(stack, idx):
-                _unwind_to(stack, idx, t, close, errors)
-                cur = stack[-1][_EVENTS] if stack else roots
+            if stack and stack[-1][_IDX] == a:
+                frame = stack.pop()
+                close(frame, t, None, stack[-1] if stack else None)
+            elif open_frames.has(stack, a):
+                end_function(a, t)
             else:
-                errors.append(f"exit: function {idx} has no open span; ignored")
+                errors.append(f"exit: function {a} has no open span; ignored")
+            cur = stack[-1][_EVENTS] if stack else roots
         elif k == K_GROW:
             cur.append(Allocation(a, t))
         elif k == K_SPAN_ENTER:
+            manual_open += 1
             frame = [-1, t, [], [], payloads[a]]
             stack.append(frame)
             cur = frame[_EVENTS]
         elif k == K_SPAN_EXIT:
-            if stack and stack[-1][_IDX] < 0:
-                close(stack.pop(), t, None)
+            if manual_open:
+                # the innermost manual span ends; function spans opened after it stay open, one level up
+                depth = len(stack) - 1
+                while stack[depth][_IDX] >= 0:
+                    depth -= 1
+                frame = stack.pop(depth)
+                close(frame, t, None, stack[depth - 1] if depth else None)
+                cur = stack[-1][_EVENTS] if stack else roots
             elif stack:
-                errors.append(f"span-exit: the innermost open span is function "
-                              f"{names(stack[-1][_IDX])[0]}, not a manual span; ignored")
+                errors.append("span-exit: no manual span is open; ignored")
             else:
                 errors.append("span-exit: no span is open; ignored")
         elif k == K_TAGS:
@@ -131,7 +176,9 @@ def _assemble(
         elif k == K_END:
             reason, is_error = payloads[a]
             while stack:
-                close(stack.pop(), t, reason if is_error else None)
+                frame = stack.pop()
+                close(frame, t, reason if is_error else None, stack[-1] if stack else None)
+            cur = roots
             if is_error:
                 errors.append(reason)
         else:
@@ -140,7 +187,8 @@ def _assemble(
     if stack:
         errors.append(f"{len(stack)} span(s) still open when the trace finished; closed as errors")
         while stack:
-            close(stack.pop(), t, "span still open when the trace finished")
+            frame = stack.pop()
+            close(frame, t, "span still open when the trace finished", stack[-1] if stack else None)
 
     if log.dropped:
         errors.append(f"event cap reached: {log.dropped} event(s) dropped")
@@ -191,16 +239,3 @@ class _OpenFrames:
         frames.extend(stack[lo:])
         return counts.get(idx, 0) > 0
 
-
-def _unwind_to(stack: list[list[Any]], idx: int, t: int, close: Callable[..., None], errors: list[str]) -> None:
-    """``exit(idx)`` that is not the innermost span: close what is above it, or ignore it."""
-    for depth in range(len(stack) - 1, -1, -1):
-        if stack[depth][_IDX] == idx:
-            while len(stack) > depth + 1:
-                frame = stack.pop()
-                what = f"manual span {frame[_NAME]!r}" if frame[_IDX] < 0 else f"function {frame[_IDX]}"
-                errors.append(f"exit: {what} was still open when function {idx} returned; closed")
-                close(frame, t, "not closed before its caller returned")
-            close(stack.pop(), t, None)
-            return
-    errors.append(f"exit: function {idx} has no open span; ignored")

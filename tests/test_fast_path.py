@@ -380,6 +380,44 @@ def test_root_under_a_manual_span_is_not_a_root() -> None:
     assert list(fast.events[0::3]) == [K_SPAN_ENTER, K_SPAN_EXIT, K_ENTER, K_EXIT]
 
 
+def test_manual_spans_across_function_boundaries() -> None:
+    """A manual span opened in one helper and closed in another: the recorder's
+    stack follows the assembler's re-parenting, so its filter drops the same spans."""
+    d = Driven(min_ns=100)
+    d.enter(1)                         # main
+    d.enter(2)                         # custom_span_enter
+    d.host(K_SPAN_ENTER, "run")
+    d.exit(2, dt=2)                    # ends 2; "run" stays open under main
+    d.enter(3)
+    d.exit(dt=3)                       # short, under "run": dropped in wasm
+    d.enter(4)                         # custom_span_exit
+    d.host(K_SPAN_ENTER, "inner")
+    d.enter(5)
+    d.host(K_SPAN_EXIT, None)          # ends "inner"; 5 stays open under 4
+    d.enter(6)
+    d.exit(dt=3)                       # short, under 5: dropped in wasm
+    d.exit(5, dt=2)
+    d.host(K_SPAN_EXIT, None)          # ends "run"; 4 stays open under main
+    d.exit(4, dt=2)
+    d.enter(7)
+    d.exit(dt=3)                       # short, under main: dropped in wasm
+    d.exit(1)
+    d.host(K_SPAN_ENTER, "outer")
+    d.enter(8)
+    d.host(K_SPAN_EXIT, None)          # ends "outer": 8 is a root now
+    d.exit(8, dt=2)                    # short, but a root: kept
+    d.enter(9)
+    d.exit(dt=2)                       # short, and a root (nothing open): kept
+    d.check()
+    fast, ref = d.pairs[0]
+    assert len(fast) == len(ref) - 6   # the ENTER and EXIT records of 3, 6 and 7
+    trace = assemble(fast, lambda i: (f"f{i}", f"f{i}"), min_span_duration_ns=0)
+    assert trace.errors == []
+    shape = lambda s: (s.name, [shape(c) for c in s.children])  # noqa: E731
+    assert [shape(r) for r in trace.root_spans] == [
+        ("f1", [("f2", []), ("run", []), ("f4", [("inner", []), ("f5", [])])]), ("outer", []), ("f8", []), ("f9", [])]
+
+
 def test_unbalanced_exits_and_end() -> None:
     d = Driven(min_ns=100)
     d.exit(9)                          # nothing open

@@ -180,20 +180,43 @@ def test_trace_id_and_metadata(guest_factory):
     adapter.shutdown()
 
 
-def test_unbalanced_exit_closes_inner_manual_span():
+def test_manual_span_outlives_the_function_that_opened_it():
+    """exit(f) with a manual span opened inside f still open: f ends, the manual span
+    stays open one level up, and a span-exit from elsewhere closes it (issue #11)."""
+    from observe_sdk.assemble import assemble
+    from observe_sdk.host.recorder import EventLog
+    from observe_sdk.names import FunctionNames
+
+    log = EventLog(100)
+    log.events += [1, 4, 50]             # enter 4 (main)
+    log.events += [1, 5, 100]            # enter 5 (custom_span_enter)
+    log.add(4, "manual", 110)            # span-enter
+    log.events += [2, 5, 200]            # exit 5 with the manual span open
+    log.events += [1, 6, 300]            # enter 6 (custom_span_exit)
+    log.add(5, None, 310)                # span-exit with function 6 open above the manual span
+    log.events += [2, 6, 400]            # exit 6
+    log.events += [2, 4, 500]            # exit 4
+    trace = assemble(log, FunctionNames({4: "main", 5: "enter", 6: "exit"}), min_span_duration_ns=0)
+    assert tree(trace) == [("main", [("enter", []), ("manual", []), ("exit", [])])]
+    main = trace.root_spans[0]
+    enter, manual, exit_ = main.children
+    assert (enter.end_ns, manual.start_ns, manual.end_ns, exit_.end_ns) == (200, 110, 310, 400)
+    assert all(s.error is None and s.parent_id == main.span_id for s in main.children)
+    assert trace.errors == []
+
+
+def test_span_exit_with_no_manual_span_open_is_a_fault():
     from observe_sdk.assemble import assemble
     from observe_sdk.host.recorder import EventLog
     from observe_sdk.names import FunctionNames
 
     log = EventLog(100)
     log.events += [1, 5, 100]            # enter 5
-    log.add(4, "manual", 110)            # span-enter
-    log.events += [2, 5, 200]            # exit 5 with the manual span open
+    log.add(5, None, 150)                # span-exit: only a function span is open
+    log.events += [2, 5, 200]
     trace = assemble(log, FunctionNames({5: "f"}), min_span_duration_ns=0)
-    assert tree(trace) == [("f", [("manual", [])])]
-    f = trace.root_spans[0]
-    assert f.error is None and f.children[0].error and f.children[0].end_ns == 200
-    assert "still open" in trace.errors[0]
+    assert tree(trace) == [("f", [])]
+    assert trace.errors == ["span-exit: no manual span is open; ignored"]
 
 
 def test_malformed_module_is_a_clear_error():

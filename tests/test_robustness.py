@@ -717,14 +717,16 @@ def test_text_budget_bounds_what_a_guest_can_make_the_host_keep(recorder: str,
 # ---------------------------------------------------------------- the assembler's pairing, against a plain model
 
 def reference_pairing(ops: list[tuple[str, int]]) -> tuple[list[Any], list[str]]:
-    """The pairing rules, written the obvious way (a scan of the stack for every exit)."""
+    """The pairing rules, written the obvious way (a scan of the stack for every exit and span-exit)."""
     roots: list[Any] = []
     stack: list[tuple[int, list[Any]]] = []
     errors: list[str] = []
 
-    def close(error: bool) -> None:
-        idx, children = stack.pop()
-        (stack[-1][1] if stack else roots).append((idx, error, children))
+    def close(error: bool, depth: int | None = None) -> None:
+        """Close the span at ``depth`` (default: the innermost) into the one below it."""
+        depth = len(stack) - 1 if depth is None else depth
+        idx, children = stack.pop(depth)
+        (stack[depth - 1][1] if depth else roots).append((idx, error, children))
 
     for op, idx in ops:
         if op == "enter":
@@ -736,13 +738,16 @@ def reference_pairing(ops: list[tuple[str, int]]) -> tuple[list[Any], list[str]]
             if not depths:
                 errors.append("exit")
                 continue
-            while len(stack) > depths[-1] + 1:
-                errors.append("exit")
-                close(True)
-            close(False)
+            # function spans above it are faults; manual spans above it outlive it
+            for d in range(len(stack) - 1, depths[-1], -1):
+                if stack[d][0] >= 0:
+                    errors.append("exit")
+                    close(True, d)
+            close(False, depths[-1])
         elif op == "span-exit":
-            if stack and stack[-1][0] < 0:
-                close(False)
+            manual = [d for d, (i, _) in enumerate(stack) if i < 0]
+            if manual:  # function spans above it outlive it
+                close(False, manual[-1])
             else:
                 errors.append("span-exit")
         elif op == "end":

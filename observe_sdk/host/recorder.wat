@@ -127,15 +127,33 @@
             (return)))
         (drop (call $emit (i32.const 2) (local.get $idx) (local.get $t)))
         (return)))
-    ;; not the innermost span: the assembler unwinds to the nearest open frame of
-    ;; this function (closing what is above it as errors), or ignores the exit
+    ;; not the innermost span: the assembler ends the nearest open frame of this
+    ;; function, closes the function frames above it as errors and keeps the manual
+    ;; frames above it open (they outlive it); or it ignores the exit
     (block $done
       (loop $search
         (br_if $done (i32.lt_s (local.get $top) (i32.const 786496)))
         (if (i32.eq (i32.load (local.get $top)) (local.get $idx))
-          (then (i32.store (i32.const 48) (local.get $top))
+          (then (call $keep_manual_above (local.get $top) (local.get $idx))
                 (br $done)))
         (local.set $top (i32.sub (local.get $top) (i32.const 24)))
         (br $search)))
     (drop (call $emit (i32.const 2) (local.get $idx) (local.get $t))))
+
+  ;; Drop the frame at $at and every frame above it but the manual ones (when
+  ;; $idx is a function's), which move down in order; the stack top follows.
+  (func $keep_manual_above (param $at i32) (param $idx i32)
+    (local $src i32) (local $sp i32)
+    (local.set $sp (i32.load (i32.const 48)))
+    (local.set $src (i32.add (local.get $at) (i32.const 24)))
+    (block $done
+      (loop $copy
+        (br_if $done (i32.ge_u (local.get $src) (local.get $sp)))
+        (if (i32.and (i32.lt_s (i32.load (local.get $src)) (i32.const 0))
+                     (i32.ge_s (local.get $idx) (i32.const 0)))
+          (then (memory.copy (local.get $at) (local.get $src) (i32.const 24))
+                (local.set $at (i32.add (local.get $at) (i32.const 24)))))
+        (local.set $src (i32.add (local.get $src) (i32.const 24)))
+        (br $copy)))
+    (i32.store (i32.const 48) (local.get $at)))
 )

@@ -290,12 +290,20 @@ class WasmRecorder:
                 FRAME.pack_into(self._view, sp, -1, 0, 0, -1)
                 ctl.sp = sp + FRAME.size
         elif kind == K_SPAN_EXIT:
-            top = ctl.sp - FRAME.size
-            if top >= STACK and FRAME.unpack_from(self._view, top)[0] < 0:
-                ctl.sp = top
+            self._end_innermost_manual_frame()
         elif kind == K_END:
             ctl.sp = STACK
         return True
+
+    def _end_innermost_manual_frame(self) -> None:
+        """As the assembler does on span-exit: the function frames above it move down one."""
+        view, sp = self._view, self._ctl.sp
+        at = sp - FRAME.size
+        while at >= STACK and FRAME.unpack_from(view, at)[0] >= 0:
+            at -= FRAME.size
+        if at >= STACK:
+            view[at:sp - FRAME.size] = view[at + FRAME.size:sp]
+            self._ctl.sp = sp - FRAME.size
 
     def _take_records(self, n: int) -> None:
         raw = self._view[BUFFER:BUFFER + n * RECORD_BYTES]
