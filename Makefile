@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench install guests clean
+.PHONY: demo test bench lint install guests clean
 
 # Set-up pieces of one area (mk/adapters.mk: Datadog's test agent in its own venv).
 -include mk/*.mk
@@ -26,6 +26,11 @@ test: install ddagent
 
 bench: install
 	$(BIN)/python -m pytest -q benchmarks --benchmark-only -p no:cacheprovider
+
+# ruff and mypy, configured in pyproject.toml (mypy: strict for observe_sdk).
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # Rebuild the guest examples (needs clang/wasi-libc; the built .wasm are committed).
 guests:
