@@ -7,6 +7,7 @@ mounted at ``<Target>/<file name>``, as Bacalhau does.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import posixpath
@@ -17,6 +18,7 @@ from typing import Any
 
 from ..executor.types import Mount
 from ..models import AllowedPath, decode_data_url
+from .paths import PathError, PinnedPath, resolve_allowed
 
 TARBALL_TYPES = ("application/gzip", "application/x-gzip", "application/x-tar+gzip", "application/x-tar")
 MAX_DOWNLOAD_BYTES = 512 * 2**20
@@ -26,7 +28,10 @@ class InputError(Exception):
     """An input that could not be prepared (the message names it)."""
 
 
-def prepare_inputs(sources: list[dict[str, Any]], work_dir: Path, allowed: list[AllowedPath]) -> list[Mount]:
+def prepare_inputs(sources: list[dict[str, Any]], work_dir: Path, allowed: list[AllowedPath],
+                   keep_open: contextlib.ExitStack) -> list[Mount]:
+    """Mounts for the job's input sources; what must stay open while the guest runs (the
+    pinned ``local`` paths) is pushed on ``keep_open``, which the caller closes afterwards."""
     mounts = []
     for i, spec in enumerate(sources):
         kind, params, target = spec["Source"]["Type"], spec["Source"].get("Params") or {}, spec["Target"]
@@ -34,7 +39,7 @@ def prepare_inputs(sources: list[dict[str, Any]], work_dir: Path, allowed: list[
         if kind == "inline":
             mounts.append(_inline(params["URL"], target, work_dir / f"input-{i}", where))
         elif kind in ("local", "localDirectory"):
-            mounts.append(_local(params, target, allowed, where))
+            mounts.append(_local(params, target, allowed, where, keep_open))
         elif kind == "urlDownload":
             mounts.append(_download(params["URL"], target, work_dir / f"input-{i}", where))
         else:
@@ -61,17 +66,22 @@ def _inline(url: str, target: str, dest: Path, where: str) -> Mount:
     return Mount(str(path), target, readonly=True)
 
 
-def _local(params: dict[str, Any], target: str, allowed: list[AllowedPath], where: str) -> Mount:
-    source = os.path.abspath(str(params["SourcePath"]))
+def _local(params: dict[str, Any], target: str, allowed: list[AllowedPath], where: str,
+           keep_open: contextlib.ExitStack) -> Mount:
+    """Resolved, checked against the allow-list, then pinned: the executor mounts the very
+    file or directory that was checked, even if a path component is swapped for a link later."""
+    source = str(params["SourcePath"])
     writable = bool(params.get("ReadWrite"))
-    rule = next((a for a in allowed if a.covers(source)), None)
-    if rule is None:
-        raise InputError(f"{where}: {source} is not in this node's allow-listed local paths")
-    if writable and not rule.writable:
-        raise InputError(f"{where}: {source} is allow-listed read-only on this node")
-    if not os.path.exists(source):
-        raise InputError(f"{where}: {source} does not exist on this node")
-    return Mount(source, target, readonly=not writable)
+    try:
+        real, rule = resolve_allowed(source, allowed, writable)
+        if not os.path.exists(real):
+            raise PathError(f"{os.path.abspath(source)} does not exist on this node")
+        pinned = PinnedPath.open(real, rule)
+    except (PathError, OSError) as exc:
+        detail = str(exc) if isinstance(exc, PathError) else f"{source}: {exc.strerror or exc}"
+        raise InputError(f"{where}: {detail}") from None
+    keep_open.callback(pinned.close)
+    return Mount(pinned.host_path, target, readonly=not writable)
 
 
 def _download(url: str, target: str, dest: Path, where: str) -> Mount:

@@ -10,6 +10,7 @@ store; executions left unfinished by a previous run of the node are failed at st
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -30,6 +31,7 @@ from ..telemetry import Telemetry
 from ..transport import Transport
 from ..transport import messages as msg
 from .inputs import InputError, module_name, prepare_inputs, read_module
+from .paths import PathError, open_nofollow, plain_name, resolve_allowed
 from .publisher import publish_local, result_archive
 from .reconcile import reconcile
 from .store import ExecutionStore
@@ -38,6 +40,8 @@ log = logging.getLogger(__name__)
 
 TRACER_NAME = "cod_reference.compute"
 OUTPUT_HEAD_BYTES = 4096
+#: the node's own files in a published result: a result path may not take their names
+RESERVED_RESULT_NAMES = ("stdout", "stderr", "exitCode")
 STDERR_TAIL_BYTES = 512
 
 
@@ -75,6 +79,8 @@ class _LocalExecution:
     record: dict[str, Any]
     resources: dict[str, float]
     cancel: threading.Event = field(default_factory=threading.Event)
+    #: what must stay open while the guest runs (pinned local inputs); closed when it ends
+    keep_open: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
 
 class ComputeNode:
@@ -194,7 +200,9 @@ class ComputeNode:
             if need[key] > self.config.capacity[key]:
                 return f"job needs {key} {need[key]:g} but this node has {self.config.capacity[key]:g}"
         for path in spec.local_inputs():
-            if not any(a.covers(path) for a in self.allowed):
+            try:
+                resolve_allowed(path, self.allowed, writable=False)
+            except PathError:
                 return f"local input {path} is not allow-listed on this node"
         return ""
 
@@ -292,6 +300,7 @@ class ComputeNode:
                     payload, kind = {"ExecutionID": exec_id, "Error": f"internal error: {exc}",
                                      "Retryable": True}, msg.COMPUTE_ERROR
                 finally:  # the inputs were copies (inline data, downloads) needed only while the guest ran
+                    run.keep_open.close()
                     shutil.rmtree(self.dir / "executions" / exec_id / "inputs", ignore_errors=True)
                 if kind == msg.COMPUTE_ERROR:
                     span.set_status(Status(StatusCode.ERROR, payload["Error"]))
@@ -319,13 +328,17 @@ class ComputeNode:
         outputs = exec_dir / "outputs"
         exec_dir.mkdir(parents=True, exist_ok=True)
         try:
-            mounts = prepare_inputs(task.get("InputSources") or [], exec_dir / "inputs", self.allowed)
+            mounts = prepare_inputs(task.get("InputSources") or [], exec_dir / "inputs", self.allowed, run.keep_open)
             params = task["Engine"]["Params"]
             module = read_module(params["EntryModule"], mounts)
             imports = [(module_name(p), read_module(p, mounts)) for p in params.get("ImportModules") or []]
         except InputError as exc:
             return {"ExecutionID": exec_id, "Error": str(exc), "Retryable": True}, msg.COMPUTE_ERROR
         for result in task.get("ResultPaths") or []:
+            bad_name = plain_name(result["Name"], reserved=RESERVED_RESULT_NAMES)
+            if bad_name:
+                return {"ExecutionID": exec_id, "Error": f"result path name {bad_name}", "Retryable": False}, \
+                    msg.COMPUTE_ERROR
             host = outputs / result["Name"]
             host.mkdir(parents=True, exist_ok=True)
             mounts.append(Mount(str(host), result["Path"], readonly=False))
@@ -342,7 +355,7 @@ class ComputeNode:
             timeout_s=job_from_dict(job).Task.Timeouts.execution_timeout(), stdout_path=str(exec_dir / "stdout"),
             stderr_path=str(exec_dir / "stderr"), output_head_bytes=OUTPUT_HEAD_BYTES)
         outcome = self.executor.run(request, run.cancel)
-        (exec_dir / "exitCode").write_text("" if outcome.exit_code is None else str(outcome.exit_code))
+        _write_node_file(exec_dir / "exitCode", "" if outcome.exit_code is None else str(outcome.exit_code))
         run_output = {"Stdout": outcome.stdout_head, "StdoutTruncated": outcome.stdout_truncated,
                       "stderr": outcome.stderr_head, "StderrTruncated": outcome.stderr_truncated,
                       "ExitCode": outcome.exit_code, "ErrorMsg": outcome.error or "",
@@ -378,7 +391,7 @@ class ComputeNode:
         done = rec is None or ComputeState(rec["State"]).terminal or ComputeState(rec["State"]) == ComputeState.PUBLISHING
         path = self.dir / "executions" / execution_id / stream
         try:
-            with open(path, "rb") as fh:
+            with open(open_nofollow(path), "rb") as fh:
                 fh.seek(offset)
                 return fh.read(limit), done
         except FileNotFoundError:
@@ -386,6 +399,12 @@ class ComputeNode:
 
     def result_archive(self, execution_id: str) -> Path | None:
         return result_archive(self.results_dir, execution_id)
+
+
+def _write_node_file(path: Path, text: str) -> None:
+    """Write a file of the node's own in an execution's directory (never through a link)."""
+    with open(open_nofollow(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w") as fh:
+        fh.write(text)
 
 
 def _stderr_line(path: Path) -> str:

@@ -8,6 +8,11 @@ WASI can only preopen directories, so a mount is prepared in one of two ways:
   read-only files where possible, copies otherwise), and files mounted writable are
   copied back to their host paths after the run.
 
+A writable mount must be the file or directory itself, not a symbolic link to it (a
+copy-back or the guest's writes would land wherever the link points); the one exception
+is ``/proc/self/fd/N``, which a compute node uses to hand over a path it opened and
+checked itself (:class:`cod_reference.compute.paths.PinnedPath`).
+
 Guest paths are absolute POSIX paths. Guest programs built on wasi-libc (C, Rust, TinyGo)
 resolve a relative path such as ``inputs/a.txt`` against ``/``, so ``/inputs`` serves
 both spellings.
@@ -26,6 +31,9 @@ import wasmtime
 from .types import Mount
 
 __all__ = ["MountError", "PreparedMounts", "prepare_mounts"]
+
+
+_PINNED_PREFIX = "/proc/self/fd/"
 
 
 class MountError(ValueError):
@@ -100,6 +108,9 @@ def prepare_mounts(mounts: list[Mount], *, staging_root: str | None = None) -> P
             raise MountError(f"two mounts at guest path {guest}")
         seen.add(guest)
         host = os.path.abspath(mount.host_path)
+        if not mount.readonly and _through_link(host):
+            raise MountError(f"mount {guest}: host path {host} goes through a symbolic link; "
+                             "a writable mount must be the file or directory itself")
         if os.path.isdir(host):
             dirs[guest] = mount
         elif os.path.isfile(host):
@@ -125,7 +136,7 @@ def prepare_mounts(mounts: list[Mount], *, staging_root: str | None = None) -> P
             staging = tempfile.mkdtemp(prefix="cod-mount-", dir=staging_root)
             prepared._temp_dirs.append(staging)
             for name, mount in entries:
-                host = os.path.realpath(mount.host_path)  # link the file, not a symlink to it
+                host = os.path.abspath(mount.host_path)  # link/copy follow a read-only link to its file
                 staged = os.path.join(staging, name)
                 if mount.readonly and not writable:
                     _link_or_copy(host, staged)   # the whole directory is read-only
@@ -143,8 +154,20 @@ def prepare_mounts(mounts: list[Mount], *, staging_root: str | None = None) -> P
     return prepared
 
 
+def _through_link(host: str) -> bool:
+    """Whether resolving ``host`` follows a symbolic link (a node's /proc/self/fd pin aside)."""
+    if host.startswith(_PINNED_PREFIX) and host[len(_PINNED_PREFIX):].isdigit():
+        return False
+    return os.path.realpath(host) != host
+
+
 def _link_or_copy(src: str, dst: str) -> None:
+    """Hard-link the file ``src`` leads to (through a link, or a /proc/self/fd pin), else copy it."""
     try:
-        os.link(src, dst)
+        parent = os.open(os.path.dirname(src), os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:  # a src_dir_fd makes os.link use linkat, which can follow the link (AT_SYMLINK_FOLLOW)
+            os.link(os.path.basename(src), dst, src_dir_fd=parent, follow_symlinks=True)
+        finally:
+            os.close(parent)
     except OSError:
         shutil.copyfile(src, dst)

@@ -14,9 +14,19 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # only in annotations: the compute node reads outputs without loading wasmtime
     import wasmtime
 
-__all__ = ["FileOutput", "MemoryOutput", "open_output", "read_head", "read_tail"]
+__all__ = ["FileOutput", "MemoryOutput", "open_nofollow", "open_output", "read_head", "read_tail", "shrink_file"]
 
 TAIL_BYTES = 2048
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def open_nofollow(path: str | os.PathLike[str], flags: int = os.O_RDONLY, mode: int = 0o644,
+                  dir_fd: int | None = None) -> int:
+    """``os.open`` that fails (``ELOOP``) when the last component is a symbolic link.
+
+    Every file the node writes or reads back next to a guest's files is opened this way.
+    """
+    return os.open(path, flags | _NOFOLLOW, mode, dir_fd=dir_fd)
 
 
 def _decode(raw: bytes, *, cut_at_end: bool, cut_at_start: bool = False) -> str:
@@ -37,8 +47,8 @@ def read_head(path: str, limit: int) -> tuple[str, bool]:
     A missing file reads as empty.
     """
     try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as f:
+        with open(open_nofollow(path), "rb") as f:
+            size = os.fstat(f.fileno()).st_size
             raw = f.read(max(0, limit))
     except FileNotFoundError:
         return "", False
@@ -49,8 +59,8 @@ def read_head(path: str, limit: int) -> tuple[str, bool]:
 def read_tail(path: str, limit: int) -> tuple[str, bool]:
     """The last ``limit`` bytes of the file as text, and whether anything came before."""
     try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as f:
+        with open(open_nofollow(path), "rb") as f:
+            size = os.fstat(f.fileno()).st_size
             start = max(0, size - max(0, limit))
             f.seek(start)
             raw = f.read()
@@ -65,7 +75,8 @@ class FileOutput:
     def __init__(self, path: str) -> None:
         self.path = path
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        open(path, "wb").close()  # exists (empty) even if the guest never gets to run
+        # exists (empty) even if the guest never gets to run; a link planted in its place is refused
+        os.close(open_nofollow(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC))
 
     def attach(self, wasi: wasmtime.WasiConfig, stream: str) -> None:
         setattr(wasi, f"{stream}_file", self.path)
@@ -79,11 +90,34 @@ class FileOutput:
     def head(self, limit: int) -> tuple[str, bool]:
         return read_head(self.path, limit)
 
+    def cap(self, max_bytes: int) -> None:
+        """Cut the file on disk to ``max_bytes`` (the guest wrote on past the cap before it was stopped)."""
+        shrink_file(self.path, max_bytes, max_bytes)
+
     def tail(self, limit: int = TAIL_BYTES) -> str:
         try:
             return read_tail(self.path, limit)[0]
         except OSError:
             return ""
+
+
+def shrink_file(path: str | os.PathLike[str], keep_head: int, keep_tail: int) -> int:
+    """Keep the first ``keep_head`` and last ``keep_tail`` bytes of a file, with a line saying
+    how much was dropped between them; returns the bytes dropped (0 when it was small enough)."""
+    with open(open_nofollow(path, os.O_RDWR), "r+b") as f:
+        size = os.fstat(f.fileno()).st_size
+        dropped = size - keep_head - keep_tail
+        if dropped <= 0:
+            return 0
+        tail = b""
+        if keep_tail > 0:
+            f.seek(size - keep_tail)
+            tail = f.read(keep_tail)
+        f.seek(keep_head)
+        f.write(f"\n[cod: {dropped} bytes dropped here]\n".encode() if keep_tail > 0 else b"")
+        f.write(tail)
+        f.truncate()
+    return dropped
 
 
 class MemoryOutput:
@@ -113,6 +147,9 @@ class MemoryOutput:
         raw = bytes(self._head[:max(0, limit)])
         truncated = self._size > len(raw)
         return _decode(raw, cut_at_end=truncated), truncated
+
+    def cap(self, max_bytes: int) -> None:
+        """Nothing to cut: only the head and tail are kept."""
 
     def tail(self, limit: int = TAIL_BYTES) -> str:
         raw = bytes(self._tail[-limit:]) if limit > 0 else b""

@@ -50,7 +50,7 @@ class ExecutionRequest:
     mounts: list[Mount] = field(default_factory=list)
     #: ``(module name, bytes)``: instantiated first, in order, and linked by name.
     import_modules: list[tuple[str, bytes]] = field(default_factory=list)
-    #: Cap on each linear memory of the guest, in bytes (``None``: no cap).
+    #: Cap on all the guest's linear memories and tables together, in bytes (``None``: no cap).
     memory_limit_bytes: int | None = None
     #: Wall-clock limit on the whole execution (``None``: no limit).
     timeout_s: float | None = None

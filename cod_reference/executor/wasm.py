@@ -11,7 +11,8 @@ called from several threads at once, each execution getting its own ``Store``,
 - import modules are instantiated first, in order, and defined under their names;
 - a WASI reactor's ``_initialize`` runs before the entrypoint; a normal return is exit 0,
   ``proc_exit(n)`` is exit ``n``;
-- memory is capped per linear memory by ``memory_limit_bytes``; the timeout and the
+- ``memory_limit_bytes`` caps all the guest's linear memories and tables together
+  (:mod:`.limits`); streams are cut on disk at ``max_output_bytes``; the timeout and the
   cancel event stop the guest by epoch interruption (:mod:`.interrupt`).
 
 Telemetry: spans ``compile`` (one per module, with the cache outcome), ``instantiate``
@@ -39,6 +40,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from .cache import CompiledModule, InvalidModule, ModuleCache, wasmtime_error
 from .interrupt import Interrupter, Watchdog
+from .limits import StoreBudget, store_budget
 from .mounts import MountError, PreparedMounts, prepare_mounts
 from .output import FileOutput, MemoryOutput, open_output
 from .sleep import Interrupted, define_interruptible_sleep
@@ -58,6 +60,8 @@ _OBSERVE_NAMESPACES = ("dylibso:observe/instrument", "dylibso:observe/api", "dyl
 _RESERVED_MODULE_NAMES = frozenset(("wasi_snapshot_preview1", "wasi_unstable", *_OBSERVE_NAMESPACES))
 # what guests print when an allocation fails (Rust's alloc error handler, Go, C programs)
 _OOM_HINTS = ("memory allocation of", "out of memory", "cannot allocate memory")
+# what wasmtime says when instantiation needs more than the store limits allow
+_LIMIT_SIGNS = ("exceeds memory limits", "exceeds table limits", "resource limit exceeded")
 
 # span attribute names
 ATTR_EXECUTION_ID = "cod.execution.id"
@@ -99,6 +103,7 @@ class _Run:
     linker: wasmtime.Linker | None = None
     instances: list[wasmtime.Instance] = field(default_factory=list)
     observed: list[Any] = field(default_factory=list)   # observe_sdk TraceContexts
+    budget: StoreBudget | None = None                    # the store's limits, when memory is capped
 
 
 class WasmExecutor:
@@ -129,6 +134,10 @@ class WasmExecutor:
         """
         config = wasmtime.Config()
         config.epoch_interruption = True
+        # proposals whose allocations the store limits do not cover the way a job's memory
+        # limit needs (GC heaps, shared memories); no WASI guest we run uses them
+        config.wasm_gc = False
+        config.wasm_threads = False
         self.engine = wasmtime.Engine(config)
         self._watchdog = Watchdog(self.engine)
         self.modules = ModuleCache(self.engine, cache_dir=cache_dir, max_entries=max_cached_modules)
@@ -229,11 +238,26 @@ class WasmExecutor:
                               request.execution_id, exc)
                     if kind is None:
                         kind, message = "request", f"cannot copy a writable file mount back: {exc}"
+            over = self._cap_outputs(stdout, stderr)
+            if over and kind is None:
+                kind, message, exit_code = "output", over, None
         try:
             return _outcome(request, exit_code, stdout, stderr, kind, message, started)
         finally:
             if self._adapter is not None and self.trace_flush_timeout_s > 0:
                 self._adapter.flush(self.trace_flush_timeout_s)
+
+    def _cap_outputs(self, stdout: Output | None, stderr: Output | None) -> str | None:
+        """Cut streams that grew past the cap on disk (the guest may write on for a moment
+        before it is stopped); the message of the first one cut."""
+        cap, first = self.max_output_bytes, None
+        if cap is None:
+            return None
+        for stream, output in (("stdout", stdout), ("stderr", stderr)):
+            if output is not None and output.size() > cap:
+                output.cap(cap)
+                first = first or f"output limit of {_format_bytes(cap)} exceeded on {stream}"
+        return first
 
     def _execute(self, run: _Run, stdout: Output, stderr: Output, mounts: PreparedMounts) -> int:
         request = run.request
@@ -246,7 +270,10 @@ class WasmExecutor:
 
         store = run.store = wasmtime.Store(self.engine)
         if request.memory_limit_bytes is not None:
-            store.set_limits(memory_size=request.memory_limit_bytes)
+            modules = [entry, *(c for _, c in imports)]
+            run.budget = store_budget(request.memory_limit_bytes, [c.wasm for c in modules],
+                                      host_instances=sum(1 for c in modules if _observed(c)))
+            store.set_limits(**run.budget.as_kwargs())
         run.interrupter.attach(store)
         wasi = wasmtime.WasiConfig()
         wasi.argv = [self.argv0, *request.args]
@@ -362,7 +389,7 @@ class WasmExecutor:
             return self._interrupted(run, reason)
         text = str(exc)
         if run.request.memory_limit_bytes is not None and (
-                "exceeds memory limits" in text or self._memory_exhausted(run)):
+                any(sign in text for sign in _LIMIT_SIGNS) or self._memory_exhausted(run)):
             return _Failure("memory", self._memory_message(run.request))
         if isinstance(exc, wasmtime.Trap) or "wasm backtrace" in text:
             return _Failure("trap", "trap: " + _trap_summary(exc))
@@ -376,7 +403,7 @@ class WasmExecutor:
         this weighs the evidence: a linear memory within an eighth of the cap (allocators
         grow in chunks), or the guest saying so on stderr.
         """
-        limit = run.request.memory_limit_bytes
+        limit = run.budget.memory_size if run.budget is not None else None
         store = run.store
         if limit is None or store is None:
             return False

@@ -1,0 +1,69 @@
+"""Attacks through allow-listed local paths: links out of them, '..', links planted by another job."""
+from __future__ import annotations
+
+import pytest
+from sec_helpers import Host, assert_node_alive, attack, everything_seen, submit_or_refused
+
+from cod_reference.client import Client
+
+
+def local(path: str, target: str = "/data", read_write: bool = False) -> dict:
+    params = {"SourcePath": path, **({"ReadWrite": True} if read_write else {})}
+    return {"Source": {"Type": "local", "Params": params}, "Target": target}
+
+
+@pytest.mark.parametrize("source", ["ro/escape", "ro/escape-dir", "ro/../secret.txt", "ro/escape-dir/secret.txt"])
+def test_a_path_resolving_out_of_the_allow_list_is_refused(client: Client, host: Host, source: str) -> None:
+    doc = attack("cat /data", "cat /data/secret.txt", inputs=[local(f"{host.root}/{source}")])
+    job = submit_or_refused(client, doc)
+    if job is not None:
+        assert job["State"]["StateType"] == "Failed"
+        assert "allow-listed" in job["State"]["Message"] or "not enough nodes" in job["State"]["Message"]
+        assert host.secret_text not in everything_seen(client, job)
+    host.assert_untouched()
+
+
+def test_links_inside_a_mounted_dir_are_not_followed_out(client: Client, host: Host) -> None:
+    job = submit_or_refused(client, attack("cat /data/escape", "cat /data/escape-dir/secret.txt",
+                                           "cat /data/data.txt", inputs=[local(str(host.ro))]))
+    assert job is not None and job["State"]["StateType"] == "Completed", job and job["State"]
+    seen = everything_seen(client, job)
+    assert "ok cat /data/data.txt: allowed data" in seen
+    assert host.secret_text not in seen
+
+
+def test_a_link_planted_by_one_job_does_not_lead_the_next_out(client: Client, host: Host) -> None:
+    planted = submit_or_refused(client, attack(
+        "symlink ../secret.txt /data/planted", "symlink .. /data/planted-dir", "symlink ../victim.txt /data/victim",
+        inputs=[local(str(host.rw), read_write=True)]))
+    assert planted is not None and planted["State"]["StateType"] == "Completed"
+    assert (host.rw / "planted").is_symlink()
+    # mounting the link, or a path through it, is refused ...
+    for source, rw in (("planted", False), ("planted-dir/secret.txt", False), ("victim", True)):
+        job = submit_or_refused(client, attack("cat /data", "write /data pwned",
+                                               inputs=[local(f"{host.rw}/{source}", read_write=rw)]))
+        assert job is not None and job["State"]["StateType"] == "Failed", source
+        assert host.secret_text not in everything_seen(client, job)
+    # ... and a job mounting the whole dir cannot follow it either
+    job = submit_or_refused(client, attack("cat /data/planted", "write /data/victim pwned",
+                                           "cat /data/planted-dir/secret.txt",
+                                           inputs=[local(str(host.rw), read_write=True)]))
+    assert job is not None and host.secret_text not in everything_seen(client, job)
+    host.assert_untouched()
+    assert_node_alive(client)
+
+
+def test_a_read_write_input_that_is_a_link_is_refused(client: Client, host: Host) -> None:
+    # rw/inside -> rw/real.txt: written back, it would land on the link's target
+    before = (host.rw / "real.txt").read_bytes()
+    job = submit_or_refused(client, attack("write /data/f.txt pwned",
+                                           inputs=[local(str(host.rw / "inside"), "/data/f.txt", read_write=True)]))
+    assert job is not None and job["State"]["StateType"] == "Failed"
+    assert "is a symbolic link; a ReadWrite input must be the file or directory itself" in everything_seen(client, job)
+    assert (host.rw / "real.txt").read_bytes() == before and (host.rw / "inside").is_symlink()
+    # the file itself may be mounted read-write, and is written back
+    job = submit_or_refused(client, attack("write /data/f.txt written",
+                                           inputs=[local(str(host.rw / "real.txt"), "/data/f.txt", read_write=True)]))
+    assert job is not None and job["State"]["StateType"] == "Completed", job and job["State"]
+    assert (host.rw / "real.txt").read_text() == "written"
+    (host.rw / "real.txt").write_bytes(before)
