@@ -1,6 +1,6 @@
 """The Observe ABI: namespaces, import names, signatures, log levels, metric formats.
 
-See ``shared/spec/observe-abi.md``.  Everything here is data; linking lives in
+The ABI is described in ``docs/observe-abi.md``.  Everything here is data; linking lives in
 :mod:`observe_sdk.host`.
 """
 from __future__ import annotations
