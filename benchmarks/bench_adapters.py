@@ -9,7 +9,7 @@ give it.  "Encoding" is everything an adapter does with a trace short of I/O:
 - otel-stdout: OTLP/JSON text (the reference point);
 - zipkin: v2 span objects and their JSON;
 - datadog: span maps and their msgpack payloads;
-- otlp: SDK spans through our providers, then OTLP protobuf bytes;
+- otlp: OTLP protobuf request bytes (hand-written encoder);
 - opentelemetry: SDK spans through a host TracerProvider (no processor).
 """
 from __future__ import annotations
@@ -28,7 +28,6 @@ sys.path.insert(0, str(ROOT / "tests" / "adapters"))
 sys.path.insert(0, str(ROOT))
 
 from adapter_traces import deep_trace  # noqa: E402
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans  # noqa: E402
 from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 
 from observe_sdk.adapters.datadog import DatadogAdapter  # noqa: E402
@@ -58,10 +57,7 @@ def encode_datadog(trace: Trace) -> int:
 
 def encode_otlp(trace: Trace) -> int:
     adapter = OtlpAdapter(protocol="http/protobuf", endpoint="http://127.0.0.1:9", signals=["traces"])
-    adapter.emit_trace(trace)
-    spans, adapter._spans = adapter._spans, []
-    n = adapter.max_request_items
-    size = sum(len(encode_spans(spans[i:i + n]).SerializeToString()) for i in range(0, len(spans), n))
+    size = sum(len(body) for _, body in adapter.encode([trace]))
     adapter.shutdown(1)
     return size
 
@@ -76,7 +72,7 @@ ENCODERS: dict[str, Callable[[Trace], int]] = {
     "otel-stdout (OTLP/JSON)": encode_otel_stdout,
     "zipkin (JSON)": encode_zipkin,
     "datadog (msgpack)": encode_datadog,
-    "otlp (SDK + protobuf)": encode_otlp,
+    "otlp (protobuf)": encode_otlp,
     "opentelemetry (SDK spans)": encode_opentelemetry,
 }
 

@@ -28,6 +28,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
+from observe_sdk.adapters.otlp_transport import signal_protocol
+
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "cod"
@@ -42,18 +44,13 @@ def _disabled() -> bool:
     return _env("OTEL_SDK_DISABLED").lower() == "true" or _env("DO_NOT_TRACK") not in ("", "0", "false")
 
 
-def _protocol(signal: str) -> str:
-    return (_env(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or _env("OTEL_EXPORTER_OTLP_PROTOCOL")
-            or "http/protobuf").lower()
-
-
 def _otlp_exporter(signal: str, module: str, name: str) -> Any:
     """An instance of the OTLP exporter ``name`` for ``signal`` (TRACES or METRICS) over the
     configured protocol, or None when no endpoint is configured or the exporter is unavailable."""
     if not (_env("OTEL_EXPORTER_OTLP_ENDPOINT") or _env(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")):
         return None
-    transport = "grpc" if _protocol(signal) == "grpc" else "http"
     try:
+        transport = "grpc" if signal_protocol(signal.lower()) == "grpc" else "http"
         exporter = getattr(importlib.import_module(f"opentelemetry.exporter.otlp.proto.{transport}.{module}"), name)
         return exporter()
     except Exception as exc:  # missing package or bad settings: telemetry must not stop the network

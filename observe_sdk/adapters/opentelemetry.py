@@ -58,6 +58,7 @@ from .common import (
 )
 from .statsd import IgnoredMetrics, StatsdError, StatsdMetric, parse_metric
 from .traceinfo import CapturesHostParent, host_parent, trace_attributes
+from .walk import LOG, METRIC, SPAN_END, SPAN_START, walk
 
 log = logging.getLogger("observe_sdk.adapters")
 
@@ -92,6 +93,25 @@ def instrument_name(name: str) -> str:
     if not cleaned[:1].isalpha():
         cleaned = "m_" + cleaned
     return cleaned[:255]
+
+
+def log_to_python(logger: logging.Logger, entry: Log, pylevel: int, ctx: Any, module: str) -> None:
+    """A guest log line to a Python logger, at the guest's time, with ``ctx`` (an OpenTelemetry
+    context holding the guest span) current while handlers run and its ids on the record."""
+    span_ctx = otel_trace.get_current_span(ctx).get_span_context()
+    fields = {
+        "otelTraceID": f"{span_ctx.trace_id:032x}" if span_ctx.is_valid else "0",
+        "otelSpanID": f"{span_ctx.span_id:016x}" if span_ctx.is_valid else "0",
+        "wasm_module": module,
+    }
+    record = logger.makeRecord(logger.name, pylevel, "(wasm)", 0, entry.message, (), None, extra=fields)
+    record.created = entry.time_ns / 1e9
+    record.msecs = (entry.time_ns // 1_000_000) % 1000
+    token = otel_context.attach(ctx)
+    try:
+        logger.handle(record)
+    finally:
+        otel_context.detach(token)
 
 
 class _MetricRecorder:
@@ -192,7 +212,6 @@ class OpenTelemetryAdapter(CapturesHostParent, Adapter):
     """
 
     name = "opentelemetry"
-    keeps_trace_ids = False   # True when spans are made with the Wasm ids directly (OTLP)
 
     def __init__(
         self,
@@ -216,7 +235,7 @@ class OpenTelemetryAdapter(CapturesHostParent, Adapter):
         self._span_events = span_events
         self._emit_lock = threading.Lock()
         # the global provider is looked at on the first export (the host may set it after us)
-        self._check_global_provider = tracer_provider is None and not self.keeps_trace_ids
+        self._check_global_provider = tracer_provider is None
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> "OpenTelemetryAdapter":
@@ -250,11 +269,11 @@ class OpenTelemetryAdapter(CapturesHostParent, Adapter):
             root_ctx = otel_context.Context()   # never the exporter thread's own context
         extra = {ATTR_MODULE: trace.module_name} if trace.module_name else {}
         root_attrs = trace_attributes(trace)
-        roots = trace.roots
-        if parent is None and not self.keeps_trace_ids and len(trace.root_spans) > 1 and self._tracer:
+        tracer = self._tracer
+        if parent is None and len(trace.root_spans) > 1 and tracer is not None:
             # The SDK gives every parentless span a trace of its own; one
             # holder span keeps the roots of this trace together.
-            holder = self._tracer.start_span(
+            holder = tracer.start_span(
                 f"wasm:{trace.module_name or 'module'}", context=root_ctx, kind=SpanKind.INTERNAL,
                 attributes={ATTR_SPAN_KIND: "module", **root_attrs},
                 start_time=min(trace.start_ns or r.start_ns for r in trace.root_spans))
@@ -263,63 +282,39 @@ class OpenTelemetryAdapter(CapturesHostParent, Adapter):
         else:
             holder = None
         faults = trace.errors
-        for event in roots:
-            kind = type(event)
-            if kind is Span:
-                self._emit_tree(trace, event, root_ctx, root_attrs, faults, extra)
-                faults = []
-            elif kind is Log:
-                self._emit_log(event, root_ctx, None, extra)
-            elif kind is Metric:
-                self._emit_metric(event, root_ctx, None, extra)
+        open_spans: list[tuple[Any, Any]] = []     # (SDK span, its context), innermost last
+        for step, item, owner in walk(trace):
+            if step == SPAN_START and tracer is not None:
+                ctx = open_spans[-1][1] if owner is not None else root_ctx
+                otel_span = self._start(item, ctx, root_attrs if owner is None else None)
+                if owner is None:
+                    for message in faults:   # guest faults recorded on the trace, as in OTLP/JSON
+                        otel_span.add_event(FAULT_EVENT, {ATTR_FAULT_MESSAGE: message},
+                                            timestamp=trace.end_ns or item.end_ns)
+                    faults = []
+                open_spans.append((otel_span, otel_trace.set_span_in_context(otel_span, ctx)))
+            elif step == SPAN_END and tracer is not None:
+                open_spans.pop()[0].end(end_time=item.end_ns)
+            elif step == LOG or step == METRIC:
+                otel_span, ctx = open_spans[-1] if open_spans else (None, root_ctx)
+                if step == LOG:
+                    self._emit_log(item, ctx, otel_span, extra)
+                else:
+                    self._emit_metric(item, ctx, otel_span, extra)
         if holder is not None:
             holder.end(end_time=max(trace.end_ns, max(r.end_ns for r in trace.root_spans)))
 
-    def _open_span(self, trace: Trace, span: Span, ctx: Any, attrs: dict) -> Any:
-        """Start the OpenTelemetry span for ``span`` under ``ctx`` (the OTLP adapter overrides)."""
-        return self._tracer.start_span(span.name, context=ctx, kind=SpanKind.INTERNAL,
-                                       attributes=attrs, start_time=span.start_ns)
-
-    def _start(self, trace: Trace, span: Span, ctx: Any, extra_attrs: dict | None) -> Any:
+    def _start(self, span: Span, ctx: Any, extra_attrs: dict | None) -> Any:
         attrs = span_attributes(span)
         if extra_attrs:
             attrs.update(extra_attrs)
         if span.error:
             attrs[ATTR_ERROR_MESSAGE] = span.error
-        otel_span = self._open_span(trace, span, ctx, attrs)
+        otel_span = self._tracer.start_span(span.name, context=ctx, kind=SpanKind.INTERNAL,
+                                            attributes=attrs, start_time=span.start_ns)
         if span.error:
             otel_span.set_status(Status(StatusCode.ERROR, span.error))
         return otel_span
-
-    def _emit_tree(self, trace: Trace, root: Span, parent_ctx: Any, root_attrs: dict,
-                   faults: list[str], extra: dict) -> None:
-        if self._tracer is None:    # traces off: logs and metrics keep the host parent
-            for span in root.walk():
-                for ev in span.events:
-                    if type(ev) is Log:
-                        self._emit_log(ev, parent_ctx, None, extra)
-                    elif type(ev) is Metric:
-                        self._emit_metric(ev, parent_ctx, None, extra)
-            return
-        top = self._start(trace, root, parent_ctx, root_attrs)
-        for message in faults:   # guest faults recorded on the trace, as in OTLP/JSON
-            top.add_event(FAULT_EVENT, {ATTR_FAULT_MESSAGE: message}, timestamp=trace.end_ns or root.end_ns)
-        stack = [(root, top, otel_trace.set_span_in_context(top, parent_ctx), iter(root.events))]
-        while stack:
-            span, otel_span, ctx, events = stack[-1]
-            for ev in events:
-                kind = type(ev)
-                if kind is Span:
-                    child = self._start(trace, ev, ctx, None)
-                    stack.append((ev, child, otel_trace.set_span_in_context(child, ctx), iter(ev.events)))
-                    break
-                if kind is Log:
-                    self._emit_log(ev, ctx, otel_span, extra)
-                elif kind is Metric:
-                    self._emit_metric(ev, ctx, otel_span, extra)
-            else:
-                otel_span.end(end_time=span.end_ns)
-                stack.pop()
 
     def _emit_log(self, entry: Log, ctx: Any, otel_span: Any, extra: dict) -> None:
         if otel_span is not None and self._span_events:
@@ -330,24 +325,7 @@ class OpenTelemetryAdapter(CapturesHostParent, Adapter):
                 timestamp=entry.time_ns, context=ctx, severity_text=entry.severity,
                 severity_number=severity, body=entry.message, attributes=extra or None))
         if self._pylog is not None and self._pylog.isEnabledFor(pylevel):
-            self._python_log(entry, pylevel, ctx, extra)
-
-    def _python_log(self, entry: Log, pylevel: int, ctx: Any, extra: dict) -> None:
-        span_ctx = otel_trace.get_current_span(ctx).get_span_context()
-        fields = {
-            "otelTraceID": f"{span_ctx.trace_id:032x}" if span_ctx.is_valid else "0",
-            "otelSpanID": f"{span_ctx.span_id:016x}" if span_ctx.is_valid else "0",
-            "wasm_module": extra.get(ATTR_MODULE, ""),
-        }
-        record = self._pylog.makeRecord(self._pylog.name, pylevel, "(wasm)", 0, entry.message,
-                                        (), None, extra=fields)
-        record.created = entry.time_ns / 1e9
-        record.msecs = (entry.time_ns // 1_000_000) % 1000
-        token = otel_context.attach(ctx)
-        try:
-            self._pylog.handle(record)
-        finally:
-            otel_context.detach(token)
+            log_to_python(self._pylog, entry, pylevel, ctx, extra.get(ATTR_MODULE, ""))
 
     def _emit_metric(self, metric: Metric, ctx: Any, otel_span: Any, extra: dict) -> None:
         if otel_span is not None and self._span_events:

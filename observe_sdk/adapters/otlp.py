@@ -1,9 +1,11 @@
 """OtlpAdapter: guest traces, metrics and logs to an OTLP endpoint (gRPC or HTTP/protobuf).
 
-Built on :class:`~.opentelemetry.OpenTelemetryAdapter` with providers of its
-own: each batch of traces is turned into SDK spans, log records and metric
-points, captured synchronously, and handed to the ``opentelemetry-exporter-otlp``
-exporters directly, so the exporter's result decides: a failed export raises
+Spans and log records are encoded straight from the trace into OTLP protobuf
+(:mod:`.otlp_proto`; the same tree walk as the in-process adapter,
+:mod:`.walk`) and sent through the official ``opentelemetry-exporter-otlp``
+exporters' transports (:mod:`.otlp_transport`); guest metrics go through an
+SDK ``MeterProvider`` (their StatsD semantics need its aggregation) and are
+encoded by the official encoder.  A failed export raises
 :class:`~.base.TransientExportError` and the base class retries it with
 backoff (what was already delivered is not sent twice).  Span and trace ids
 are the ones the assembler gave the trace (or the host's trace id, see
@@ -20,101 +22,39 @@ by the exporters themselves), and ``OTEL_SERVICE_NAME`` /
 from __future__ import annotations
 
 import logging
-import os
+import time
+from collections.abc import Iterable, Mapping
 from functools import partial
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult, SimpleLogRecordProcessor
+from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExportResult
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExportResult
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import (
-    NonRecordingSpan,
-    SpanContext,
-    SpanKind,
-    Status,
-    StatusCode,
-    TraceFlags,
-    get_current_span,
-)
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
+from ..trace import Log, Metric, Span, Trace
 from ..version import __version__
-from ..trace import Span, Trace, new_span_id
-from .base import BackendRefused, TransientExportError
-from .common import DEFAULT_SERVICE_NAME
-from .httpsend import check_timeout, check_url, refuses_connections
-from .opentelemetry import SCOPE_NAME, OpenTelemetryAdapter
+from . import otlp_proto
+from .base import Adapter, BackendRefused
+from .common import ATTR_MODULE, DEFAULT_SERVICE_NAME
+from .httpsend import check_timeout, refuses_connections
+from .opentelemetry import (
+    GUEST_LOGGER,
+    SCOPE_NAME,
+    _MetricRecorder,
+    log_to_python,
+    severity_of,
+)
+from .otlp_transport import PROTOCOLS, SIGNALS, Sender, make_sender, signal_protocol
 from .resume import ResumableSends, Send
-from .traceinfo import effective_trace_id
+from .traceinfo import CapturesHostParent, host_parent, trace_attributes
+from .walk import LOG, METRIC, SPAN_START, walk
 
-PROTOCOLS = ("grpc", "http/protobuf")
-SIGNALS = ("traces", "metrics", "logs")
-_UNSET = Status(StatusCode.UNSET)
-_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
-_SUCCESS = (SpanExportResult.SUCCESS, LogRecordExportResult.SUCCESS, MetricExportResult.SUCCESS)
-_HTTP_PATHS = {"traces": "v1/traces", "metrics": "v1/metrics", "logs": "v1/logs"}
+__all__ = ["OtlpAdapter", "PROTOCOLS", "SIGNALS", "default_resource", "parse_headers", "signal_protocol"]
 
 log = logging.getLogger("observe_sdk.adapters")
-
-
-class _CollectedSpan(NonRecordingSpan):
-    """A span that becomes a ``ReadableSpan`` in a list when it ends.
-
-    It carries its context like any span (so logs and metric exemplars made
-    under it are correlated) but skips the SDK's tracer, sampler and
-    processors: the ids, times and sampling decision are already made.
-    """
-
-    def __init__(self, context: SpanContext, parent: SpanContext | None, name: str, attributes: dict,
-                 start_ns: int, adapter: "OtlpAdapter") -> None:
-        super().__init__(context)
-        self._parent = parent
-        self._name = name
-        self._attributes = attributes
-        self._start_ns = start_ns
-        self._adapter = adapter
-        self._events: list[Event] = []
-        self._status = _UNSET
-
-    def add_event(self, name: str, attributes: Any = None, timestamp: int | None = None) -> None:
-        self._events.append(Event(name, attributes, timestamp))
-
-    def set_status(self, status: Any, description: str | None = None) -> None:
-        self._status = status
-
-    def end(self, end_time: int | None = None) -> None:
-        if not self.get_span_context().trace_flags.sampled:
-            return
-        a = self._adapter
-        a._spans.append(ReadableSpan(
-            name=self._name, context=self.get_span_context(), parent=self._parent, resource=a.resource,
-            attributes=self._attributes, events=self._events, kind=SpanKind.INTERNAL, status=self._status,
-            start_time=self._start_ns, end_time=end_time, instrumentation_scope=a._scope))
-
-
-class _LogCapture(LogRecordExporter):
-    """Keeps what the SDK's simple log processor hands over, for the real exporter to send."""
-
-    def __init__(self) -> None:
-        self.items: list[Any] = []
-
-    def export(self, batch: Any) -> Any:  # type: ignore[override]
-        self.items.extend(batch)
-        return LogRecordExportResult.SUCCESS
-
-    def take(self) -> list[Any]:
-        items, self.items = self.items, []
-        return items
-
-    def shutdown(self) -> None:
-        pass
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
 
 
 def parse_headers(headers: Mapping[str, str] | str | None) -> dict[str, str] | None:
@@ -147,61 +87,20 @@ def default_resource(service_name: str | None = None,
     return resource
 
 
-def signal_protocol(signal: str, protocol: str | None = None) -> str:
-    """``protocol``, else ``OTEL_EXPORTER_OTLP_<SIGNAL>_PROTOCOL``, else ``OTEL_EXPORTER_OTLP_PROTOCOL``,
-    else ``http/protobuf``; a value that is neither protocol is a ValueError."""
-    chosen = (protocol or os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
-              or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf").strip()
-    if chosen not in PROTOCOLS:
-        raise ValueError(f"OTLP protocol must be one of {', '.join(PROTOCOLS)}, not {chosen!r}")
-    return chosen
-
-
-def make_exporter(signal: str, protocol: str, endpoint: str | None, headers: dict[str, str] | None,
-                  timeout: float | None) -> Any:
-    """The opentelemetry-exporter-otlp exporter for one signal; None arguments come from the env."""
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    else:
-        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter  # type: ignore[assignment]
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # type: ignore[assignment]
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
-    cls = {"traces": OTLPSpanExporter, "metrics": OTLPMetricExporter, "logs": OTLPLogExporter}[signal]
-    if protocol == "http/protobuf":
-        _check_http_endpoint(signal, endpoint)
-    if endpoint is not None and protocol == "http/protobuf":
-        endpoint = endpoint.rstrip("/") + "/" + _HTTP_PATHS[signal]
-    return cls(endpoint=endpoint, headers=headers, timeout=timeout)
-
-
-def _check_http_endpoint(signal: str, endpoint: str | None) -> None:
-    """An HTTP endpoint, given or from the environment, that is not a URL is a ValueError
-    now (the exporter would fail every export, and be retried, with it)."""
-    source = "OTLP endpoint"
-    if endpoint is None:
-        for var in (f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
-            if os.environ.get(var):
-                source, endpoint = var, os.environ[var]
-                break
-    if endpoint is not None:
-        check_url(endpoint, source, unix=False)
-
-
-class OtlpAdapter(OpenTelemetryAdapter):
+class OtlpAdapter(CapturesHostParent, Adapter):
     """Exports guest telemetry over OTLP.
 
     ``protocol``: ``"grpc"`` or ``"http/protobuf"``; ``endpoint``: for gRPC
     ``http://host:4317`` (``https`` for TLS), for HTTP the base URL
     ``http://host:4318`` (``/v1/traces`` etc. are appended); ``headers``: a
     dict or ``k=v,...``; ``timeout``: seconds per export; ``signals``: any of
-    ``traces``, ``metrics``, ``logs``.  Unset values come from the
+    ``traces``, ``metrics``, ``logs``; ``span_events``: logs and metrics also
+    as events of their span; ``python_logging``: guest logs also to the
+    ``observe_sdk.guest`` Python logger.  Unset values come from the
     environment.  Queue options as for every adapter.
     """
 
     name = "otlp"
-    keeps_trace_ids = True
     max_request_items = 2048   # spans or log records per request (collectors cap message sizes)
 
     def __init__(
@@ -222,74 +121,142 @@ class OtlpAdapter(OpenTelemetryAdapter):
         unknown = set(signals) - set(SIGNALS)
         if unknown:
             raise ValueError(f"unknown OTLP signal(s) {sorted(unknown)}; expected {', '.join(SIGNALS)}")
+        super().__init__(**queue_options)
         self.protocols = {signal: signal_protocol(signal, protocol) for signal in signals}
         self.protocol = signal_protocol("traces", protocol)
         parsed_headers = parse_headers(headers)
         if timeout is not None:
             timeout = check_timeout(timeout, "OTLP timeout")
-        self._exporters = {signal: make_exporter(signal, proto, endpoint, parsed_headers, timeout)
-                           for signal, proto in self.protocols.items()}
         self.resource = default_resource(service_name, resource_attributes)
-
-        self._scope = InstrumentationScope(SCOPE_NAME, __version__)
-        self._spans: list[ReadableSpan] = []     # made by _CollectedSpan.end
-        self._log_capture = _LogCapture()
-        self._reader = InMemoryMetricReader()
-        logger_provider = LoggerProvider(resource=self.resource, shutdown_on_exit=False)
-        logger_provider.add_log_record_processor(SimpleLogRecordProcessor(self._log_capture))
-        meter_provider = MeterProvider(resource=self.resource, metric_readers=[self._reader],
-                                       shutdown_on_exit=False)
-        self._providers = (meter_provider, logger_provider)
-        super().__init__(
-            None if "traces" in signals else False,   # spans: made directly, see _open_span
-            meter_provider if "metrics" in signals else False,
-            logger_provider if "logs" in signals else False,
-            python_logging=python_logging, span_events=span_events, **queue_options)
+        self._senders: dict[str, Sender] = {}
+        for signal, proto in self.protocols.items():
+            self._senders[signal] = make_sender(signal, proto, endpoint, parsed_headers, timeout)
+        self._resource_attrs = otlp_proto.attributes(0x0A, self.resource.attributes)
+        self._scope = otlp_proto.scope(SCOPE_NAME, __version__)
+        self._encoder = otlp_proto.SpanEncoder(span_events=span_events)
+        self._pylog = logging.getLogger(GUEST_LOGGER) if python_logging else None
+        self._metrics: _MetricRecorder | None = None
+        self._meter_provider: MeterProvider | None = None
+        if "metrics" in signals:
+            self._reader = InMemoryMetricReader()
+            self._meter_provider = MeterProvider(resource=self.resource, metric_readers=[self._reader],
+                                                 shutdown_on_exit=False)
+            self._metrics = _MetricRecorder(self._meter_provider.get_meter(SCOPE_NAME, __version__), self.name)
         self._sends = ResumableSends()
 
     @classmethod
-    def from_env(cls, **kwargs: Any) -> "OtlpAdapter":
+    def from_env(cls, **kwargs: Any) -> OtlpAdapter:
         """Everything from the ``OTEL_*`` environment variables (keywords override)."""
         return cls(**kwargs)
 
-    def _open_span(self, trace: Trace, span: Span, ctx: Any, attrs: dict) -> Any:
-        parent = get_current_span(ctx).get_span_context()
-        if parent.is_valid:
-            trace_id, flags = parent.trace_id, parent.trace_flags
-        else:
-            parent, trace_id, flags = None, effective_trace_id(trace), _SAMPLED
-        context = SpanContext(trace_id, span.span_id or new_span_id(), is_remote=False, trace_flags=flags)
-        return _CollectedSpan(context, parent, span.name, attrs, span.start_ns, self)
+    @property
+    def invalid_metrics(self) -> int:
+        """Guest metric lines that could not be parsed (logged, never raised)."""
+        return self._metrics.ignored.count if self._metrics else 0
 
     def export(self, traces: list[Trace]) -> None:
         self._sends.run(traces, self._encode_batch)
 
     def _encode_batch(self, traces: list[Trace]) -> list[Send]:
+        return [partial(self._send, signal, body) for signal, body in self.encode(traces)]
+
+    def encode(self, traces: list[Trace]) -> list[tuple[str, bytes]]:
+        """The requests that deliver ``traces``: (signal, encoded Export*ServiceRequest), in sending order."""
         recorded = self._metrics.recorded if self._metrics else 0
-        super().export(traces)       # into our providers, captured synchronously
-        sends: list[Send] = []
+        spans: list[bytes] = []
+        logs: list[bytes] = []
+        for trace in traces:
+            self.encode_trace(trace, spans, logs)
+        out: list[tuple[str, bytes]] = []
         n = self.max_request_items
-        spans, self._spans = self._spans, []
-        for signal, items in (("traces", spans), ("logs", self._log_capture.take())):
-            sends += [partial(self._send, signal, items[i:i + n]) for i in range(0, len(items), n)]
+        for signal, items in (("traces", spans), ("logs", logs)):
+            for i in range(0, len(items), n):
+                out.append((signal, otlp_proto.request(self._resource_attrs, self._scope, items[i:i + n])))
         if self._metrics and self._metrics.recorded != recorded:
             data = self._reader.get_metrics_data()   # cumulative: a later export repairs a lost one
             if data is not None and data.resource_metrics:
-                sends.append(partial(self._send, "metrics", data))
-        return sends
+                from opentelemetry.exporter.otlp.proto.common.metrics_encoder import (
+                    encode_metrics,
+                )
 
-    def _send(self, signal: str, data: Any) -> None:
-        exporter = self._exporters[signal]
-        endpoint = getattr(exporter, "_endpoint", None)  # the exporter's resolved endpoint (env or given)
+                out.append(("metrics", encode_metrics(data).SerializeToString()))
+        return out
+
+    def encode_trace(self, trace: Trace, spans: list[bytes], logs: list[bytes]) -> None:
+        """Append ``trace``'s spans (if traces are sent and the trace is sampled) and log records
+        (if logs are sent) to ``spans`` and ``logs``, as :mod:`.otlp_proto` fields; record its metrics."""
+        parent = host_parent(trace)
+        if parent is not None:
+            trace_id, root_parent, root_flags, sampled = (parent.trace_id, parent.span_id,
+                                                          otlp_proto.REMOTE, parent.sampled)
+        else:
+            trace_id, root_parent = int.from_bytes(trace.trace_id, "big"), 0
+            root_flags, sampled = otlp_proto.LOCAL, True
+        with_spans = "traces" in self._senders
+        encode = self._encoder.span if with_spans and sampled else None
+        head = self._encoder.head(trace_id)
+        root_attrs = trace_attributes(trace)
+        faults = trace.errors
+        module = {ATTR_MODULE: trace.module_name} if trace.module_name else {}
+        logs_on = "logs" in self._senders
+        log_attrs = otlp_proto.attributes(0x32, module)
+        observed = time.time_ns()
+        local = otlp_proto.LOCAL
+        for step, item, owner in walk(trace):
+            if step == SPAN_START:
+                if encode is None:
+                    continue
+                assert type(item) is Span
+                if owner is None:
+                    events = self._encoder.fault_events(faults, trace.end_ns or item.end_ns) if faults else b""
+                    faults = []
+                    spans.append(encode(item, head, root_parent, root_flags, root_attrs, events))
+                else:
+                    spans.append(encode(item, head, owner.span_id, local))
+            elif step == LOG or step == METRIC:
+                # in a span: that span's ids (the spans' own trace when traces are off: the host's)
+                if owner is not None and with_spans:
+                    ids = (trace_id, owner.span_id, sampled)
+                elif parent is not None:
+                    ids = (trace_id, parent.span_id, sampled)
+                else:
+                    ids = (0, 0, False)
+                if step == LOG:
+                    assert type(item) is Log
+                    if logs_on:
+                        severity, _ = severity_of(item.level)
+                        logs.append(otlp_proto.log_record(
+                            item.time_ns, severity.value, item.severity, item.message, log_attrs,
+                            int(ids[2] and ids[0] != 0), *ids[:2], observed))
+                    if self._pylog is not None:
+                        pylevel = severity_of(item.level)[1]
+                        if self._pylog.isEnabledFor(pylevel):
+                            log_to_python(self._pylog, item, pylevel, _context(*ids), trace.module_name)
+                elif self._metrics is not None:
+                    assert type(item) is Metric
+                    self._metrics.record_text(item, _context(*ids), module)
+
+    def _send(self, signal: str, body: bytes) -> None:
+        sender = self._senders[signal]
         # at shutdown, a collector that is not there is not waited for (the exporter would retry it)
-        if self._shutting_down.is_set() and isinstance(endpoint, str) and refuses_connections(endpoint):
-            raise BackendRefused(f"OTLP collector at {endpoint}: connection refused (is it running?)")
-        if exporter.export(data) not in _SUCCESS:
-            raise TransientExportError(f"OTLP export of {signal} to the collector failed")
+        if self._shutting_down.is_set() and refuses_connections(sender.endpoint):
+            raise BackendRefused(f"OTLP collector at {sender.endpoint}: connection refused (is it running?)")
+        sender.send(body)
 
     def close(self) -> None:
-        for part in (*self._exporters.values(), *self._providers):
+        closers = [sender.close for sender in self._senders.values()]
+        if self._meter_provider is not None:
+            closers.append(self._meter_provider.shutdown)
+        for close in closers:
             try:
-                part.shutdown()
+                close()
             except Exception:  # pragma: no cover - shutting down never raises to the host
-                log.warning("%s: shutting down %s failed", self.name, type(part).__name__, exc_info=True)
+                log.warning("%s: shutting down the OTLP exporters failed", self.name, exc_info=True)
+
+def _context(trace_id: int, span_id: int, sampled: bool) -> Any:
+    """An OpenTelemetry context holding the span with these ids (exemplars and log handlers see it)."""
+    if not trace_id or not span_id:
+        return otel_context.Context()
+    flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+    span = NonRecordingSpan(SpanContext(trace_id, span_id, is_remote=False, trace_flags=flags))
+    return otel_trace.set_span_in_context(span, otel_context.Context())
