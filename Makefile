@@ -32,9 +32,11 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-# Rebuild the guest examples (needs clang/wasi-libc; the built .wasm are committed).
-guests:
+# Rebuild the guest examples (needs clang/wasi-libc; the built .wasm are committed; the
+# wasi:otel component is built by componentize-py, not committed: the tests build it too).
+guests: install
 	bash guest-examples/build.sh
+	$(BIN)/python guest-examples/component/build.py
 
 clean:
 	rm -rf $(VENV) .venv-ddagent .pytest_cache .benchmarks

@@ -21,16 +21,17 @@ import json
 import logging
 import os
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import wasmtime
 
-from .version import __version__
 from .abi import IMPORTS, NAMESPACES, NS_LEGACY
-from .names import ModuleFormatError, ModuleInfo, read_module_info
+from .component import is_component
 from .host.context import describe_trap
+from .names import ModuleFormatError, ModuleInfo, read_module_info
 from .options import Options
-
+from .version import __version__
 
 EXIT_TRACE_LOST = 75
 """``observe-sdk run``'s exit status when the guest succeeded but its telemetry was not all
@@ -173,8 +174,57 @@ def _note_nothing_to_trace(ns: argparse.Namespace, info: ModuleInfo) -> None:
               file=sys.stderr)
 
 
+def _report_delivery(ns: argparse.Namespace, adapter: Any, code: int) -> int:
+    """Flush the telemetry; a trace not delivered turns a successful exit into EXIT_TRACE_LOST."""
+    report = adapter.shutdown(timeout=ns.flush_timeout)
+    if not report.complete:
+        print(f"observe-sdk: error: adapter {ns.adapter}: the trace was not delivered ({report.pending} pending, "
+              f"{report.failed} failed, {report.dropped} dropped)", file=sys.stderr)
+        if code == 0:
+            return EXIT_TRACE_LOST
+    return code
+
+
+def cmd_run_component(ns: argparse.Namespace, wasm: bytes) -> int:
+    """A component: WASI preview 2 and wasi:otel linked; ``wasi:cli/run`` or one ``--invoke`` export."""
+    from .component.run import ComponentArgumentError, compile_component, run_component
+
+    if len(ns.invoke) > 1:
+        raise CliError(f"{ns.module}: a component takes one --invoke")
+    invoke, arguments = _parse_invoke(ns.invoke[0]) if ns.invoke else (None, [])
+    engine = wasmtime.Engine()
+    try:
+        compiled = compile_component(engine, wasm)
+    except wasmtime.WasmtimeError as exc:
+        raise CliError(f"{ns.module}: invalid component: {str(exc).splitlines()[0]}") from None
+    store = wasmtime.Store(engine)
+    store.set_wasi(_wasi_config(ns))
+    adapter = make_adapter(ns.adapter, ns.out)
+    options = Options(min_span_duration_us=ns.min_span_us)
+    code = 0
+    try:
+        outcome = run_component(engine, compiled, store, adapter, options, invoke=invoke, arguments=arguments,
+                                module_name=os.path.basename(ns.module))
+        code = outcome.exit_code
+        if invoke is not None and outcome.result is not None:
+            print(outcome.result, file=sys.stderr if _guest_stdout_to_stderr(ns) else sys.stdout)
+    except ComponentArgumentError as exc:
+        raise CliError(f"{ns.module}: {exc}") from None
+    except wasmtime.ExitTrap as exc:
+        code = exc.code
+    except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+        print(f"observe-sdk: error: {ns.module}: {invoke or 'wasi:cli/run'} trapped: {describe_trap(exc)}",
+              file=sys.stderr)
+        code = 134
+    finally:
+        code = _report_delivery(ns, adapter, code)
+    return code
+
+
 def cmd_run(ns: argparse.Namespace) -> int:
     wasm = _read_module(ns.module)
+    if is_component(wasm):
+        return cmd_run_component(ns, wasm)
     try:
         info = read_module_info(wasm)
     except ModuleFormatError as exc:
@@ -226,17 +276,33 @@ def cmd_run(ns: argparse.Namespace) -> int:
                 print(result if not isinstance(result, list) else " ".join(map(str, result)), file=results)
     finally:
         ctx.finish()
-        report = adapter.shutdown(timeout=ns.flush_timeout)
-        if not report.complete:
-            print(f"observe-sdk: error: adapter {ns.adapter}: the trace was not delivered ({report.pending} pending, "
-                  f"{report.failed} failed, {report.dropped} dropped)", file=sys.stderr)
-            if code == 0:
-                code = EXIT_TRACE_LOST
+        code = _report_delivery(ns, adapter, code)
     return code
+
+
+def cmd_inspect_component(ns: argparse.Namespace, wasm: bytes) -> int:
+    from .component.run import compile_component, describe
+
+    engine = wasmtime.Engine()
+    try:
+        info = describe(engine, compile_component(engine, wasm))
+    except wasmtime.WasmtimeError as exc:
+        raise CliError(f"{ns.module}: invalid component: {str(exc).splitlines()[0]}") from None
+    if ns.json:
+        print(json.dumps({"module": ns.module, "component": True, "imports": info.imports,
+                          "exports": info.exports, "wasi_otel_imports": info.otel_imports}, indent=2))
+        return 0
+    print(f"{ns.module} (component)")
+    print(f"  wasi:otel imports: {', '.join(info.otel_imports) or 'none (runs unobserved)'}")
+    print(f"  other imports: {', '.join(i for i in info.imports if i not in info.otel_imports) or 'none'}")
+    print(f"  exports: {', '.join(info.exports) or 'none'}")
+    return 0
 
 
 def cmd_inspect(ns: argparse.Namespace) -> int:
     wasm = _read_module(ns.module)
+    if is_component(wasm):
+        return cmd_inspect_component(ns, wasm)
     try:
         info = read_module_info(wasm)
     except ModuleFormatError as exc:

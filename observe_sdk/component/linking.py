@@ -10,7 +10,8 @@ value is a fault on the trace.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from wasmtime import component
 

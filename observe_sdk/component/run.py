@@ -88,7 +88,7 @@ def convert_arguments(func_type: Any, texts: list[str], export: str) -> list[Any
     if len(texts) != len(params):
         raise ComponentArgumentError(f"{export} takes {len(params)} argument(s), {len(texts)} given")
     values: list[Any] = []
-    for (name, ty), text in zip(params, texts):
+    for (name, ty), text in zip(params, texts, strict=True):
         try:
             if isinstance(ty, _INTS):
                 values.append(int(text, 0))

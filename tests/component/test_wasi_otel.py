@@ -162,3 +162,33 @@ def test_a_trap_closes_the_open_spans_as_errors(otel_guest: Any) -> None:
     assert root.error == "exit code 1"  # wasi:cli/exit carries ok or err only
     [doomed] = root.children
     assert doomed.error == root.error
+
+
+def cli(*args: str, cache: Any) -> Any:
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, OBSERVE_SDK_CACHE_DIR=str(cache))
+    return subprocess.run([sys.executable, "-m", "observe_sdk", *args], capture_output=True, text=True,
+                          timeout=120, env=env)
+
+
+def test_observe_sdk_run_and_inspect_take_a_component(otel_guest_path: Any, otel_guest: Any,
+                                                      component_cache_dir: Any) -> None:
+    import json
+
+    path = str(otel_guest_path)
+    ran = cli("run", path, "--adapter", "otel-stdout", cache=component_cache_dir)
+    assert ran.returncode == 0, ran.stderr
+    assert "hello from a wasi:otel component" in ran.stderr   # the telemetry owns stdout
+    spans = json.loads(ran.stdout)["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    assert sorted(s["name"] for s in spans) == ["count-vowels", "greet", "main", "wasi:cli/run"]
+    invoked = cli("run", path, "--invoke", "work:4", "--out", "/dev/null", cache=component_cache_dir)
+    assert (invoked.returncode, invoked.stdout.strip()) == (0, "6")
+    refused = cli("run", path, "--invoke", "work:x", cache=component_cache_dir)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("observe-sdk: error:") and "'x' is not a U32" in refused.stderr
+    shown = json.loads(cli("inspect", path, "--json", cache=component_cache_dir).stdout)
+    assert shown["component"] is True
+    assert TRACING in shown["wasi_otel_imports"] and "wasi:cli/run@0.2.0" in shown["exports"]
