@@ -24,6 +24,7 @@ from .states import ComputeState, JobState, TransitionError
 from .telemetry import otlp_json
 from .traceview import render as render_trace
 from .transport.messages import extract_context
+from .webui import register as register_web_ui
 
 log = logging.getLogger(__name__)
 
@@ -252,4 +253,5 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
     def metric_values() -> dict[str, Any]:
         return orch().telemetry.metrics_snapshot()
 
+    register_web_ui(app)
     return app

@@ -169,6 +169,7 @@ class Devstack:
 
     def describe(self) -> str:
         lines = [f"devstack: orchestrator + {len(self.computes)} compute node(s)",
+                 f"  web UI:    {self.url}/",
                  f"  API:       {self.url}/api/v1/orchestrator  (OpenAPI: {self.url}/docs)",
                  f"  data dir:  {self.data_dir}"]
         if self.telemetry and self.telemetry.spans_file:

@@ -68,16 +68,23 @@
     if (parent[i] < 0) nTotal[0] += dur[i];
   }
   const NODES = nParent.length;
+  // a node is as wide as its time, or as its children together when they outlive it (a network's
+  // spans may end after their parent: an asynchronous submit returns before the execution ends)
+  const nWidth = new Float64Array(NODES);
+  for (let n = NODES - 1; n > 0; n--) {
+    nWidth[n] = Math.max(nWidth[n], nTotal[n]);
+    nWidth[nParent[n]] += nWidth[n];
+  }
   const nX = new Float64Array(NODES), nDepth = new Int32Array(NODES);
   let flameDepth = 0;
   (function layout() {
     const stack = [0];
     while (stack.length) {
       const n = stack.pop();
-      nKids[n].sort((a, b) => nTotal[b] - nTotal[a]);
+      nKids[n].sort((a, b) => nWidth[b] - nWidth[a]);
       let x = nX[n];
       for (const k of nKids[n]) {
-        nX[k] = x; x += nTotal[k]; nDepth[k] = nDepth[n] + 1;
+        nX[k] = x; x += nWidth[k]; nDepth[k] = nDepth[n] + 1;
         if (nDepth[k] > flameDepth) flameDepth = nDepth[k];
         stack.push(k);
       }
@@ -102,7 +109,7 @@
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
 
   // ---------------------------------------------------------------- state
-  const view = { t0: traceStart, t1: traceEnd, f0: 0, f1: nTotal[0] || 1, flameRoot: 0 };
+  const view = { t0: traceStart, t1: traceEnd, f0: 0, f1: nWidth[0] || 1, flameRoot: 0 };
   let selected = -1;          // span row selected in the timeline
   let selectedNode = -1;      // node selected in the flame graph
   let match = null;           // Uint8Array over identities when searching
@@ -262,7 +269,7 @@
     while (stack.length) {
       const n = stack.pop();
       const x0 = n === view.flameRoot ? 0 : (nX[n] - view.f0) * scale;
-      const x1 = n === view.flameRoot ? w : (nX[n] + nTotal[n] - view.f0) * scale;
+      const x1 = n === view.flameRoot ? w : (nX[n] + nWidth[n] - view.f0) * scale;
       if (x1 < 0 || x0 > w) continue;
       if (x1 - x0 < MIN_BAR) { stats.hiddenNodes++; continue; }
       const y = (nDepth[n] - rootDepth) * ROW - scrollY;
@@ -375,7 +382,7 @@
   function zoomFlame(n) {
     view.flameRoot = n;
     view.f0 = n === 0 ? 0 : nX[n];
-    view.f1 = n === 0 ? (nTotal[0] || 1) : nX[n] + Math.max(nTotal[n], 1e-9);
+    view.f1 = n === 0 ? (nWidth[0] || 1) : nX[n] + Math.max(nWidth[n], 1e-9);
     redraw();
   }
 
