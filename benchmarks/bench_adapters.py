@@ -8,7 +8,7 @@ give it.  "Encoding" is everything an adapter does with a trace short of I/O:
 
 - otel-stdout: OTLP/JSON text (the reference point);
 - zipkin: v2 span objects and their JSON;
-- datadog: span maps and their msgpack payloads;
+- datadog: the msgpack payload of its span maps;
 - otlp: OTLP protobuf request bytes (hand-written encoder);
 - opentelemetry: SDK spans through a host TracerProvider (no processor).
 """
@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import msgpack
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +30,7 @@ from adapter_traces import deep_trace  # noqa: E402
 from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 
 from observe_sdk.adapters.datadog import DatadogAdapter  # noqa: E402
+from observe_sdk.adapters.datadog_msgpack import payload  # noqa: E402
 from observe_sdk.adapters.opentelemetry import OpenTelemetryAdapter  # noqa: E402
 from observe_sdk.adapters.otel_stdout import OtelStdoutAdapter  # noqa: E402
 from observe_sdk.adapters.otlp import OtlpAdapter  # noqa: E402
@@ -52,7 +52,7 @@ def encode_zipkin(trace: Trace) -> int:
 def encode_datadog(trace: Trace) -> int:
     adapter = DatadogAdapter(agent_url="http://127.0.0.1:9", dogstatsd_url=False, logs=False)
     chunks, _, _ = adapter.trace_chunks(trace)
-    return sum(len(msgpack.packb([c], use_bin_type=True)) for c in chunks)
+    return len(payload(chunks))
 
 
 def encode_otlp(trace: Trace) -> int:

@@ -42,24 +42,24 @@ import os
 import platform
 import socket
 import urllib.parse
+from collections.abc import Iterable, Mapping
 from functools import partial
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-import msgpack
-
-from ..version import __version__
 from ..trace import Log, Metric, Span, Trace
+from ..version import __version__
 from .base import Adapter, TransientExportError
 from .common import (
     ATTR_ERROR_MESSAGE,
     DEFAULT_SERVICE_NAME,
-    FAULT_EVENT,
     EVENT_LOG,
     EVENT_METRIC,
+    FAULT_EVENT,
     log_attributes,
     metric_attributes,
     span_attributes,
 )
+from .datadog_msgpack import SPAN_TYPE, SpanPacker, payload, split_attributes
 from .httpsend import ExportError, check_timeout, check_url, send
 from .resume import ResumableSends, Send
 from .statsd import IgnoredMetrics, StatsdError, parse_metric, sanitize_tag
@@ -68,7 +68,6 @@ from .traceinfo import CapturesHostParent, effective_trace_id, host_parent, trac
 log = logging.getLogger("observe_sdk.adapters")
 
 METADATA_KEY = "datadog"
-SPAN_TYPE = "wasm"
 _U64 = (1 << 64) - 1
 _ALIASES = {
     "resource_name": "resource",
@@ -206,6 +205,7 @@ class DatadogAdapter(CapturesHostParent, Adapter):
             log.info("datadog: no DD_API_KEY; guest logs are not sent to the Logs API")
 
         self._ignored_metrics = IgnoredMetrics(self.name)
+        self._packer = SpanPacker(self._base_meta)
         self._sends = ResumableSends()
         self._statsd_sock: socket.socket | None = None     # opened last: a bad setting above leaks nothing
         self._statsd_target: Any = None
@@ -213,7 +213,7 @@ class DatadogAdapter(CapturesHostParent, Adapter):
             self._open_dogstatsd(dogstatsd_url if isinstance(dogstatsd_url, str) else dogstatsd_addr_from_env())
 
     @classmethod
-    def from_env(cls, **kwargs: Any) -> "DatadogAdapter":
+    def from_env(cls, **kwargs: Any) -> DatadogAdapter:
         """Everything from the ``DD_*`` environment variables (keywords override)."""
         return cls(**kwargs)
 
@@ -258,8 +258,9 @@ class DatadogAdapter(CapturesHostParent, Adapter):
         return LogsApi(ApiClient(config))
 
     # -- encoding ----------------------------------------------------------
-    def trace_chunks(self, trace: Trace) -> tuple[list[list[dict]], list[dict], list[str]]:
-        """(span chunks for /v0.4/traces, log items for the Logs API, DogStatsD lines)."""
+    def trace_chunks(self, trace: Trace) -> tuple[list[tuple[int, bytes]], list[dict[str, Any]], list[str]]:
+        """(span chunks for /v0.4/traces as (number of spans, their packed maps), log items for
+        the Logs API, DogStatsD lines)."""
         tid = effective_trace_id(trace)
         tid_low, tid_high = tid & _U64, tid >> 64
         parent = host_parent(trace)
@@ -271,48 +272,54 @@ class DatadogAdapter(CapturesHostParent, Adapter):
             log.warning("datadog: trace %s: %s; ignored", trace.trace_id_hex, exc)
             dd_meta = {}
         root_extra = trace_attributes(trace)
-        spans: list[dict] = []
-        logs: list[dict] = []
+        spans: list[bytes] = []
+        logs: list[dict[str, Any]] = []
         lines: list[str] = []
         service = str(dd_meta.get("service") or self.service)
+        packer = self._packer
+        head = packer.head(tid_low)
+        per_chunk = self.max_spans_per_payload
 
         for event in trace.roots:
-            kind = type(event)
-            if kind is Log:
+            if type(event) is Log:
                 logs.append(self._log_item(event, tid_low, root_parent, trace))
-            elif kind is Metric:
+            elif type(event) is Metric:
                 lines.extend(self._statsd_lines(event))
-            elif kind is Span:
-                root_index = len(spans)
-                stack: list[tuple[Span, int]] = [(event, root_parent)]
+            elif type(event) is Span:
+                stack: list[tuple[Span, int, bool]] = [(event, root_parent, True)]
                 while stack:
-                    span, parent_id = stack.pop()
-                    spans.append(self._span_map(span, tid_low, parent_id, service))
+                    span, parent_id, is_root = stack.pop()
+                    chunk_start = tid_high and len(spans) % per_chunk == 0
+                    plain = not (is_root or chunk_start or span.tags or span.error is not None)
                     for ev in reversed(span.events):
-                        te = type(ev)
-                        if te is Span:
-                            stack.append((ev, span.span_id))
-                        elif te is Log:
+                        if type(ev) is Span:
+                            stack.append((ev, span.span_id, False))
+                        elif type(ev) is Log:
                             logs.append(self._log_item(ev, tid_low, span.span_id, trace))
-                        elif te is Metric:
+                            plain = False
+                        elif type(ev) is Metric:
                             lines.extend(self._statsd_lines(ev))
-                self._decorate_root(spans[root_index], dd_meta, root_extra, priority, trace)
+                            plain = False
+                        else:
+                            plain = False       # an allocation: a metric of the span
+                    if plain:
+                        spans.append(packer.plain(span, head, parent_id, service))
+                        continue
+                    span_map = self._span_map(span, tid_low, parent_id, service)
+                    if is_root:
+                        self._decorate_root(span_map, dd_meta, root_extra, priority, trace)
+                    if chunk_start:      # the upper half of the trace id, on each chunk's first span
+                        span_map["meta"]["_dd.p.tid"] = f"{tid_high:016x}"
+                    spans.append(packer.map(span_map))
         logs.sort(key=lambda item: item["timestamp"])
-        chunks = [spans[i:i + self.max_spans_per_payload]
-                  for i in range(0, len(spans), self.max_spans_per_payload)]
-        for chunk in chunks:
-            if tid_high:
-                chunk[0]["meta"]["_dd.p.tid"] = f"{tid_high:016x}"
+        chunks = [(len(spans[i:i + per_chunk]), b"".join(spans[i:i + per_chunk]))
+                  for i in range(0, len(spans), per_chunk)]
         return chunks, logs, lines
 
     def _span_map(self, span: Span, tid_low: int, parent_id: int, service: str) -> dict:
         meta: dict[str, str] = dict(self._base_meta)
         metrics: dict[str, float] = {}
-        for key, value in span_attributes(span).items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                metrics[key] = float(value)
-            else:
-                meta[key] = str(value)
+        split_attributes(span_attributes(span), meta, metrics)
         events = [{"name": EVENT_LOG if type(e) is Log else EVENT_METRIC, "time_unix_nano": e.time_ns,
                    "attributes": log_attributes(e) if type(e) is Log else metric_attributes(e)}
                   for e in span.events if type(e) is Log or type(e) is Metric]
@@ -401,41 +408,40 @@ class DatadogAdapter(CapturesHostParent, Adapter):
         self._sends.run(traces, self._encode_batch)
 
     def _encode_batch(self, traces: list[Trace]) -> list[Send]:
-        payloads: list[list[list[dict]]] = []
-        logs: list[dict] = []
+        payloads: list[list[tuple[int, bytes]]] = []
+        logs: list[dict[str, Any]] = []
         lines: list[str] = []
-        current: list[list[dict]] = []
+        current: list[tuple[int, bytes]] = []
         size = 0
         for trace in traces:
             chunks, trace_logs, trace_lines = self.trace_chunks(trace)
             logs.extend(trace_logs)
             lines.extend(trace_lines)
             for chunk in chunks:
-                if current and size + len(chunk) > self.max_spans_per_payload:
+                if current and size + chunk[0] > self.max_spans_per_payload:
                     payloads.append(current)
                     current, size = [], 0
                 current.append(chunk)
-                size += len(chunk)
+                size += chunk[0]
         if current:
             payloads.append(current)
         self._send_metrics(lines)          # UDP: fire and forget, never retried
-        sends: list[Send] = [partial(self._send_traces, p) for p in payloads]
+        sends: list[Send] = [partial(self._send_traces, payload(p), len(p)) for p in payloads]
         if self._logs_api is not None:
             sends += [partial(self._send_logs, logs[i:i + _LOGS_PER_REQUEST])
                       for i in range(0, len(logs), _LOGS_PER_REQUEST)]
         return sends
 
-    def _send_traces(self, payload: list[list[dict]]) -> None:
-        body = msgpack.packb(payload, use_bin_type=True)
-        headers = {**self._trace_headers, "X-Datadog-Trace-Count": str(len(payload))}
+    def _send_traces(self, body: bytes, n_traces: int) -> None:
+        headers = {**self._trace_headers, "X-Datadog-Trace-Count": str(n_traces)}
         send(self.agent_url, body, headers, timeout=self.timeout, method="PUT",
              path=self._traces_path, what="Datadog agent")
 
     def _send_logs(self, items: list[dict]) -> None:
         from datadog_api_client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError as Urllib3Error
         from datadog_api_client.v2.model.http_log import HTTPLog
         from datadog_api_client.v2.model.http_log_item import HTTPLogItem
+        from urllib3.exceptions import HTTPError as Urllib3Error
 
         body = HTTPLog([HTTPLogItem(**item) for item in items])
         try:

@@ -8,6 +8,7 @@ from adapter_traces import deep_trace, sample_trace
 from receivers import DdTestAgent, HttpCapture, UdpListener
 
 from observe_sdk.adapters.datadog import DatadogAdapter, normalize_metadata, parse_dd_tags
+from observe_sdk.adapters.datadog_msgpack import payload
 from observe_sdk.adapters.traceinfo import TRACEPARENT
 
 HOST_TRACE = 0x0AF7651916CD43DD8448EB211C80319C
@@ -208,3 +209,19 @@ def test_bad_port_in_the_environment_is_a_clear_error(var, value, what, monkeypa
     monkeypatch.setenv(var, value)
     with pytest.raises(ValueError, match=what):
         DatadogAdapter(logs=False)
+
+
+def test_packed_template_spans_decode_as_their_maps() -> None:
+    """The per-function template path and the dict path pack the same span map."""
+    adapter = DatadogAdapter(agent_url="http://127.0.0.1:9", service="svc", env="e", tags="team:wasm",
+                             dogstatsd_url=False, logs=False)
+    trace = deep_trace(50)
+    tid_low = int.from_bytes(trace.trace_id[8:], "big")
+    head = adapter._packer.head(tid_low)
+    for span in list(trace.spans())[1:]:
+        packed = adapter._packer.plain(span, head, span.parent_id, "svc")
+        assert msgpack.unpackb(packed) == adapter._span_map(span, tid_low, span.parent_id, "svc")
+    chunks, _, _ = adapter.trace_chunks(trace)
+    (decoded,) = msgpack.unpackb(payload(chunks))
+    assert [s["span_id"] for s in decoded] == [s.span_id for s in trace.spans()]
+    assert decoded[0]["meta"]["_dd.p.tid"] == trace.trace_id[:8].hex() and "_dd.p.tid" not in decoded[1]["meta"]
