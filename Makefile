@@ -10,11 +10,14 @@ STAMP := $(VENV)/.installed
 -include mk/*.mk
 .DEFAULT_GOAL := test
 
+# Quiet pip, but say what is happening: the first install downloads ~150 MB and takes about a minute.
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[all,dev]"
-	touch $(STAMP)
+	@test -x $(BIN)/python || { echo "make: creating the virtualenv $(VENV) with $(PY)"; $(PY) -m venv $(VENV); }
+	@echo "make: installing observe-sdk with all extras and the test tools into $(VENV) (pip, quiet; about a minute the first time)"
+	@$(BIN)/pip install -q --upgrade pip
+	@$(BIN)/pip install -q -e ".[all,dev]"
+	@touch $(STAMP)
+	@echo "make: $(VENV) is ready"
 
 install: $(STAMP)
 
