@@ -15,7 +15,7 @@ from pathlib import Path
 from .client import Client
 from .devstack import Devstack
 from .models import wasm_job
-from .telemetry import format_tree
+from .traceview import tree_text
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "guest-examples" / "build"
 PREFERRED = ("hello.instr.wasm", "fib.instr.wasm", "nested.instr.wasm")
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                     break
                 time.sleep(0.1)
             print(f"\n== the job's trace ({len(spans)} spans, one trace id)")
-            print(format_tree(spans))
+            print(tree_text(spans, f"job {job_id}"))
     print("\n== devstack stopped")
     return 0 if job["State"]["StateType"] == "Completed" else 1
 

@@ -18,8 +18,9 @@ import logging
 import os
 import threading
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -194,48 +195,6 @@ def otlp_json(spans: Iterable[dict[str, Any]]) -> dict[str, Any]:
         {"resource": {"attributes": _attrs({"service.name": service})},
          "scopeSpans": [{"scope": {"name": scope}, "spans": items} for scope, items in scopes.items()]}
         for service, scopes in grouped.items()]}
-
-
-def format_tree(spans: list[dict[str, Any]]) -> str:
-    """The spans of one trace as an indented tree with durations."""
-    if not spans:
-        return "(no spans)"
-    ids = {s["spanId"] for s in spans}
-    children: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    roots = []
-    for s in spans:
-        if s["parentSpanId"] and s["parentSpanId"] in ids:
-            children[s["parentSpanId"]].append(s)
-        else:
-            roots.append(s)
-    t0 = min(s["startTimeUnixNano"] for s in spans)
-    lines = [f"trace {spans[0]['traceId']}"]
-
-    # depth-first with an explicit stack: a guest's spans can nest deeper than Python's recursion limit
-    stack = [(root, "", i == len(roots) - 1) for i, root in enumerate(roots)][::-1]
-    while stack:
-        span, prefix, last = stack.pop()
-        details = ", ".join(_tree_details(span, t0))
-        lines.append(f"{prefix}{'└─ ' if last else '├─ '}{span['name']}  [{details}]")
-        kids = children.get(span["spanId"], [])
-        inner = prefix + ("   " if last else "│  ")
-        stack.extend((kid, inner, i == len(kids) - 1) for i, kid in reversed(list(enumerate(kids))))
-    return "\n".join(lines)
-
-
-def _tree_details(span: dict[str, Any], t0: int) -> list[str]:
-    dur_ms = (span["endTimeUnixNano"] - span["startTimeUnixNano"]) / 1e6
-    start_ms = (span["startTimeUnixNano"] - t0) / 1e6
-    detail = [f"{dur_ms:.3f} ms", f"+{start_ms:.1f} ms"]
-    for key in ("cod.node_id", "cod.execution_id", "cod.bid", "code.function", "error.message"):
-        if key in span["attributes"]:
-            detail.append(f"{key.split('.')[-1]}={span['attributes'][key]}")
-    if span["status"]["code"] == 2:
-        detail.append("ERROR" + (f": {span['status']['message']}" if span["status"]["message"] else ""))
-    for event in span["events"]:
-        if event["name"] in ("log", "metric"):
-            detail.append(f"{event['name']}: " + ", ".join(str(v) for v in event["attributes"].values()))
-    return detail
 
 
 # ----------------------------------------------------------------------------- setup

@@ -30,10 +30,11 @@ from observe_sdk.adapters.common import (
     FAULT_EVENT,
     STATUS_ERROR,
 )
+from observe_sdk.adapters.stdout import format_trace
 from observe_sdk.trace import Allocation, Event, Log, Metric, Span, Trace
 from observe_sdk.views import chrome_trace_json, folded_text, render_html
 
-from .telemetry import format_tree, otlp_json
+from .telemetry import otlp_json
 
 FORMATS = ("tree", "json", "chrome-trace", "folded", "html")
 _NOT_TAGS = {ATTR_SPAN_KIND, ATTR_FUNCTION_INDEX, ATTR_FUNCTION_RAW_NAME, ATTR_ALLOCATION, ATTR_ERROR_MESSAGE}
@@ -118,10 +119,33 @@ def records_to_trace(records: list[dict[str, Any]], title: str = "") -> Trace:
                  start_ns=min(starts, default=0), end_ns=max(ends, default=0))
 
 
+# Attributes every span of a job repeats, or too long for a line of the tree.
+_TREE_HIDDEN = ("cod.job_id:", "cod.execution.id:", "wasm.module.sha256:")
+
+
+def tree_text(records: list[dict[str, Any]], title: str = "") -> str:
+    """The job's trace as the SDK's text tree (:func:`observe_sdk.adapters.stdout.format_trace`,
+    the one printer of ``observe-sdk run`` and ``cod job trace``): the guest's tags, allocations,
+    logs and metrics included; a span's service only where it changes."""
+    if not records:
+        return "(no spans)"
+    trace = records_to_trace(records, title)
+    stack: list[tuple[Event, str]] = [(event, "") for event in trace.roots]
+    while stack:
+        event, outer_service = stack.pop()
+        if not isinstance(event, Span):
+            continue
+        service = next((tag for tag in event.tags if tag.startswith("service:")), outer_service)
+        event.tags = [tag for tag in event.tags
+                      if not tag.startswith(_TREE_HIDDEN) and not (tag.startswith("service:") and tag == outer_service)]
+        stack.extend((child, service) for child in event.events)
+    return format_trace(trace)
+
+
 def render(records: list[dict[str, Any]], fmt: str, title: str = "") -> str:
     """The spans of one job's trace in ``fmt`` (one of :data:`FORMATS`)."""
     if fmt == "tree":
-        return format_tree(records)
+        return tree_text(records, title)
     if fmt == "json":
         return json.dumps(otlp_json(records), indent=2)
     trace = records_to_trace(records, title)

@@ -78,7 +78,7 @@ Tasks:
     assert code == 0, err
     assert out.startswith("Hello, World! 0\n")
     code, out, _ = cod("job", "trace", "cli-hello")
-    assert code == 0 and "└─ submit" in out and "execution" in out
+    assert code == 0 and "\n  submit  " in out and "execution" in out
     code, out, _ = cod("job", "trace", "cli-hello", "--output", "json")
     doc = json.loads(out)
     assert len({s["traceId"] for rs in doc["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]}) == 1

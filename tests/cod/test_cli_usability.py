@@ -1,14 +1,9 @@
 """The cod command line as a new user meets it (issue 13): output flags, messages, parity with Bacalhau."""
 from __future__ import annotations
 
-import csv
-import io
-import json
-import re
 from pathlib import Path
 
 import pytest
-import yaml
 from cod_helpers import DATA
 
 from cod_reference.cli import main
@@ -55,3 +50,17 @@ def test_version_and_commands_refuse_output_they_cannot_honour(cod) -> None:
         with pytest.raises(SystemExit) as exit_:
             cod(*argv)
         assert exit_.value.code == 2, argv
+
+
+def test_job_trace_tree_is_the_sdk_tree_with_the_guests_tags(cod) -> None:
+    examples = Path(__file__).resolve().parents[2] / "guest-examples" / "build"
+    code, _, err = cod("wasm", "run", str(examples / "vowels.instr.wasm"), "--name", "usab-vowels")
+    assert code == 0, err
+    code, out, _ = cod("job", "trace", "usab-vowels")
+    assert code == 0 and "[vowels:3, input:hello-world]" in out, out      # the guest's span-tags
+    assert "metric statsd: vowels.count:1|c" in out and "log ERROR: Vowels Counted: 3" in out
+    code, _, err = cod("wasm", "run", str(examples / "trap.instr.wasm"), "--name", "usab-trap")
+    assert code == 1
+    code, out, _ = cod("job", "trace", "usab-trap")
+    trapped = [line for line in out.splitlines() if "unreachable" in line and "ERROR" in line]
+    assert trapped and all(line.count("unreachable") == 1 for line in trapped), out

@@ -9,7 +9,8 @@ from cod_helpers import run, tool_job
 
 from cod_reference.client import Client
 from cod_reference.devstack import Devstack
-from cod_reference.telemetry import format_tree, otlp_json
+from cod_reference.telemetry import otlp_json
+from cod_reference.traceview import tree_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "adapters"))
 from otlp_receiver import OtlpReceiver  # noqa: E402
@@ -58,10 +59,9 @@ def test_tree_and_otlp_json() -> None:
     spans = [record("01", "", "submit", 0, 1_000_000), record("02", "01", "execution", 10, 3_000_000,
                                                                 **{"cod.node_id": "node-1"}),
              record("03", "02", "call", 20, 2_000_000), record("04", "01", "evaluation", 30, 40)]
-    tree = format_tree(spans)
-    assert tree.splitlines()[1].startswith("└─ submit  [1.000 ms")
-    assert "   ├─ execution  [3.000 ms, +0.0 ms, node_id=node-1]" in tree
-    assert "   │  └─ call" in tree and "   └─ evaluation" in tree
+    tree = tree_text(spans).splitlines()   # the SDK's printer: the service once, where it starts
+    assert tree[1:] == ["  submit  1.000 ms  [service:cod]", "    execution  3.000 ms  [cod.node_id:node-1]",
+                        "      call  2.000 ms", "    evaluation  10 ns"]
     doc = otlp_json(spans)
     (rs,) = doc["resourceSpans"]
     assert rs["resource"]["attributes"] == [{"key": "service.name", "value": {"stringValue": "cod"}}]
@@ -69,11 +69,11 @@ def test_tree_and_otlp_json() -> None:
     assert [s["name"] for s in otlp_spans] == ["submit", "execution", "call", "evaluation"]
     assert otlp_spans[1]["attributes"] == [{"key": "cod.node_id", "value": {"stringValue": "node-1"}}]
     assert otlp_spans[0]["startTimeUnixNano"] == "0"
-    assert format_tree([]) == "(no spans)"
+    assert tree_text([]) == "(no spans)"
 
 
 def test_tree_deeper_than_the_recursion_limit() -> None:
     depth = sys.getrecursionlimit() + 100  # a recursive guest's function spans nest this deep
     spans = [record(f"{i:04x}", f"{i - 1:04x}" if i else "", f"f{i}", i, i + 1) for i in range(depth)]
-    lines = format_tree(spans).splitlines()
-    assert len(lines) == depth + 1 and lines[-1].endswith(f"└─ f{depth - 1}  [0.000 ms, +0.0 ms]")
+    lines = tree_text(spans).splitlines()
+    assert len(lines) == depth + 1 and lines[-1].endswith(f"[depth {depth}] f{depth - 1}  1 ns")
