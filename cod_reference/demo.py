@@ -4,10 +4,13 @@ Starts a devstack (3 compute nodes, a free port, a temporary data dir), submits 
 instrumented guest example as a Wasm job, waits for it, prints its output and its whole
 trace — the orchestrator's submit/evaluation/scheduling spans, the compute node's bid,
 execution and publish spans, the executor's compile/instantiate/call spans and, inside
-``call``, the guest's own function spans — and stops.
+``call``, the guest's own function spans —, writes the trace view (``trace.html``) and
+stops; with ``--keep`` (or ``COD_DEMO_KEEP=1``) the devstack and its web UI stay up until Ctrl-C.
 """
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,10 +18,10 @@ from pathlib import Path
 from .client import Client
 from .devstack import Devstack
 from .models import wasm_job
-from .traceview import tree_text
+from .traceview import tree_text, wait_for_interrupt, write_trace_page
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "guest-examples" / "build"
-PREFERRED = ("hello.instr.wasm", "fib.instr.wasm", "nested.instr.wasm")
+PREFERRED = ("vowels.instr.wasm", "hello.instr.wasm", "fib.instr.wasm", "nested.instr.wasm")
 
 
 def pick_example(directory: Path = EXAMPLES) -> Path:
@@ -32,8 +35,13 @@ def pick_example(directory: Path = EXAMPLES) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = argv if argv is not None else sys.argv[1:]
-    module = Path(args[0]) if args else pick_example()
+    parser = argparse.ArgumentParser(prog="python -m cod_reference.demo", description=__doc__.split("\n")[0])
+    parser.add_argument("module", nargs="?", type=Path, help="a Wasm module (default: the vowels example)")
+    parser.add_argument("--html", type=Path, default=Path("trace.html"), help="where to write the trace view")
+    parser.add_argument("--keep", action="store_true", default=os.environ.get("COD_DEMO_KEEP", "") not in ("", "0"),
+                        help="keep the devstack and its web UI running until Ctrl-C (or COD_DEMO_KEEP=1)")
+    ns = parser.parse_args(argv)
+    module = ns.module or pick_example()
     print("== starting a devstack (orchestrator + 3 compute nodes)")
     with Devstack(computes=3, port=0) as stack:
         print(stack.describe())
@@ -60,6 +68,15 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.1)
             print(f"\n== the job's trace ({len(spans)} spans, one trace id)")
             print(tree_text(spans, f"job {job_id}"))
+            page = write_trace_page(spans, ns.html, title=f"demo-{module.stem}")
+            print(f"\n== the trace view (timeline, flame graph, span details; one file, works offline): {page}"
+                  f"\n   open it in a browser: xdg-open {page}   or   file://{page}")
+            print(f"\n== web UI: {stack.url}/   (this job: {stack.url}/#/jobs/{job_id})")
+            if ns.keep:
+                print("   the devstack keeps running until Ctrl-C")
+                wait_for_interrupt()
+            else:
+                print("   up while the demo runs; to keep it: COD_DEMO_KEEP=1 make demo  (or --keep)")
     print("\n== devstack stopped")
     return 0 if job["State"]["StateType"] == "Completed" else 1
 

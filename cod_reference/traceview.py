@@ -10,7 +10,10 @@ events and attributes), so that one renderer, :mod:`observe_sdk.views`, draws bo
 from __future__ import annotations
 
 import json
+import signal
+import threading
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from observe_sdk.abi import LogLevel, MetricFormat
@@ -156,3 +159,23 @@ def render(records: list[dict[str, Any]], fmt: str, title: str = "") -> str:
     if fmt == "html":
         return render_html([trace], title)
     raise ValueError(f"unknown trace format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def write_trace_page(records: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
+    """Write the HTML view of ``records`` to ``path``; returns its absolute path."""
+    out = Path(path).resolve()
+    out.write_text(render(records, "html", title), encoding="utf-8")
+    return out
+
+
+def wait_for_interrupt() -> None:
+    """Block until Ctrl-C or SIGTERM."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)

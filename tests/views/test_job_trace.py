@@ -81,3 +81,15 @@ def test_api_serves_the_views(views_client: Any, views_stack: Any, vowels_job: s
     assert ";log_write " in folded.text
     bad = httpx.get(base, params={"format": "svg"}, timeout=30)
     assert bad.status_code == 400
+
+
+def test_demo_prints_the_tree_writes_the_page_and_names_the_web_ui(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from cod_reference.demo import main as demo
+
+    assert demo(["--html", str(tmp_path / "trace.html")]) == 0
+    out = capsys.readouterr().out
+    assert "log_write" in out and "Vowels: 3" in out
+    assert f"the trace view (timeline, flame graph, span details; one file, works offline): {tmp_path}" in out
+    assert "== web UI: http://127.0.0.1:" in out and "COD_DEMO_KEEP=1 make demo" in out
+    assert "log_write" in (tmp_path / "trace.html").read_text()
