@@ -371,7 +371,11 @@
     if (i >= 0) {
       showSpan(i);
       if (reveal) {
-        if (start[i] < view.t0 || start[i] + dur[i] > view.t1) { const m = dur[i] * 0.25 + 1; zoomTime(start[i] - m, start[i] + dur[i] + m); }
+        const tooThin = dur[i] / (view.t1 - view.t0) * tl.w < 3;
+        if (tooThin || start[i] < view.t0 || start[i] + dur[i] > view.t1) {
+          const m = dur[i] * 2 + 1;   // the span, and some of what happens around it
+          zoomTime(start[i] - m, start[i] + dur[i] + m);
+        }
         const row = rowsOfTrack[trackOf[i]].top + 1 + depth[i];
         const y = AXIS + row * ROW;
         if (y < tl.scroller.scrollTop + AXIS || y + ROW > tl.scroller.scrollTop + tl.h) tl.scroller.scrollTop = Math.max(0, y - tl.h / 2);
@@ -492,6 +496,9 @@
     timelineBars: () => timelineBars.map((b) => Object.assign({}, b)),
     flameBars: () => flameBars.map((b) => Object.assign({}, b)),
     select: (row) => select(row, true),
+    find: (name) => { for (let i = 0; i < N; i++) if (ids[ident[i]][0] === name) return i; return -1; },
+    zoomFlameTo: (row) => { zoomFlame(nodeOf[row]); draw(); },
+    zoomToRow: (row) => { const m = dur[row] * 0.05 + 1; zoomTime(start[row] - m, start[row] + dur[row] + m); draw(); },
     zoom: (t0, t1) => { zoomTime(t0, t1); draw(); },
     reset: () => { zoomTime(traceStart, traceEnd); zoomFlame(0); draw(); },
     draw,
