@@ -18,7 +18,7 @@ from typing import Any, Callable
 from .api import create_app
 from .apiserver import ApiServer
 from .compute.node import ComputeConfig, ComputeNode, Executor, default_capacity
-from .orchestrator import Orchestrator, OrchestratorConfig
+from .orchestrator import Orchestrator, OrchestratorConfig, SchedulerConfig
 from .telemetry import Telemetry
 from .transport import InProcessTransport
 
@@ -179,12 +179,14 @@ class Devstack:
 
 
 def run_devstack(*, computes: int, port: int, data_dir: str | None, bad_computes: int = 0,
-                 allowed_local_paths: list[str] | None = None) -> int:
+                 allowed_local_paths: list[str] | None = None, default_queue_timeout_s: float = 0.0) -> int:
     """Run until Ctrl-C (SIGINT) or SIGTERM; returns the process exit code."""
     import signal
 
+    config = OrchestratorConfig(disconnect_timeout_s=10.0,
+                                scheduler=SchedulerConfig(default_queue_timeout_s=default_queue_timeout_s))
     stack = Devstack(data_dir=data_dir, computes=computes, port=port, bad_computes=bad_computes,
-                     allowed_local_paths=allowed_local_paths)
+                     allowed_local_paths=allowed_local_paths, orchestrator_config=config)
     stopping = threading.Event()
 
     def _signal(signum: int, _frame: Any) -> None:

@@ -21,7 +21,7 @@ from .api import create_app
 from .apiserver import ApiServer
 from .compute.node import ComputeConfig, ComputeNode, default_capacity
 from .natsserver import NatsAuth, NatsServer
-from .orchestrator import Orchestrator, OrchestratorConfig
+from .orchestrator import Orchestrator, OrchestratorConfig, SchedulerConfig
 from .telemetry import Telemetry
 from .transport import messages as msg
 from .transport.nats_transport import NatsTransport, check_node_id
@@ -45,6 +45,7 @@ class ServeConfig:
     nats_urls: list[str] = field(default_factory=list)
     auth: NatsAuth = field(default_factory=NatsAuth)
     disconnect_timeout_s: float = 10.0
+    default_queue_timeout_s: float = 0.0   # orchestrator: the QueueTimeout of jobs that set none
     heartbeat_interval_s: float = 1.0
     labels: dict[str, str] = field(default_factory=dict)
     capacity: dict[str, float] = field(default_factory=default_capacity)
@@ -106,7 +107,9 @@ class NodeService:
             self.api.bind()
             if cfg.orchestrator:
                 self.orchestrator = Orchestrator(cfg.data_dir, self.transport, self.telemetry,
-                                                 OrchestratorConfig(disconnect_timeout_s=cfg.disconnect_timeout_s))
+                                                 OrchestratorConfig(
+                    disconnect_timeout_s=cfg.disconnect_timeout_s,
+                    scheduler=SchedulerConfig(default_queue_timeout_s=cfg.default_queue_timeout_s)))
                 self.orchestrator.start()
             if cfg.compute:
                 self.compute = self._start_compute()

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 from pathlib import Path
 from typing import Any
 
 from ..client import Client
+from ..models import decode_data_url
 from ..traceview import FORMATS, render
 from .common import UsageError, api_flags, with_client
 from .output import Column, list_flags, object_flags, print_data, print_object, print_rows, short, table, when
@@ -38,6 +40,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         return p
 
     p = with_id("describe", "a job, its executions, history and output", object_flags())
+    p.add_argument("--full", action="store_true",
+                   help="with --output json|yaml: inline inputs (a wasm run's module) whole, not as size and digest")
     p.set_defaults(func=with_client(job_describe))
 
     p = with_id("executions", "the executions of a job", list_flags())
@@ -90,6 +94,8 @@ def job_list(args: argparse.Namespace, client: Client) -> int:
 
 def job_describe(args: argparse.Namespace, client: Client) -> int:
     data = client.get_job(args.id, include="executions,history")
+    if not args.full:
+        _summarize_inline_inputs(data["Job"])
     print_object(args, data, lambda: _describe(data))
     return 0
 
@@ -153,6 +159,22 @@ def job_trace(args: argparse.Namespace, client: Client) -> int:
         raise UsageError(f"cannot write {args.out}: {exc.strerror or exc}") from None
     print(f"{fmt} trace of job {args.id} ({len(data['Spans'])} spans) written to {args.out}")
     return 0
+
+
+def _summarize_inline_inputs(job: dict[str, Any]) -> None:
+    """Each inline input's data URL (a ``wasm run`` module is ~100 KB of base64) replaced by its
+    media type, size and digest."""
+    for task in job.get("Tasks") or []:
+        for source in task.get("InputSources") or []:
+            params = (source.get("Source") or {}).get("Params") or {}
+            url = params.get("URL")
+            if isinstance(url, str) and url.startswith("data:"):
+                try:
+                    media, payload = decode_data_url(url)
+                except ValueError:
+                    continue
+                params["URL"] = (f"data:{media} ({len(payload):,} bytes, sha256:{hashlib.sha256(payload).hexdigest()}; "
+                                 "--full shows it)")
 
 
 def _describe(data: dict[str, Any]) -> None:

@@ -33,6 +33,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     nats.add_argument("--nats-tls-ca", default="", help="CA that signed the server's certificate (clients)")
     p.add_argument("--disconnect-timeout", type=float, default=10.0,
                    help="orchestrator: seconds without heartbeats before a node is DISCONNECTED (default 10)")
+    p.add_argument("--default-queue-timeout", type=float, default=0.0, metavar="SECONDS",
+                   help="orchestrator: how long a job without a QueueTimeout waits for a node with room (default 0)")
     p.add_argument("--heartbeat-interval", type=float, default=1.0, help="compute: seconds between heartbeats")
     p.add_argument("--labels", default="", help="compute: node labels k=v,k2=v2")
     p.add_argument("--cpu", type=float, help="compute: CPU capacity (default 80%% of this machine)")
@@ -74,6 +76,7 @@ def serve(args: argparse.Namespace) -> int:
         api_host=args.api_host, api_port=args.api_port, nats_host=args.nats_host, nats_port=args.nats_port,
         nats_urls=[u.strip() for u in args.nats_url.split(",") if u.strip()], auth=auth,
         disconnect_timeout_s=args.disconnect_timeout, heartbeat_interval_s=args.heartbeat_interval,
+        default_queue_timeout_s=args.default_queue_timeout,
         labels=_labels(args.labels), capacity=capacity, allowed_local_paths=args.allow_local_path,
         public_host=args.public_host, bad=args.bad)
     return run_service(config)

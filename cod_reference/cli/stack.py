@@ -12,6 +12,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dev.add_argument("--data-dir", help="where state is kept (default: a temporary dir removed at exit)")
     dev.add_argument("--allow-local-path", action="append", default=[], metavar="PATH[:rw]",
                      help="host path jobs may mount as a local input (repeatable)")
+    dev.add_argument("--default-queue-timeout", type=float, default=0.0, metavar="SECONDS",
+                     help="how long a job without a QueueTimeout waits for a node with room "
+                          "(default 0: it fails at once when no node can take it)")
     dev.set_defaults(func=devstack)
 
 
@@ -19,4 +22,5 @@ def devstack(args: argparse.Namespace) -> int:
     from ..devstack import run_devstack  # the server side (fastapi, uvicorn) only when asked for
 
     return run_devstack(computes=args.computes, port=args.port, data_dir=args.data_dir,
-                        bad_computes=args.bad_computes, allowed_local_paths=args.allow_local_path)
+                        bad_computes=args.bad_computes, allowed_local_paths=args.allow_local_path,
+                        default_queue_timeout_s=args.default_queue_timeout)

@@ -8,7 +8,8 @@ from typing import Any
 
 from ..client import Client
 from ..states import JobState
-from .output import short
+from .common import UsageError
+from .output import print_data, short
 
 
 def wait_flags() -> argparse.ArgumentParser:
@@ -22,9 +23,24 @@ def wait_flags() -> argparse.ArgumentParser:
     return flags
 
 
+OUTPUT_TAIL_LINES = 10
+"""How much of a failed execution's stdout ``job run``/``wasm run`` show (``job logs`` has it all)."""
+
+
 def submit_and_follow(client: Client, doc: dict[str, Any], args: argparse.Namespace) -> int:
+    """Submit ``doc``; then, as asked: print its ID, wait with progress, or stream its output.
+
+    ``--output json|yaml`` prints the submission (with ``--no-wait``) or the finished job with
+    its executions and history, as ``job describe`` does; progress stays on stderr."""
+    data_output = args.output != "table"
+    if data_output and (args.id_only or args.follow):
+        raise UsageError(f"--output {args.output} prints the job as data; it cannot be combined with "
+                         f"{'--id-only' if args.id_only else '--follow'}")
     result = client.submit(doc)
     job_id = result["JobID"]
+    if data_output and not args.wait:
+        print_data(result, args.output)
+        return 0
     if args.id_only:
         print(job_id)
         if not args.wait:
@@ -48,22 +64,43 @@ def submit_and_follow(client: Client, doc: dict[str, Any], args: argparse.Namesp
                 print(f"  {time.monotonic() - t0:6.2f}s  {ev['Topic']}{where}: {ev['Message']}", file=sys.stderr)
 
         job = client.wait(job_id, timeout=args.wait_timeout, on_event=progress)
+    if data_output:
+        print_data(client.get_job(job_id, include="executions,history"), args.output)
+        return _exit_status(job)
     return _final(client, job, show_output=not args.follow and not args.id_only)
 
 
+def _exit_status(job: dict[str, Any]) -> int:
+    return 0 if job["State"]["StateType"] == JobState.COMPLETED.value else 1
+
+
 def _final(client: Client, job: dict[str, Any], show_output: bool) -> int:
+    """The final state on stderr; the output on stdout (completed) or its tail on stderr (failed)."""
     state = job["State"]["StateType"]
     line = f"Job {job['ID']} {state}" + (f": {job['State']['Message']}" if job["State"]["Message"] else "")
     print(line, file=sys.stderr)
-    if show_output and state == JobState.COMPLETED.value:
-        for ex in client.executions(job["ID"]):
-            out = (ex.get("RunOutput") or {}).get("Stdout")
-            if out and ex["ComputeState"]["StateType"] == "Completed":
-                sys.stdout.write(out)
-        sys.stdout.flush()
-        print(f"To see more: cod job describe {short(job['ID'])} | job logs | job trace | job get --output-dir DIR",
-              file=sys.stderr)
-    return 0 if state == JobState.COMPLETED.value else 1
+    if not show_output:
+        return _exit_status(job)
+    completed = state == JobState.COMPLETED.value
+    for ex in client.executions(job["ID"]):
+        out = (ex.get("RunOutput") or {}).get("Stdout")
+        ex_state = ex["ComputeState"]["StateType"]
+        if not out:
+            continue
+        if completed and ex_state == "Completed":
+            sys.stdout.write(out)
+        elif not completed and ex_state == "Failed":
+            lines = out.splitlines()
+            shown = lines[-OUTPUT_TAIL_LINES:]
+            more = f"last {len(shown)} of {len(lines)} lines" if len(lines) > len(shown) else "all of it"
+            print(f"Output of execution {short(ex['ID'])} on {ex['NodeID']} ({more}):", file=sys.stderr)
+            for text in shown:
+                print(f"  {text}", file=sys.stderr)
+    sys.stdout.flush()
+    ref = short(job["ID"])
+    print("To see more:", *(f"  cod job {command}" for command in (
+        f"describe {ref}", f"logs {ref}", f"trace {ref}", f"get {ref} --output-dir DIR")), sep="\n", file=sys.stderr)
+    return _exit_status(job)
 
 
 def stream_logs(client: Client, ref: str, execution_id: str, follow: bool = True) -> None:

@@ -38,6 +38,9 @@ def past_total_timeout(job: dict[str, Any], now_ns: int | None = None) -> float:
 class SchedulerConfig:
     max_retries: int = 2            # new executions after the first for one partition
     queue_backoff_s: float = 1.0    # re-check of a queued job (capacity changes also wake it)
+    # The QueueTimeout of jobs that set none (Bacalhau's JobDefaults in the node config): how long
+    # a job waits for a node with room before it fails with "not enough nodes". 0: it fails at once.
+    default_queue_timeout_s: float = 0.0
 
 
 class Scheduler:
@@ -167,11 +170,17 @@ class Scheduler:
 
     def _no_node(self, job: dict[str, Any], reasons: list[str], outbox: list[msg.Message], waiting: bool) -> None:
         """No node can take (part of) the job now: queue it, or fail it past its QueueTimeout."""
-        queue_timeout = job_from_dict(job).Task.Timeouts.QueueTimeout
+        own_timeout = job_from_dict(job).Task.Timeouts.QueueTimeout
+        queue_timeout = own_timeout or self.config.default_queue_timeout_s
         waited = (time.time_ns() - job["CreateTime"]) / 1e9
         detail = "; ".join(reasons) or "no compute nodes"
         if waited >= queue_timeout:
-            self._fail_job(job, f"not enough nodes to run job: {detail}", outbox)
+            if queue_timeout:
+                why = f"waited its QueueTimeout of {queue_timeout:g}s" + ("" if own_timeout else " (the default)")
+            else:
+                why = ("it has no QueueTimeout to wait for room (set Timeouts.QueueTimeout, cod wasm run "
+                       "--queue-timeout, or the orchestrator's --default-queue-timeout)")
+            self._fail_job(job, f"not enough nodes to run job: {detail}; {why}", outbox)
             self.metrics.scheduling_outcome(job, "queue_timeout" if queue_timeout else "no_nodes")
             return
         if not waiting:

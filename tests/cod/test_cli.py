@@ -123,7 +123,8 @@ def test_devstack_command_starts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     try:
         first = proc.stdout.readline()
         assert first.startswith("devstack: orchestrator + 1 compute node"), first + proc.stderr.read()
-        port = int(re.search(r":(\d+)/api", proc.stdout.readline()).group(1))
+        api_line = next(line for line in proc.stdout if "/api/" in line)   # after the web UI's line
+        port = int(re.search(r":(\d+)/api", api_line).group(1))
         code = main(["node", "list", "--api-port", str(port)])
         assert code == 0
         proc.send_signal(signal.SIGINT)

@@ -1,9 +1,14 @@
 """The cod command line as a new user meets it (issue 13): output flags, messages, parity with Bacalhau."""
 from __future__ import annotations
 
+import csv
+import io
+import json
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 from cod_helpers import DATA
 
 from cod_reference.cli import main
@@ -64,3 +69,40 @@ def test_job_trace_tree_is_the_sdk_tree_with_the_guests_tags(cod) -> None:
     code, out, _ = cod("job", "trace", "usab-trap")
     trapped = [line for line in out.splitlines() if "unreachable" in line and "ERROR" in line]
     assert trapped and all(line.count("unreachable") == 1 for line in trapped), out
+
+
+def test_submitting_commands_honour_output(cod) -> None:
+    code, out, err = cod("wasm", "run", TOOL, "args", "x", "--output", "json")
+    assert code == 0, err
+    doc = json.loads(out)   # the finished job, as job describe --output json shows it
+    assert doc["Job"]["State"]["StateType"] == "Completed" and doc["Executions"]["Items"]
+    assert "Completed" in err   # progress stays on stderr
+    code, out, _ = cod("wasm", "run", TOOL, "--no-wait", "--output", "yaml")
+    assert code == 0 and yaml.safe_load(out)["JobID"].startswith("j-")
+    code, out, err = cod("wasm", "run", TOOL, "--id-only", "--output", "json")
+    assert code == 1 and out == "" and "cannot be combined with --id-only" in err
+
+
+def test_describe_shows_an_inline_module_as_size_and_digest(cod, done_job) -> None:
+    code, out, _ = cod("job", "describe", done_job, "--output", "yaml")
+    (source,) = yaml.safe_load(out)["Job"]["Tasks"][0]["InputSources"]
+    size = (DATA / "tool.wasm").stat().st_size
+    assert re.fullmatch(rf"data:\S+ \({size:,} bytes, sha256:[0-9a-f]{{64}}; --full shows it\)",
+                        source["Source"]["Params"]["URL"])
+    code, out, _ = cod("job", "describe", done_job, "--output", "json", "--full")
+    (source,) = json.loads(out)["Job"]["Tasks"][0]["InputSources"]
+    assert source["Source"]["Params"]["URL"].startswith("data:") and len(source["Source"]["Params"]["URL"]) > size
+
+
+def test_a_failed_run_shows_the_output_tail_and_where_to_see_more(cod) -> None:
+    examples = Path(__file__).resolve().parents[2] / "guest-examples" / "build"
+    code, out, err = cod("wasm", "run", str(examples / "trap.instr.wasm"))
+    assert code == 1 and out == ""
+    assert re.search(r"Output of execution e-\S+ on \S+ \(all of it\):\n  \S", err), err
+    assert re.search(r"To see more:\n  cod job describe j-\S+\n  cod job logs j-\S+\n", err), err
+    assert "|" not in err.split("To see more:")[1]
+
+
+def test_iso_times(cod, done_job) -> None:
+    code, out, _ = cod("job", "list", "--hide-header")
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ  j-", out), out
