@@ -153,6 +153,8 @@ class NodeService:
                                             ("compute", self.config.compute)) if on)
         lines = [f"cod serve: {roles}" + (f" ({self.compute_id})" if self.config.compute else "")]
         if self.api:
+            if self.config.orchestrator:
+                lines.append(f"  web UI:    http://{self.config.api_host}:{self.api.port}/")
             lines.append(f"  API:       http://{self.config.api_host}:{self.api.port}")
         if self.transport:
             lines.append(f"  NATS:      {', '.join(self.transport.servers)}")
