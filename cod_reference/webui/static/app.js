@@ -88,10 +88,10 @@
         const used = max.CPU ? 100 * (1 - (free.CPU || 0) / max.CPU) : 0;
         return `<tr data-node="${esc(info.NodeID)}"><td class="mono">${esc(info.NodeID)}</td><td>${esc(info.NodeType)}</td>` +
           `<td>${badge(n.Membership)}</td><td>${badge(n.Connection)}</td><td>${chips(info.Labels)}</td>` +
-          `<td>${max.CPU !== undefined ? `<span class="bar"><span style="width:${used.toFixed(0)}%"></span></span>${(free.CPU || 0).toFixed(2)} / ${max.CPU.toFixed(2)}` : ''}</td>` +
-          `<td>${max.Memory !== undefined ? `${memory(free.Memory)} / ${memory(max.Memory)}` : ''}</td>` +
+          `<td class="nowrap">${max.CPU !== undefined ? `<span class="bar"><span style="width:${used.toFixed(0)}%"></span></span>${(free.CPU || 0).toFixed(2)} / ${max.CPU.toFixed(2)}` : ''}</td>` +
+          `<td class="nowrap">${max.Memory !== undefined ? `${memory(free.Memory)} / ${memory(max.Memory)}` : ''}</td>` +
           `<td data-running>${info.RunningExecutions ?? ''}</td><td>${info.EnqueuedExecutions ?? ''}</td>` +
-          `<td>${when(n.LastHeartbeat)}</td></tr>`;
+          `<td class="nowrap">${when(n.LastHeartbeat)}</td></tr>`;
       }).join('');
     });
   }
