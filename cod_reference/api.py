@@ -1,15 +1,18 @@
 """The HTTP API (FastAPI): ``/api/v1/orchestrator/...``, ``/api/v1/compute/...``, ``/api/v1/agent/...``.
 
 Errors are JSON ``{"Status": <http status>, "Code": <short code>, "Message": <one line>}``.
+Every parameter is bounded (:mod:`cod_reference.models.limits`); the guards of
+:mod:`cod_reference.api_guard` (body size, Host header, bearer token) run before any route.
 The OpenAPI description is served at ``/openapi.json`` (and browsable at ``/docs``).
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -17,7 +20,9 @@ from starlette.exceptions import HTTPException
 
 from observe_sdk.version import __version__
 
+from .api_guard import BearerAuth, BodyLimit, HostCheck
 from .models import SpecError, parse_job
+from .models.limits import MAX_BODY_BYTES, MAX_NAME, MAX_REF, MAX_TOKEN, MAX_VALUE
 from .orchestrator import Orchestrator, StopError
 from .orchestrator.store import Ambiguous, NotFound, public_job
 from .states import ComputeState, JobState, TransitionError
@@ -31,6 +36,14 @@ log = logging.getLogger(__name__)
 PREFIX = "/api/v1/orchestrator"
 VIEW_MEDIA_TYPES = {"html": "text/html; charset=utf-8", "chrome-trace": "application/json",
                     "folded": "text/plain; charset=utf-8"}
+
+
+JobRef = Annotated[str, PathParam(max_length=MAX_REF, description="a job ID, unique ID prefix or name")]
+ExecutionRef = Annotated[str, Query(max_length=MAX_REF, description="an execution ID or unique prefix")]
+NextToken = Annotated[str, Query(pattern=r"^[0-9]{0,18}$", description="from the previous page")]
+Offset = Annotated[int, Query(ge=0, le=MAX_TOKEN)]
+Text = Annotated[str, Query(max_length=MAX_VALUE)]
+NodeRef = Annotated[str, PathParam(max_length=MAX_NAME)]
 
 
 class SubmitRequest(BaseModel):
@@ -57,13 +70,21 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 
 def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str, Any] | None = None,
-               version: str = __version__) -> FastAPI:
+               version: str = __version__, *, max_body_bytes: int = MAX_BODY_BYTES, auth_token: str = "",
+               loopback_only: bool = True) -> FastAPI:
     """The API app; ``get_orchestrator`` returns the current orchestrator (it may be replaced
     by a restart), ``computes`` maps node ids to in-process compute nodes whose results
-    and logs the API serves."""
+    and logs the API serves. With ``auth_token`` every route but liveness needs it as a
+    bearer token; ``loopback_only`` (the server listens on loopback) refuses requests
+    whose Host header names anything else."""
     app = FastAPI(title="cod_reference API", version=version,
                   description="A compute-over-data network in the style of Bacalhau that runs observed Wasm jobs.")
     computes = computes if computes is not None else {}
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    if auth_token:
+        app.add_middleware(BearerAuth, token=auth_token)
+    if loopback_only:
+        app.add_middleware(HostCheck)
 
     @app.exception_handler(SpecError)
     async def _spec_error(_: Request, exc: SpecError) -> JSONResponse:
@@ -121,16 +142,18 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
              include_in_schema=False)(submit)
 
     @app.get(f"{PREFIX}/jobs", summary="List jobs", tags=["jobs"])
-    def list_jobs(limit: int = Query(100, ge=1, le=10000), next_token: str = "",
-                  labels: str = Query("", description="k=v,k2=v2"), reverse: bool = True) -> dict[str, Any]:
-        offset = int(next_token) if next_token.isdigit() else 0
+    def list_jobs(limit: int = Query(100, ge=1, le=10000), next_token: NextToken = "",
+                  labels: str = Query("", max_length=MAX_VALUE, description="k=v,k2=v2"),
+                  reverse: bool = True) -> dict[str, Any]:
+        offset = int(next_token or 0)
         wanted = dict(item.split("=", 1) for item in labels.split(",") if "=" in item)
         items = orch().store.list_jobs(limit + 1, offset, wanted, reverse)
         more = len(items) > limit
         return {"Items": [public_job(j) for j in items[:limit]], "NextToken": str(offset + limit) if more else ""}
 
     @app.get(f"{PREFIX}/jobs/{{job_id}}", summary="Get a job by ID, unique ID prefix or name", tags=["jobs"])
-    def get_job(job_id: str, include: str = Query("", description="history,executions")) -> dict[str, Any]:
+    def get_job(job_id: JobRef, include: str = Query("", max_length=64, description="history,executions")
+                ) -> dict[str, Any]:
         o = orch()
         job = o.store.find_job(job_id)
         out: dict[str, Any] = {"Job": public_job(job)}
@@ -142,28 +165,29 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
         return out
 
     @app.delete(f"{PREFIX}/jobs/{{job_id}}", response_model=StopResponse, summary="Stop a job", tags=["jobs"])
-    def stop_job(job_id: str, reason: str = "") -> StopResponse:
+    def stop_job(job_id: JobRef, reason: Text = "") -> StopResponse:
         return StopResponse(**orch().stop_job(job_id, reason))
 
     @app.get(f"{PREFIX}/jobs/{{job_id}}/executions", summary="Executions of a job", tags=["jobs"])
-    def executions(job_id: str) -> dict[str, Any]:
+    def executions(job_id: JobRef) -> dict[str, Any]:
         o = orch()
         return {"Items": o.store.executions(o.store.find_job(job_id)["ID"])}
 
     @app.get(f"{PREFIX}/jobs/{{job_id}}/history", summary="History of a job", tags=["jobs"],
              description="NextToken stays non-empty while the job is not in a final state: poll with it.")
-    def history(job_id: str, next_token: str = "", event_type: str = Query("all", pattern="^(all|job|execution)$"),
-                execution_id: str = "") -> dict[str, Any]:
+    def history(job_id: JobRef, next_token: NextToken = "",
+                event_type: str = Query("all", pattern="^(all|job|execution)$"),
+                execution_id: ExecutionRef = "") -> dict[str, Any]:
         o = orch()
         job = o.store.find_job(job_id)
-        since = int(next_token) if next_token.isdigit() else 0
+        since = int(next_token or 0)
         items = o.store.history(job["ID"], since, event_type, execution_id)
         last = items[-1]["SeqNum"] if items else since
         terminal = JobState(job["State"]["StateType"]).terminal
         return {"Items": items, "NextToken": "" if terminal else str(last), "State": job["State"]}
 
     @app.get(f"{PREFIX}/jobs/{{job_id}}/results", summary="Published results of a job", tags=["jobs"])
-    def results(job_id: str) -> dict[str, Any]:
+    def results(job_id: JobRef) -> dict[str, Any]:
         o = orch()
         job = o.store.find_job(job_id)
         items = [dict(ex["PublishedResult"], ExecutionID=ex["ID"], PartitionIndex=ex["PartitionIndex"])
@@ -174,8 +198,8 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
     @app.get(f"{PREFIX}/jobs/{{job_id}}/logs", summary="Output of an execution", tags=["jobs"],
              description="Reads stdout and stderr from the given offsets; poll with the returned offsets "
                          "until Done to follow a running execution.")
-    def logs(job_id: str, execution_id: str = "", stdout_offset: int = Query(0, ge=0),
-             stderr_offset: int = Query(0, ge=0)) -> dict[str, Any]:
+    def logs(job_id: JobRef, execution_id: ExecutionRef = "", stdout_offset: Offset = 0,
+             stderr_offset: Offset = 0) -> dict[str, Any]:
         o = orch()
         job = o.store.find_job(job_id)
         execs = o.store.executions(job["ID"])
@@ -204,7 +228,7 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
              description="format=otlp (default): one OTLP/JSON TracesData document; format=records: "
                          "{TraceID, Spans} with one flat record per span; format=html: the trace view page; "
                          "format=chrome-trace: Trace Event Format JSON; format=folded: folded stacks.")
-    def job_trace(job_id: str, format: str = Query("otlp", pattern="^(otlp|records|html|chrome-trace|folded)$")
+    def job_trace(job_id: JobRef, format: str = Query("otlp", pattern="^(otlp|records|html|chrome-trace|folded)$")
                   ) -> Any:
         o = orch()
         job = o.store.find_job(job_id)
@@ -224,7 +248,7 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
         return {"Nodes": orch().nodes.all()}
 
     @app.get(f"{PREFIX}/nodes/{{node_id}}", summary="Get a node", tags=["nodes"])
-    def node(node_id: str) -> dict[str, Any]:
+    def node(node_id: NodeRef) -> dict[str, Any]:
         state = orch().nodes.get(node_id)
         if state is None:
             raise NotFound(f"node {node_id} not found")
@@ -234,7 +258,7 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
 
     @app.get("/api/v1/compute/{node_id}/results/{name}", summary="Download a published result",
              tags=["compute"], response_class=FileResponse)
-    def result_file(node_id: str, name: str) -> FileResponse:
+    def result_file(node_id: NodeRef, name: NodeRef) -> FileResponse:
         compute = computes.get(node_id)
         path = compute.result_archive(name.removesuffix(".tar.gz")) if compute else None
         if path is None:

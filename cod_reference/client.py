@@ -6,11 +6,11 @@ import os
 import tarfile
 import time
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
-
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 1234
@@ -26,7 +26,8 @@ class APIError(Exception):
 
 
 class Client:
-    def __init__(self, host: str | None = None, port: int | str | None = None, timeout: float = 30.0) -> None:
+    def __init__(self, host: str | None = None, port: int | str | None = None, timeout: float = 30.0,
+                 token: str | None = None) -> None:
         self.host = host or os.environ.get("COD_API_HOST") or DEFAULT_HOST
         raw_port = port or os.environ.get("COD_API_PORT") or DEFAULT_PORT
         try:
@@ -34,12 +35,14 @@ class Client:
         except ValueError:
             raise APIError(f"the API port must be a number, not {raw_port!r}") from None
         self.base = f"http://{self.host}:{self.port}"
-        self._http = httpx.Client(base_url=self.base, timeout=timeout)
+        token = token if token is not None else os.environ.get("COD_AUTH_TOKEN", "")
+        self._auth = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.base, timeout=timeout, headers=self._auth)
 
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -137,7 +140,8 @@ class Client:
             if not url:
                 continue
             try:
-                response = httpx.get(url, timeout=60)
+                # the token goes only to the orchestrator that gave it, not to a result stored elsewhere
+                response = httpx.get(url, timeout=60, headers=self._auth if url.startswith(self.base + "/") else {})
                 response.raise_for_status()
             except httpx.HTTPError as exc:
                 raise APIError(f"cannot download {url}: {exc}") from None

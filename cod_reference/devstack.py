@@ -12,10 +12,12 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .api import create_app
+from .api_guard import check_exposure, is_loopback
 from .apiserver import ApiServer
 from .compute.node import ComputeConfig, ComputeNode, Executor, default_capacity
 from .orchestrator import Orchestrator, OrchestratorConfig, SchedulerConfig
@@ -40,11 +42,14 @@ class Devstack:
                  host: str = "127.0.0.1", bad_computes: int = 0, capacity: dict[str, float] | None = None,
                  allowed_local_paths: list[str] | None = None, executor_factory: ExecutorFactory | None = None,
                  orchestrator_config: OrchestratorConfig | None = None, heartbeat_interval_s: float = 1.0,
-                 compute_labels: dict[int, dict[str, str]] | None = None) -> None:
+                 compute_labels: dict[int, dict[str, str]] | None = None, auth_token: str = "",
+                 insecure: bool = False) -> None:
         if computes < 0 or bad_computes < 0:
             raise ValueError("the number of compute nodes cannot be negative")
         if not 0 <= port <= 65535:
             raise ValueError(f"port {port} is not between 0 and 65535")
+        check_exposure(host, auth_token, insecure)
+        self.auth_token = auth_token
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="cod-devstack-"))
         self.n_computes = computes
@@ -71,7 +76,7 @@ class Devstack:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> "Devstack":
+    def start(self) -> Devstack:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.telemetry = Telemetry(self.data_dir)
         try:
@@ -86,8 +91,9 @@ class Devstack:
         return self
 
     def _bind(self) -> None:
-        self._api = ApiServer(create_app(lambda: self.orchestrator, self.computes),  # type: ignore[arg-type, return-value]
-                              self.host, self.requested_port)
+        app = create_app(lambda: self.orchestrator, self.computes,  # type: ignore[arg-type, return-value]
+                         auth_token=self.auth_token, loopback_only=is_loopback(self.host))
+        self._api = ApiServer(app, self.host, self.requested_port)
         self._api.bind()
         self.port = self._api.port
 
@@ -124,6 +130,9 @@ class Devstack:
 
     def _start_server(self) -> None:
         assert self._api is not None
+        if not is_loopback(self.host) and not self.auth_token:
+            log.warning("the API listens on %s without a token (--insecure): anyone who reaches it can run jobs",
+                        self.host)
         self._api.start()
 
     def restart_orchestrator(self, downtime_s: float = 0.0) -> None:
@@ -161,7 +170,7 @@ class Devstack:
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
-    def __enter__(self) -> "Devstack":
+    def __enter__(self) -> Devstack:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -179,14 +188,16 @@ class Devstack:
 
 
 def run_devstack(*, computes: int, port: int, data_dir: str | None, bad_computes: int = 0,
-                 allowed_local_paths: list[str] | None = None, default_queue_timeout_s: float = 0.0) -> int:
+                 allowed_local_paths: list[str] | None = None, default_queue_timeout_s: float = 0.0,
+                 host: str = "127.0.0.1", auth_token: str = "", insecure: bool = False) -> int:
     """Run until Ctrl-C (SIGINT) or SIGTERM; returns the process exit code."""
     import signal
 
     config = OrchestratorConfig(disconnect_timeout_s=10.0,
                                 scheduler=SchedulerConfig(default_queue_timeout_s=default_queue_timeout_s))
     stack = Devstack(data_dir=data_dir, computes=computes, port=port, bad_computes=bad_computes,
-                     allowed_local_paths=allowed_local_paths, orchestrator_config=config)
+                     allowed_local_paths=allowed_local_paths, orchestrator_config=config, host=host,
+                     auth_token=auth_token, insecure=insecure)
     stopping = threading.Event()
 
     def _signal(signum: int, _frame: Any) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .api import create_app
+from .api_guard import check_exposure, is_loopback
 from .apiserver import ApiServer
 from .compute.node import ComputeConfig, ComputeNode, default_capacity
 from .natsserver import NatsAuth, NatsServer
@@ -53,6 +54,9 @@ class ServeConfig:
     #: host name clients use to fetch this compute node's results (its API listens on api_host:api_port)
     public_host: str = ""
     bad: bool = False
+    #: bearer token the API requires (needed when api_host is not loopback, unless insecure)
+    auth_token: str = ""
+    insecure: bool = False
 
 
 def persistent_node_id(data_dir: Path) -> str:
@@ -90,6 +94,7 @@ class NodeService:
 
     def start(self) -> NodeService:
         cfg = self.config
+        check_exposure(cfg.api_host, cfg.auth_token, cfg.insecure)
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         try:
             urls = cfg.nats_urls
@@ -102,8 +107,9 @@ class NodeService:
             forward = None if cfg.orchestrator else self._forward_spans
             self.telemetry = Telemetry(cfg.data_dir, span_sink=forward)
             computes: dict[str, ComputeNode] = {}
-            self.api = ApiServer(create_app(lambda: self.orchestrator, computes),  # type: ignore[arg-type, return-value]
-                                 cfg.api_host, cfg.api_port)
+            app = create_app(lambda: self.orchestrator, computes,  # type: ignore[arg-type, return-value]
+                             auth_token=cfg.auth_token, loopback_only=is_loopback(cfg.api_host))
+            self.api = ApiServer(app, cfg.api_host, cfg.api_port)
             self.api.bind()
             if cfg.orchestrator:
                 self.orchestrator = Orchestrator(cfg.data_dir, self.transport, self.telemetry,

@@ -18,6 +18,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--api-host", default="127.0.0.1", help="address the HTTP API listens on (default 127.0.0.1)")
     p.add_argument("--api-port", type=int, default=1234, help="API port; compute nodes serve results on it (0 = free)")
     p.add_argument("--public-host", default="", help="host name others reach this node's API at (for result URLs)")
+    p.add_argument("--auth-token", default=os.environ.get("COD_AUTH_TOKEN", ""),
+                   help="bearer token every API request must carry (env COD_AUTH_TOKEN); "
+                        "required when --api-host is not loopback")
+    p.add_argument("--insecure", action="store_true",
+                   help="serve a non-loopback --api-host without a token (anyone who reaches it can run jobs)")
     nats = p.add_argument_group("NATS")
     nats.add_argument("--nats-host", default="127.0.0.1", help="orchestrator: where its nats-server listens")
     nats.add_argument("--nats-port", type=int, default=4222, help="orchestrator: its nats-server port (0 = free)")
@@ -78,5 +83,5 @@ def serve(args: argparse.Namespace) -> int:
         disconnect_timeout_s=args.disconnect_timeout, heartbeat_interval_s=args.heartbeat_interval,
         default_queue_timeout_s=args.default_queue_timeout,
         labels=_labels(args.labels), capacity=capacity, allowed_local_paths=args.allow_local_path,
-        public_host=args.public_host, bad=args.bad)
+        public_host=args.public_host, bad=args.bad, auth_token=args.auth_token, insecure=args.insecure)
     return run_service(config)

@@ -392,6 +392,8 @@ class ComputeNode:
         path = self.dir / "executions" / execution_id / stream
         try:
             with open(open_nofollow(path), "rb") as fh:
+                if offset >= os.fstat(fh.fileno()).st_size:  # past the end (seek would refuse a huge offset)
+                    return b"", done
                 fh.seek(offset)
                 return fh.read(limit), done
         except FileNotFoundError:

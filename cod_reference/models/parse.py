@@ -390,6 +390,8 @@ def tarball_problem(payload: bytes) -> str:
                     return f"the tarball holds more than {MAX_TARBALL_MEMBERS} members"
                 if size > MAX_TARBALL_BYTES:
                     return f"the tarball unpacks to more than {MAX_TARBALL_BYTES >> 20} MiB"
+                if member.name.startswith("/"):  # the data filter would strip the '/': refused, not guessed
+                    return f"the tarball member {show(member.name)} has an absolute path"
                 try:
                     tarfile.data_filter(member, "/nonexistent-cod-input")
                 except tarfile.FilterError as exc:
