@@ -99,6 +99,9 @@ class Client:
     def nodes(self) -> list[dict[str, Any]]:
         return self._call("GET", f"{PREFIX}/nodes")["Nodes"]
 
+    def node(self, node_id: str) -> dict[str, Any]:
+        return self._call("GET", f"{PREFIX}/nodes/{urllib.parse.quote(node_id, safe='')}")["Node"]
+
     def metrics(self) -> dict[str, Any]:
         return self._call("GET", "/api/v1/agent/metrics")
 

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import sys
 from pathlib import Path
 from typing import Any
 
 from ..client import Client
-from ..models import decode_data_url
+from ..models import decode_data_url, job_from_dict, spec_to_dict
 from ..traceview import FORMATS, render
 from .common import UsageError, api_flags, with_client
 from .output import Column, list_flags, object_flags, print_data, print_object, print_rows, short, table, when
@@ -39,6 +40,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.add_argument("id", help="job ID, unique ID prefix or name")
         return p
 
+    p = with_id("rerun", "run a job's spec again, as a new job (cod has no job versions)", object_flags(),
+                wait_flags())
+    p.set_defaults(func=with_client(job_rerun))
+
     p = with_id("describe", "a job, its executions, history and output", object_flags())
     p.add_argument("--full", action="store_true",
                    help="with --output json|yaml: inline inputs (a wasm run's module) whole, not as size and digest")
@@ -54,6 +59,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = with_id("logs", "the output of a job")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing while the job runs")
+    p.add_argument("--tail", "-t", type=int, nargs="?", const=10, metavar="N",
+                   help="only the last N lines (default 10) of what is there, then --follow from there")
     p.add_argument("--execution-id", "-e")
     p.set_defaults(func=with_client(job_logs))
 
@@ -75,6 +82,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def job_run(args: argparse.Namespace, client: Client) -> int:
     return submit_and_follow(client, read_spec(args.file), args)
+
+
+def job_rerun(args: argparse.Namespace, client: Client) -> int:
+    """Bacalhau's rerun makes a new version of the job; cod submits the same spec again as a new job."""
+    old = client.get_job(args.id)["Job"]
+    print(f"Rerunning job {old['ID']}", file=sys.stderr)
+    return submit_and_follow(client, spec_to_dict(job_from_dict(old)), args)
 
 
 def job_validate(args: argparse.Namespace) -> int:
@@ -120,7 +134,9 @@ def job_history(args: argparse.Namespace, client: Client) -> int:
 
 
 def job_logs(args: argparse.Namespace, client: Client) -> int:
-    stream_logs(client, args.id, args.execution_id or "", follow=args.follow)
+    if args.tail is not None and args.tail < 0:
+        raise UsageError(f"--tail {args.tail}: the number of lines cannot be negative")
+    stream_logs(client, args.id, args.execution_id or "", follow=args.follow, tail=args.tail)
     return 0
 
 

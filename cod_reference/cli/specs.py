@@ -88,14 +88,15 @@ def wasm_spec(args: argparse.Namespace) -> dict[str, Any]:
     resources = {k: v for k, v in (("CPU", args.cpu), ("Memory", args.memory)) if v}
     if resources:
         task["Resources"] = resources
-    timeouts = {k: v for k, v in (("ExecutionTimeout", args.timeout), ("QueueTimeout", args.queue_timeout)) if v}
+    timeouts = {k: v for k, v in (("TotalTimeout", args.timeout), ("ExecutionTimeout", args.execution_timeout),
+                                  ("QueueTimeout", args.queue_timeout)) if v}
     if timeouts:
         task["Timeouts"] = timeouts
     doc = wasm_job(module, name=args.name or "", args=args.args, entrypoint=args.entry_point, env=env,
                    inputs=inputs, count=args.count, job_type="ops" if args.target == "all" else "batch", **task)
     doc["Tasks"][0]["Engine"]["Params"]["ImportModules"] = imports
     constraints = []
-    for c in args.constraint:
+    for c in (item for query in args.constraints for item in query.split(",") if item.strip()):
         for op in ("!=", "==", "="):
             if op in c:
                 key, value = c.split(op, 1)

@@ -103,22 +103,38 @@ def _final(client: Client, job: dict[str, Any], show_output: bool) -> int:
     return _exit_status(job)
 
 
-def stream_logs(client: Client, ref: str, execution_id: str, follow: bool = True) -> None:
-    """Print an execution's stdout and stderr from where the last page ended, until it is done."""
+def stream_logs(client: Client, ref: str, execution_id: str, follow: bool = True, tail: int | None = None) -> None:
+    """Print an execution's stdout and stderr from where the last page ended, until it is done;
+    ``tail``: of what is there already, only the last lines."""
     out_off = err_off = 0
     current = execution_id
+    held: list[str] | None = None if tail is None else ["", ""]  # catching up: only the last lines are kept
     while True:
         page = client.logs(ref, current, out_off, err_off)
         if page["ExecutionID"] and page["ExecutionID"] != current:
             current, out_off, err_off = page["ExecutionID"], 0, 0
             page = client.logs(ref, current, 0, 0)
-        if page["Stdout"]:
-            sys.stdout.write(page["Stdout"])
-            sys.stdout.flush()
-        if page["Stderr"]:
-            sys.stderr.write(page["Stderr"])
-            sys.stderr.flush()
         out_off, err_off = page["StdoutOffset"], page["StderrOffset"]
+        out, err = page["Stdout"], page["Stderr"]
+        got = bool(out or err)
+        if held is not None and tail is not None:
+            held = [_last_lines(held[0] + out, tail), _last_lines(held[1] + err, tail)]
+            if got:
+                continue  # more pages of what is already there
+            out, err = held
+            held = None
+        if out:
+            sys.stdout.write(out)
+            sys.stdout.flush()
+        if err:
+            sys.stderr.write(err)
+            sys.stderr.flush()
+        if got:
+            continue  # a page is at most 1 MiB: read on until there is nothing more
         if not follow or page["Done"]:
             return
         time.sleep(0.2)
+
+
+def _last_lines(text: str, count: int) -> str:
+    return "".join(text.splitlines(keepends=True)[-count:]) if count > 0 else ""

@@ -29,12 +29,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run.add_argument("--name")
     run.add_argument("--count", type=int, default=1)
     run.add_argument("--target", choices=("any", "all"), default="any", help="all = an ops job on every node")
-    run.add_argument("-c", "--constraint", action="append", default=[], metavar="KEY=VALUE",
-                     help="only nodes with this label (KEY=V, KEY!=V or KEY)")
+    run.add_argument("--constraints", action="append", default=[], metavar="QUERY",
+                     help="only nodes whose labels match: KEY=V, KEY!=V or KEY, comma-separated (as Bacalhau)")
+    run.add_argument("--constraint", dest="constraints", action="append", metavar="KEY=VALUE",
+                     help="one constraint; repeatable (-c is not short for it: in Bacalhau -c is --config)")
     run.add_argument("--cpu")
     run.add_argument("--memory", help="memory cap, e.g. 64MiB")
-    run.add_argument("--timeout", type=float, help="ExecutionTimeout in seconds")
-    run.add_argument("--queue-timeout", type=float)
+    run.add_argument("--timeout", type=float, metavar="SECONDS",
+                     help="the job's TotalTimeout (as Bacalhau's --timeout): queueing and running included")
+    run.add_argument("--execution-timeout", type=float, metavar="SECONDS", help="the ExecutionTimeout of each run")
+    run.add_argument("--queue-timeout", type=float, metavar="SECONDS",
+                     help="how long to wait for a node with room (QueueTimeout; default: the orchestrator's)")
     run.set_defaults(func=with_client(wasm_run), takes_module_args=True)
 
 

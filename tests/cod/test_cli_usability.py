@@ -106,3 +106,53 @@ def test_a_failed_run_shows_the_output_tail_and_where_to_see_more(cod) -> None:
 def test_iso_times(cod, done_job) -> None:
     code, out, _ = cod("job", "list", "--hide-header")
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ  j-", out), out
+
+
+def test_bacalhau_list_flags(cod, done_job) -> None:
+    code, out, _ = cod("job", "list", "--output", "csv")
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["CREATED", "ID", "NAME", "TYPE", "COUNT", "STATE"]
+    assert done_job in [row[1] for row in rows[1:]]   # CSV has whole IDs
+    code, out, _ = cod("job", "list", "--output", "csv", "--hide-header")
+    assert not out.startswith("CREATED")
+    code, out, _ = cod("job", "executions", done_job)
+    assert done_job not in out and "e-" in out         # a table cuts IDs ...
+    code, out, _ = cod("job", "executions", done_job, "--wide", "--no-style")
+    full_id = out.splitlines()[1].split()[2]
+    assert full_id.startswith("e-") and len(full_id) > 30 and "\033[" not in out   # ... unless --wide
+    code, out, _ = cod("node", "list", "--hide-header", "--output", "table")
+    assert not out.startswith("ID") and "node-1" in out
+
+
+def test_node_describe(cod) -> None:
+    code, out, _ = cod("node", "describe", "node-1")
+    assert code == 0 and "ID             = node-1" in out and "Engines        = wasm" in out
+    code, out, _ = cod("node", "describe", "node-1", "--output", "json")
+    assert json.loads(out)["Info"]["NodeID"] == "node-1"
+    code, _, err = cod("node", "describe", "nope")
+    assert code == 1 and err.strip() == "Error: node nope not found"
+
+
+def test_logs_tail_and_rerun(cod, done_job) -> None:
+    code, out, _ = cod("wasm", "run", TOOL, "args", "a", "b", "c", "--name", "usab-lines")
+    assert code == 0 and out.splitlines()[1:] == ["args", "a", "b", "c"]
+    code, out, _ = cod("job", "logs", "usab-lines", "--tail", "2")
+    assert out == "b\nc\n"
+    code, out, _ = cod("job", "logs", "usab-lines", "-t")
+    assert out.splitlines()[-1] == "c"
+    code, out, err = cod("job", "rerun", "usab-lines")
+    assert code == 0, err
+    assert out.splitlines()[1:] == ["args", "a", "b", "c"] and "Rerunning job j-" in err
+    code, out, _ = cod("job", "list", "--output", "json")
+    assert sum(job["Name"] == "usab-lines" for job in json.loads(out)) == 2
+
+
+def test_wasm_run_timeout_and_constraints_flags_as_bacalhau(cod) -> None:
+    code, out, err = cod("wasm", "run", TOOL, "args", "--timeout", "30", "--execution-timeout", "20",
+                         "--constraints", "env=devstack,name!=nope", "--output", "json")
+    assert code == 0, err
+    task = json.loads(out)["Job"]["Tasks"][0]
+    assert task["Timeouts"]["TotalTimeout"] == 30 and task["Timeouts"]["ExecutionTimeout"] == 20
+    assert [c["Key"] for c in json.loads(out)["Job"]["Constraints"]] == ["env", "name"]
+    with pytest.raises(SystemExit):
+        cod("wasm", "run", TOOL, "-c", "env=devstack")   # -c is Bacalhau's --config, not a constraint
