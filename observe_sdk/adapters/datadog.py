@@ -46,6 +46,7 @@ from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any
 
+from ..gcpause import gc_paused
 from ..trace import Log, Metric, Span, Trace
 from ..version import __version__
 from .base import Adapter, TransientExportError
@@ -261,6 +262,10 @@ class DatadogAdapter(CapturesHostParent, Adapter):
     def trace_chunks(self, trace: Trace) -> tuple[list[tuple[int, bytes]], list[dict[str, Any]], list[str]]:
         """(span chunks for /v0.4/traces as (number of spans, their packed maps), log items for
         the Logs API, DogStatsD lines)."""
+        with gc_paused():
+            return self._trace_chunks(trace)
+
+    def _trace_chunks(self, trace: Trace) -> tuple[list[tuple[int, bytes]], list[dict[str, Any]], list[str]]:
         tid = effective_trace_id(trace)
         tid_low, tid_high = tid & _U64, tid >> 64
         parent = host_parent(trace)

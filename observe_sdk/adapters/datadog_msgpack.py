@@ -10,7 +10,7 @@ allocations, a trace's roots) are built as maps and packed by msgpack's
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import msgpack
@@ -20,7 +20,7 @@ from .common import identity_attributes
 
 SPAN_TYPE = "wasm"
 _U64 = (1 << 64) - 1
-_pack = msgpack.Packer(use_bin_type=True).pack
+_pack: Callable[[Any], bytes] = msgpack.Packer(use_bin_type=True).pack
 
 
 def _key(name: str) -> bytes:

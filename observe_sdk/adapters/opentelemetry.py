@@ -40,18 +40,18 @@ from opentelemetry.trace import (
     TraceFlags,
 )
 
-from ..version import __version__
 from ..abi import LogLevel
 from ..trace import Log, Metric, Span, Trace
+from ..version import __version__
 from .base import Adapter
 from .common import (
     ATTR_ERROR_MESSAGE,
     ATTR_FAULT_MESSAGE,
     ATTR_MODULE,
     ATTR_SPAN_KIND,
-    FAULT_EVENT,
     EVENT_LOG,
     EVENT_METRIC,
+    FAULT_EVENT,
     log_attributes,
     metric_attributes,
     span_attributes,
@@ -238,7 +238,7 @@ class OpenTelemetryAdapter(CapturesHostParent, Adapter):
         self._check_global_provider = tracer_provider is None
 
     @classmethod
-    def from_env(cls, **kwargs: Any) -> "OpenTelemetryAdapter":
+    def from_env(cls, **kwargs: Any) -> OpenTelemetryAdapter:
         """The global providers (configure them with the OTel SDK or its auto-configuration)."""
         return cls(**kwargs)
 

@@ -29,7 +29,7 @@ class OtelStdoutAdapter(CapturesHostParent, Adapter):
         self._sink = TextSink(out)
 
     @classmethod
-    def from_env(cls, out: str | None = None, **kwargs: Any) -> "OtelStdoutAdapter":
+    def from_env(cls, out: str | None = None, **kwargs: Any) -> OtelStdoutAdapter:
         """Configured from ``OTEL_SERVICE_NAME``; ``out`` is a file path (default stdout)."""
         kwargs.setdefault("service_name", os.environ.get("OTEL_SERVICE_NAME") or DEFAULT_SERVICE_NAME)
         return cls(out, **kwargs)

@@ -34,6 +34,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
+from ..gcpause import gc_paused
 from ..trace import Log, Metric, Span, Trace
 from ..version import __version__
 from . import otlp_proto
@@ -165,8 +166,9 @@ class OtlpAdapter(CapturesHostParent, Adapter):
         recorded = self._metrics.recorded if self._metrics else 0
         spans: list[bytes] = []
         logs: list[bytes] = []
-        for trace in traces:
-            self.encode_trace(trace, spans, logs)
+        with gc_paused():
+            for trace in traces:
+                self.encode_trace(trace, spans, logs)
         out: list[tuple[str, bytes]] = []
         n = self.max_request_items
         for signal, items in (("traces", spans), ("logs", logs)):

@@ -4,7 +4,8 @@ from __future__ import annotations
 import re
 from typing import IO, Any
 
-from ..trace import Allocation, Log, Metric, Span, Trace
+from ..gcpause import gc_paused
+from ..trace import Allocation, Event, Log, Metric, Span, Trace
 from .base import Adapter
 from .sink import TextSink
 
@@ -38,9 +39,62 @@ def _one_line(line: str) -> str:
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], line) if _CONTROL.search(line) else line
 
 
+_PADS = ["  " * depth for depth in range(MAX_INDENT + 1)]
+
+
+def _pages(pages: int) -> str:
+    return f"alloc {pages} page{'s' if pages != 1 else ''}"
+
+
 def format_trace(trace: Trace) -> str:
-    """The trace as text: one line per span and event, children indented."""
-    n_spans = sum(1 for _ in trace.spans())
+    """The trace as text: one line per span and event, children indented.
+
+    Every piece of guest text is escaped (:func:`_one_line`) on its own; span
+    names, which repeat, once each.
+    """
+    with gc_paused():
+        return _format_trace(trace)
+
+
+def _format_trace(trace: Trace) -> str:
+    lines = [""]        # the head line, once the spans are counted
+    lines += [_one_line(f"  ! {message}") for message in trace.errors]
+    add = lines.append
+    names: dict[str, str] = {}
+    n_spans = 0
+    stack: list[tuple[Event, int]] = [(e, 1) for e in reversed(trace.roots)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        event, depth = pop()
+        pad = _PADS[depth] if depth <= MAX_INDENT else _indent(depth)
+        if type(event) is Span:
+            n_spans += 1
+            name = names.get(event.name)
+            if name is None:
+                name = names[event.name] = _one_line(event.name)
+            line = f"{pad}{name}  {format_duration(event.end_ns - event.start_ns)}"
+            events = event.events
+            if events or event.tags or event.error is not None:
+                pages = 0
+                for e in events:
+                    if type(e) is Allocation:
+                        pages += e.pages
+                if pages:
+                    line += "  " + _pages(pages)
+                if event.tags:
+                    line += "  [" + _one_line(", ".join(event.tags)) + "]"
+                if event.error is not None:
+                    line += "  ERROR: " + _one_line(event.error)
+                for e in reversed(events):
+                    if type(e) is not Allocation:
+                        push((e, depth + 1))
+            add(line)
+        elif type(event) is Log:
+            add(_one_line(f"{pad}log {event.severity}: {event.message}"))
+        elif type(event) is Metric:
+            add(_one_line(f"{pad}metric {event.format_name}: {event.value}"))
+        elif type(event) is Allocation:
+            add(pad + _pages(event.pages))
     head = f"trace {trace.trace_id_hex}"
     if trace.module_name:
         head += f" module {trace.module_name}"
@@ -49,32 +103,8 @@ def format_trace(trace: Trace) -> str:
         head += f", {len(trace.errors)} error{'s' if len(trace.errors) != 1 else ''}"
     if trace.dropped_events:
         head += f", {trace.dropped_events} events dropped"
-    lines = [head + ")"]
-    for message in trace.errors:
-        lines.append(f"  ! {message}")
-    stack: list[tuple[Any, int]] = [(e, 1) for e in reversed(trace.roots)]
-    while stack:
-        event, depth = stack.pop()
-        pad = _indent(depth)
-        te = type(event)
-        if te is Span:
-            line = f"{pad}{event.name}  {format_duration(event.duration_ns)}"
-            pages = event.allocated_pages
-            if pages:
-                line += f"  alloc {pages} page{'s' if pages != 1 else ''}"
-            if event.tags:
-                line += "  [" + ", ".join(event.tags) + "]"
-            if event.error is not None:
-                line += f"  ERROR: {event.error}"
-            lines.append(line)
-            stack.extend((e, depth + 1) for e in reversed(event.events) if type(e) is not Allocation)
-        elif te is Log:
-            lines.append(f"{pad}log {event.severity}: {event.message}")
-        elif te is Metric:
-            lines.append(f"{pad}metric {event.format_name}: {event.value}")
-        elif te is Allocation:
-            lines.append(f"{pad}alloc {event.pages} page{'s' if event.pages != 1 else ''}")
-    return "\n".join(map(_one_line, lines))
+    lines[0] = _one_line(head + ")")
+    return "\n".join(lines)
 
 
 class StdoutAdapter(Adapter):
@@ -87,7 +117,7 @@ class StdoutAdapter(Adapter):
         self._sink = TextSink(out)
 
     @classmethod
-    def from_env(cls, out: str | None = None, **kwargs: Any) -> "StdoutAdapter":
+    def from_env(cls, out: str | None = None, **kwargs: Any) -> StdoutAdapter:
         return cls(out, **kwargs)
 
     def export(self, traces: list[Trace]) -> None:

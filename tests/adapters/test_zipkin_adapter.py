@@ -86,3 +86,16 @@ def test_bad_traceparent_is_ignored_and_its_warnings_bounded(caplog, monkeypatch
         assert {s["name"] for s in roots} == {"run", "crash"} and roots[0]["traceId"] == trace.trace_id_hex
     warnings = [r for r in caplog.records if "traceparent" in r.getMessage() and r.levelname == "WARNING"]
     assert 1 <= len(warnings) <= 256
+
+
+def test_template_spans_are_the_spans_as_dicts() -> None:
+    """A span written from its function's template is the span the dict path writes."""
+    adapter = ZipkinAdapter(endpoint="http://127.0.0.1:9/api/v2/spans", service_name="svc")
+    trace = deep_trace(50)
+    by_id = {f"{s.span_id:016x}": s for s in trace.spans()}
+    trace_hex = trace.trace_id.hex()
+    encoded = adapter.encode(trace)
+    assert [s["id"] for s in encoded] == [f"{s.span_id:016x}" for s in trace.spans()]
+    for span in encoded[1:]:
+        source = by_id[span["id"]]
+        assert span == adapter._span(source, trace_hex, f"{source.parent_id:016x}", {"serviceName": "svc"})
