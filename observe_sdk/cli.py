@@ -27,6 +27,7 @@ from typing import Any
 import wasmtime
 
 from .abi import IMPORTS, NAMESPACES, NS_LEGACY
+from .adapters.base import Adapter
 from .component import is_component
 from .host.context import describe_trap
 from .names import ModuleFormatError, ModuleInfo, read_module_info
@@ -58,32 +59,22 @@ def _read_module(path: str) -> bytes:
     if data[:4] != b"\0asm":
         if path.endswith(".wat"):
             try:
-                return wasmtime.wat2wasm(data.decode("utf-8"))
+                return bytes(wasmtime.wat2wasm(data.decode("utf-8")))
             except (wasmtime.WasmtimeError, UnicodeDecodeError) as exc:
                 raise CliError(f"{path}: invalid WAT: {str(exc).splitlines()[0]}") from None
         raise CliError(f"{path}: not a WebAssembly module (no \\0asm magic)")
     return data
 
 
-def make_adapter(name: str, out: str | None) -> Any:
+def make_adapter(name: str, out: str | None) -> Adapter:
     """An adapter by name: the built-ins and any installed ``observe_sdk.adapters`` plugin."""
+    from .adapters import registry
+
     try:
-        from .adapters import registry
-    except ImportError:
-        registry = None
-    if registry is not None:
-        try:
-            return registry.create(name, out=out) if out else registry.create(name)
-        except (LookupError, ValueError, ImportError, OSError) as exc:
-            message = str(exc).strip("'\"")
-            raise CliError(message if repr(name) in message else f"adapter {name!r}: {message}") from None
-    if name == "stdout":
-        from .adapters.stdout import StdoutAdapter
-        return StdoutAdapter.from_env(out)
-    if name == "otel-stdout":
-        from .adapters.otel_stdout import OtelStdoutAdapter
-        return OtelStdoutAdapter.from_env(out)
-    raise CliError(f"unknown adapter {name!r} (installed: stdout, otel-stdout)")
+        return registry.create(name, out=out) if out else registry.create(name)
+    except (LookupError, ValueError, ImportError, OSError) as exc:
+        message = str(exc).strip("'\"")
+        raise CliError(message if repr(name) in message else f"adapter {name!r}: {message}") from None
 
 
 def _parse_invoke(spec: str) -> tuple[str, list[str]]:
@@ -395,7 +386,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler.setFormatter(_CliFormatter())
     logging.basicConfig(level=logging.INFO if ns.verbose else logging.WARNING, handlers=[handler])
     try:
-        return ns.func(ns)
+        code: int = ns.func(ns)
+        return code
     except CliError as exc:
         print(f"observe-sdk: error: {exc}", file=sys.stderr)
         return 2

@@ -50,9 +50,35 @@ def _entry_points() -> dict[str, Any]:
     return {ep.name: ep for ep in entry_points(group=GROUP)}
 
 
+# The top-level modules of the extras (pyproject.toml) that adapters import.
+_EXTRA_OF_MODULE = {"opentelemetry": "otel", "google": "otel", "grpc": "otel", "msgpack": "datadog",
+                    "datadog_api_client": "datadog"}
+
+
 def names() -> list[str]:
-    """Every adapter name that :func:`create` accepts, sorted."""
+    """Every adapter name registered, sorted: the ones :func:`create` accepts, and the ones it
+    refuses because they cannot be loaded here (see :func:`unavailable`)."""
     return sorted(set(BUILTINS) | set(_entry_points()))
+
+
+def unavailable() -> dict[str, str]:
+    """The registered adapters that cannot be loaded here, each with why (the missing extra).
+
+    Loads every adapter module to find out: meant for listings and error messages."""
+    why: dict[str, str] = {}
+    for name in names():
+        try:
+            factory(name)
+        except ImportError as exc:
+            why[name] = str(exc)
+        except Exception as exc:  # a plugin broken some other way is just as unusable
+            why[name] = f"adapter {name!r} cannot be loaded: {type(exc).__name__}: {exc}"
+    return why
+
+
+def _install_hint(exc: ImportError) -> str:
+    extra = _EXTRA_OF_MODULE.get((exc.name or "").split(".")[0])
+    return f"pip install 'observe-sdk[{extra}]'" if extra else "is the package it needs installed?"
 
 
 def _load_target(spec: str) -> Callable[..., Any]:
@@ -74,9 +100,12 @@ def factory(name: str) -> Callable[..., Adapter]:
         if name in BUILTINS:
             return _load_target(BUILTINS[name])
     except ImportError as exc:
-        raise ImportError(f"adapter {name!r} cannot be loaded: {exc} "
-                          f"(is the extra it needs installed, e.g. observe-sdk[otel] or [datadog]?)") from exc
-    raise UnknownAdapterError(f"unknown adapter {name!r}; installed adapters: {', '.join(names())}")
+        raise ImportError(f"adapter {name!r} cannot be loaded: {exc} ({_install_hint(exc)})",
+                          name=exc.name) from exc
+    broken = unavailable()
+    usable = [n for n in names() if n not in broken]
+    raise UnknownAdapterError(f"unknown adapter {name!r}; installed adapters: {', '.join(usable)}"
+                              + (f"; not loadable here: {', '.join(broken)}" if broken else ""))
 
 
 def create(name: str, **options: Any) -> Adapter:

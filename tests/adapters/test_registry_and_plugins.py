@@ -149,3 +149,16 @@ def test_cli_unknown_adapter_lists_plugins(plugin_installed, tmp_path) -> None:
     assert result.returncode != 0
     assert "unknown adapter 'nope'" in result.stderr and "example-summary" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_adapters_that_cannot_load_are_named_with_the_extra(monkeypatch) -> None:
+    monkeypatch.setitem(registry.BUILTINS, "needs-extra", "msgpack_is_not_this_module_xyz:make")
+    monkeypatch.setitem(registry.BUILTINS, "needs-otel", "opentelemetry.no_such_module_xyz:make")
+    broken = registry.unavailable()
+    assert set(broken) >= {"needs-extra", "needs-otel"} and "stdout" not in broken
+    assert "pip install 'observe-sdk[otel]'" in broken["needs-otel"]
+    with pytest.raises(LookupError) as info:
+        registry.create("nonesuch")
+    message = str(info.value)
+    assert "installed adapters: " in message and "not loadable here: needs-extra, needs-otel" in message
+    assert "needs-extra" not in message.split("; not loadable")[0]
