@@ -20,6 +20,7 @@ from .api import create_app
 from .api_guard import check_exposure, is_loopback
 from .apiserver import ApiServer
 from .compute.node import ComputeConfig, ComputeNode, Executor, default_capacity
+from .compute.policy import NodePolicy
 from .orchestrator import Orchestrator, OrchestratorConfig, SchedulerConfig
 from .telemetry import Telemetry
 from .transport import InProcessTransport
@@ -43,7 +44,7 @@ class Devstack:
                  allowed_local_paths: list[str] | None = None, executor_factory: ExecutorFactory | None = None,
                  orchestrator_config: OrchestratorConfig | None = None, heartbeat_interval_s: float = 1.0,
                  compute_labels: dict[int, dict[str, str]] | None = None, auth_token: str = "",
-                 insecure: bool = False) -> None:
+                 insecure: bool = False, node_policy: NodePolicy | None = None) -> None:
         if computes < 0 or bad_computes < 0:
             raise ValueError("the number of compute nodes cannot be negative")
         if not 0 <= port <= 65535:
@@ -62,6 +63,7 @@ class Devstack:
         self.orchestrator_config = orchestrator_config or OrchestratorConfig(disconnect_timeout_s=10.0)
         self.heartbeat_interval_s = heartbeat_interval_s
         self.compute_labels = compute_labels or {}
+        self.node_policy = node_policy or NodePolicy()
         self.telemetry: Telemetry | None = None
         self.transport = InProcessTransport()
         self.orchestrator: Orchestrator | None = None
@@ -105,7 +107,7 @@ class Devstack:
         self.orchestrator.start()
 
     def add_compute(self, *, bad: bool = False, labels: dict[str, str] | None = None,
-                    allowed_local_paths: list[str] | None = None) -> ComputeNode:
+                    allowed_local_paths: list[str] | None = None, policy: NodePolicy | None = None) -> ComputeNode:
         """Start one more compute node (``node-<n>``); ``allowed_local_paths`` replaces the
         devstack's allow-list for this node."""
         assert self.telemetry is not None and self.orchestrator is not None
@@ -121,7 +123,8 @@ class Devstack:
                                allowed_local_paths=self.allowed_local_paths if allowed_local_paths is None
                                else allowed_local_paths, bad=bad,
                                heartbeat_interval_s=self.heartbeat_interval_s,
-                               results_url=f"{self.url}/api/v1/compute/{node_id}/results")
+                               results_url=f"{self.url}/api/v1/compute/{node_id}/results",
+                               policy=policy or self.node_policy)
         node = ComputeNode(node_dir, self.transport, executor, self.telemetry, config)
         self.computes[node_id] = node
         self.orchestrator.log_sources[node_id] = node

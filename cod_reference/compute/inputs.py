@@ -2,8 +2,9 @@
 
 ``inline`` data URLs are written under the execution's directory (a gzip tarball is
 unpacked into a directory), ``local`` paths are mounted in place when the node's
-allow-list permits them, and ``urlDownload`` files are fetched (with retries) and
-mounted at ``<Target>/<file name>``, as Bacalhau does.
+allow-list permits them, and ``urlDownload`` files are fetched (with retries, within the
+execution's deadline; see :mod:`.download`) and mounted at ``<Target>/<file name>``, as
+Bacalhau does.
 """
 from __future__ import annotations
 
@@ -11,27 +12,48 @@ import contextlib
 import io
 import os
 import posixpath
+import stat
 import tarfile
-import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..executor.output import open_nofollow
 from ..executor.types import Mount
 from ..models import AllowedPath, decode_data_url
-from .paths import PathError, PinnedPath, resolve_allowed
+from .download import Cancelled, Deadline, DownloadError, DownloadTimeout, UrlGuard, download
+from .paths import PathError, PinnedPath, open_beneath, plain_name, resolve_allowed
+from .policy import NodePolicy
 
 TARBALL_TYPES = ("application/gzip", "application/x-gzip", "application/x-tar+gzip", "application/x-tar")
-MAX_DOWNLOAD_BYTES = 512 * 2**20
+MAX_MODULE_BYTES = 256 * 2**20
+DOWNLOAD_ATTEMPTS = 3
+
+__all__ = ["Cancelled", "InputContext", "InputError", "InputTimeout", "module_name", "prepare_inputs", "read_module"]
 
 
 class InputError(Exception):
     """An input that could not be prepared (the message names it)."""
 
 
-def prepare_inputs(sources: list[dict[str, Any]], work_dir: Path, allowed: list[AllowedPath],
-                   keep_open: contextlib.ExitStack) -> list[Mount]:
-    """Mounts for the job's input sources; what must stay open while the guest runs (the
-    pinned ``local`` paths) is pushed on ``keep_open``, which the caller closes afterwards."""
+class InputTimeout(InputError):
+    """The execution's deadline passed while its inputs were being prepared."""
+
+
+@dataclass
+class InputContext:
+    """What preparing one execution's inputs needs from its node."""
+
+    allowed: list[AllowedPath]
+    guard: UrlGuard
+    policy: NodePolicy
+    deadline: Deadline
+    #: what must stay open while the guest runs (the pinned ``local`` paths); the caller closes it
+    keep_open: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+
+
+def prepare_inputs(sources: list[dict[str, Any]], work_dir: Path, ctx: InputContext) -> list[Mount]:
+    """Mounts for the job's input sources; raises InputError (InputTimeout) or Cancelled."""
     mounts = []
     for i, spec in enumerate(sources):
         kind, params, target = spec["Source"]["Type"], spec["Source"].get("Params") or {}, spec["Target"]
@@ -39,9 +61,9 @@ def prepare_inputs(sources: list[dict[str, Any]], work_dir: Path, allowed: list[
         if kind == "inline":
             mounts.append(_inline(params["URL"], target, work_dir / f"input-{i}", where))
         elif kind in ("local", "localDirectory"):
-            mounts.append(_local(params, target, allowed, where, keep_open))
+            mounts.append(_local(params, target, ctx.allowed, where, ctx.keep_open))
         elif kind == "urlDownload":
-            mounts.append(_download(params["URL"], target, work_dir / f"input-{i}", where))
+            mounts.append(_download(params["URL"], target, work_dir / f"input-{i}", where, ctx))
         else:
             raise InputError(f"{where}: source type {kind!r} is not supported on this node")
     return mounts
@@ -61,7 +83,8 @@ def _inline(url: str, target: str, dest: Path, where: str) -> Mount:
             raise InputError(f"{where}: not a readable tarball ({exc})") from None
         return Mount(str(dest), target, readonly=True)
     dest.mkdir(parents=True, exist_ok=True)
-    path = dest / (posixpath.basename(target.rstrip("/")) or "data")
+    name = posixpath.basename(target.rstrip("/"))
+    path = dest / ("data" if plain_name(name) else name)
     path.write_bytes(payload)
     return Mount(str(path), target, readonly=True)
 
@@ -84,48 +107,64 @@ def _local(params: dict[str, Any], target: str, allowed: list[AllowedPath], wher
     return Mount(pinned.host_path, target, readonly=not writable)
 
 
-def _download(url: str, target: str, dest: Path, where: str) -> Mount:
-    import httpx
-
-    name = posixpath.basename(url.split("?", 1)[0]) or "download"
+def _download(url: str, target: str, dest: Path, where: str, ctx: InputContext) -> Mount:
     dest.mkdir(parents=True, exist_ok=True)
-    last = ""
-    for attempt in range(3):
-        if attempt:
-            time.sleep(0.2 * attempt)
+    for attempt in range(DOWNLOAD_ATTEMPTS):
         try:
-            with httpx.stream("GET", url, timeout=30, follow_redirects=True) as response:
-                response.raise_for_status()
-                size = 0
-                with open(dest / name, "wb") as fh:
-                    for chunk in response.iter_bytes():
-                        size += len(chunk)
-                        if size > MAX_DOWNLOAD_BYTES:
-                            raise InputError(f"{where}: {url} is larger than {MAX_DOWNLOAD_BYTES >> 20} MiB")
-                        fh.write(chunk)
+            download(url, dest, ctx.guard, ctx.deadline, max_bytes=ctx.policy.max_download_bytes,
+                     time_limit_s=ctx.policy.download_timeout_s)
             return Mount(str(dest), target, readonly=True)
-        except httpx.HTTPError as exc:
-            last = str(exc) or type(exc).__name__
-    raise InputError(f"{where}: could not download {url}: {last}")
+        except DownloadTimeout as exc:
+            raise InputTimeout(f"{where}: {exc}") from None
+        except DownloadError as exc:
+            if exc.final or attempt == DOWNLOAD_ATTEMPTS - 1:
+                raise InputError(f"{where}: could not download {exc}") from None
+            if ctx.deadline.cancel.wait(0.2 * (attempt + 1)):
+                raise Cancelled() from None
+    raise AssertionError("unreachable")
 
 
 def read_module(path: str, mounts: list[Mount]) -> bytes:
-    """The bytes of the module at guest path ``path``: a file, or a directory holding exactly one .wasm."""
+    """The bytes of the module at guest path ``path``: a file, or a directory holding exactly one .wasm.
+
+    Read from under its mount without following links (a mount may be writable by jobs)."""
     for mount in sorted(mounts, key=lambda m: -len(m.guest_path)):
         base = mount.guest_path.rstrip("/")
         if path == mount.guest_path or path.startswith(base + "/"):
             rest = path[len(base):].lstrip("/")
-            host = Path(mount.host_path) / rest if rest else Path(mount.host_path)
-            if host.is_dir():
-                wasm = sorted(p for p in host.iterdir() if p.suffix == ".wasm")
-                if len(wasm) != 1:
-                    raise InputError(f"module {path}: the directory holds {len(wasm)} .wasm files, not exactly one")
-                host = wasm[0]
             try:
-                return host.read_bytes()
+                return _read_module_file(mount.host_path, rest, path)
+            except PathError as exc:
+                raise InputError(f"module {path}: {exc}") from None
             except OSError as exc:
                 raise InputError(f"module {path}: {exc.strerror or exc}") from None
     raise InputError(f"module {path} is not inside any input source")
+
+
+def _read_module_file(host_path: str, rest: str, path: str) -> bytes:
+    if os.path.isfile(host_path):  # a file mount (or an inline file)
+        if rest:
+            raise InputError(f"module {path} is not inside any input source")
+        fd = os.open(host_path, os.O_RDONLY)
+    else:
+        fd = open_beneath(host_path, rest)
+    try:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            wasm = sorted(n for n in os.listdir(fd) if n.endswith(".wasm"))
+            if len(wasm) != 1:
+                raise InputError(f"module {path}: the directory holds {len(wasm)} .wasm files, not exactly one")
+            inner = open_nofollow(wasm[0], dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"module {path} is not a regular file")
+        if st.st_size > MAX_MODULE_BYTES:
+            raise InputError(f"module {path} is larger than {MAX_MODULE_BYTES >> 20} MiB")
+        with open(fd, "rb", closefd=False) as fh:
+            return fh.read()
+    finally:
+        os.close(fd)
 
 
 def module_name(path: str) -> str:

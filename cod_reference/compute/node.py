@@ -25,13 +25,15 @@ from opentelemetry.trace import Status, StatusCode
 
 from ..executor.output import read_tail
 from ..executor.types import ExecutionOutcome, ExecutionRequest, Mount
-from ..models import AllowedPath, allocation_to_dict, job_from_dict, parse_size
+from ..models import AllowedPath, allocation_to_dict, job_from_dict
 from ..states import ComputeState
 from ..telemetry import Telemetry
 from ..transport import Transport
 from ..transport import messages as msg
-from .inputs import InputError, module_name, prepare_inputs, read_module
+from .download import Cancelled, Deadline, UrlGuard
+from .inputs import InputContext, InputError, InputTimeout, module_name, prepare_inputs, read_module
 from .paths import PathError, open_nofollow, plain_name, resolve_allowed
+from .policy import NodePolicy
 from .publisher import publish_local, result_archive
 from .reconcile import reconcile
 from .store import ExecutionStore
@@ -70,6 +72,8 @@ class ComputeConfig:
     results_url: str = ""
     #: a node that fails every execution at start (Bacalhau's "bad actor", for testing retries)
     bad: bool = False
+    #: the operator's limits on the jobs this node runs
+    policy: NodePolicy = field(default_factory=NodePolicy)
 
 
 @dataclass
@@ -101,6 +105,7 @@ class ComputeNode:
         self.store = ExecutionStore(self.dir / "executions.db")
         self.results_dir = self.dir / "results"
         self.allowed = [AllowedPath.parse(p) for p in config.allowed_local_paths]
+        self.url_guard = UrlGuard(config.policy.allow_url_hosts)
         self._lock = threading.Lock()
         self._queue: list[_LocalExecution] = []
         self._running: dict[str, _LocalExecution] = {}
@@ -327,11 +332,21 @@ class ComputeNode:
         exec_dir = self.dir / "executions" / exec_id
         outputs = exec_dir / "outputs"
         exec_dir.mkdir(parents=True, exist_ok=True)
+        spec = job_from_dict(job)
+        # the execution's clock starts now: downloading its inputs is part of it
+        timeout = spec.Task.Timeouts.execution_timeout() or self.config.policy.default_execution_timeout_s
+        deadline = Deadline(time.monotonic() + timeout, run.cancel)
         try:
-            mounts = prepare_inputs(task.get("InputSources") or [], exec_dir / "inputs", self.allowed, run.keep_open)
+            ctx = InputContext(self.allowed, self.url_guard, self.config.policy, deadline, run.keep_open)
+            mounts = prepare_inputs(task.get("InputSources") or [], exec_dir / "inputs", ctx)
             params = task["Engine"]["Params"]
             module = read_module(params["EntryModule"], mounts)
             imports = [(module_name(p), read_module(p, mounts)) for p in params.get("ImportModules") or []]
+        except Cancelled:
+            return {}, ""
+        except InputTimeout as exc:
+            return {"ExecutionID": exec_id, "Error": f"timeout after {timeout:g}s while preparing inputs: {exc}",
+                    "Retryable": False}, msg.COMPUTE_ERROR
         except InputError as exc:
             return {"ExecutionID": exec_id, "Error": str(exc), "Retryable": True}, msg.COMPUTE_ERROR
         for result in task.get("ResultPaths") or []:
@@ -347,12 +362,11 @@ class ComputeNode:
         env.update({"BACALHAU_JOB_ID": job["ID"], "BACALHAU_EXECUTION_ID": exec_id, "BACALHAU_JOB_TYPE": job["Type"],
                     "BACALHAU_PARTITION_INDEX": str(execution["PartitionIndex"]),
                     "BACALHAU_PARTITION_COUNT": str(max(count, 1)), "BACALHAU_NODE_ID": self.node_id})
-        memory = (task.get("Resources") or {}).get("Memory")
         request = ExecutionRequest(
             execution_id=exec_id, module=module, entrypoint=params.get("Entrypoint") or "_start",
             args=list(params.get("Parameters") or []), env=env, mounts=mounts, import_modules=imports,
-            memory_limit_bytes=parse_size(memory) if memory else None,
-            timeout_s=job_from_dict(job).Task.Timeouts.execution_timeout(), stdout_path=str(exec_dir / "stdout"),
+            memory_limit_bytes=int(spec.needs().Memory),  # what the scheduler charged, default included
+            timeout_s=max(deadline.remaining() or 0.0, 0.001), stdout_path=str(exec_dir / "stdout"),
             stderr_path=str(exec_dir / "stderr"), output_head_bytes=OUTPUT_HEAD_BYTES)
         outcome = self.executor.run(request, run.cancel)
         _write_node_file(exec_dir / "exitCode", "" if outcome.exit_code is None else str(outcome.exit_code))
@@ -363,7 +377,9 @@ class ComputeNode:
         if outcome.error_kind == "cancelled" or run.cancel.is_set():
             return {}, ""
         if not outcome.succeeded:
-            if outcome.error:
+            if outcome.error_kind == "timeout":  # the executor had what was left after the inputs
+                error = f"timeout after {timeout:g}s"
+            elif outcome.error:
                 error = outcome.error
             else:
                 error = f"exited with code {outcome.exit_code}"

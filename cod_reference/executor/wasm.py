@@ -400,17 +400,19 @@ class WasmExecutor:
         """After a failure: did the guest most likely run into the memory cap?
 
         wasmtime only makes ``memory.grow`` return -1 at the cap and tells nobody, so
-        this weighs the evidence: a linear memory within an eighth of the cap (allocators
-        grow in chunks), or the guest saying so on stderr.
+        this weighs the evidence: an exported linear memory or table within an eighth of
+        its cap (allocators grow in chunks), or the guest saying so on stderr.
         """
-        limit = run.budget.memory_size if run.budget is not None else None
-        store = run.store
-        if limit is None or store is None:
+        budget, store = run.budget, run.store
+        if budget is None or store is None:
             return False
-        slack = max(WASM_PAGE, limit // 8)
+        memory_slack = max(WASM_PAGE, budget.memory_size // 8)
         for instance in run.instances:
             for value in instance.exports(store).values():
-                if isinstance(value, wasmtime.Memory) and value.data_len(store) + slack >= limit:
+                if isinstance(value, wasmtime.Memory) and value.data_len(store) + memory_slack >= budget.memory_size:
+                    return True
+                if isinstance(value, wasmtime.Table) and budget.table_elements and \
+                        value.size(store) + budget.table_elements // 8 >= budget.table_elements:
                     return True
         tail = run.stderr.tail().lower()
         return any(hint in tail for hint in _OOM_HINTS)

@@ -6,6 +6,7 @@ from typing import Iterator
 import pytest
 
 from cod_reference.client import Client
+from cod_reference.compute.policy import NodePolicy
 from cod_reference.devstack import Devstack
 
 
@@ -20,7 +21,8 @@ def cod_local_dir(tmp_path_factory: pytest.TempPathFactory):
 def cod_stack(tmp_path_factory: pytest.TempPathFactory, cod_local_dir) -> Iterator[Devstack]:
     stack = Devstack(data_dir=tmp_path_factory.mktemp("cod-stack"), computes=3, port=0,
                      capacity={"CPU": 2.0, "Memory": 2 * 2**30},
-                     allowed_local_paths=[str(cod_local_dir)], heartbeat_interval_s=0.5)
+                     allowed_local_paths=[str(cod_local_dir)], heartbeat_interval_s=0.5,
+                     node_policy=NodePolicy(allow_url_hosts=["127.0.0.1"]))  # urlDownload of the stack's results
     stack.start()
     yield stack
     stack.stop()

@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from cod_reference.client import Client
 from cod_reference.devstack import Devstack
 from cod_reference.executor.types import ExecutionOutcome, ExecutionRequest
+from cod_reference.models import DEFAULT_MEMORY
 from cod_reference.orchestrator.broker import EvaluationBroker
 from cod_reference.orchestrator.store import Ambiguous, JobStore, NotFound
 from cod_reference.states import (ComputeState, DesiredState, JobState, TransitionError,
@@ -208,7 +209,7 @@ def test_data_locality_and_fake_executor(tmp_path) -> None:
             req = executors["node-2"].requests[-1]
             (mount,) = [m for m in req.mounts if m.guest_path == "/data"]
             assert mount.readonly and mount.host_path.startswith("/proc/self/fd/")  # the checked dir, pinned
-            assert req.env["BACALHAU_PARTITION_COUNT"] == "1" and req.memory_limit_bytes is None
+            assert req.env["BACALHAU_PARTITION_COUNT"] == "1" and req.memory_limit_bytes == DEFAULT_MEMORY
             # cancelling a running execution reaches the executor
             job_id = client.submit(tool_job("sleep"))["JobID"]
             wait_for(lambda: client.get_job(job_id)["Job"]["State"]["StateType"] == "Running")

@@ -1,0 +1,56 @@
+"""What a compute node's operator decides about the jobs it runs: the limits not in the job spec.
+
+The operator is trusted; job submitters are not (docs/security.md). Every field has a
+default that is safe for a node on a shared machine, and a ``cod devstack`` flag.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..models import parse_size
+
+__all__ = ["NodePolicy", "parse_duration"]
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass
+class NodePolicy:
+    #: ExecutionTimeout of jobs that set none (and no TotalTimeout), in seconds (``--default-execution-timeout``)
+    default_execution_timeout_s: float = 1800.0
+    #: hosts, IP addresses or networks (CIDR) that ``urlDownload`` inputs may reach although they
+    #: are loopback, link-local, private or multicast (``--allow-url-host``)
+    allow_url_hosts: list[str] = field(default_factory=list)
+    #: largest ``urlDownload`` input, in bytes (``--max-download-size``)
+    max_download_bytes: int = 512 * 2**20
+    #: longest time one ``urlDownload`` input may take, in seconds (``--download-timeout``)
+    download_timeout_s: float = 300.0
+    #: finished executions' outputs, logs and published results are removed after this many
+    #: seconds (``--retention``; None keeps them)
+    retention_s: float | None = 7 * 86400.0
+    #: ... and the oldest are removed while they take more than this many bytes (``--retention-size``)
+    retention_bytes: int | None = 10 * 2**30
+    #: what is kept on disk of each stream of a failed execution: its first and last half
+    failed_stream_keep_bytes: int = 1 << 20
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``15m``, ``12h`` or ``7d``."""
+    raw = text.strip().lower()
+    unit = raw[-1:] if raw[-1:] in _DURATION_UNITS else "s"
+    number = raw[:-1] if raw[-1:] in _DURATION_UNITS else raw
+    try:
+        value = float(number) * _DURATION_UNITS[unit]
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration such as 90s, 15m, 12h or 7d") from None
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"{text!r} must be a positive duration")
+    return value
+
+
+def parse_byte_size(text: str) -> int:
+    """Bytes from ``512MiB`` and the like, refusing zero."""
+    value = parse_size(text)
+    if value <= 0:
+        raise ValueError(f"{text!r} must be a positive size")
+    return value
