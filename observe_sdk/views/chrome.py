@@ -14,9 +14,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..adapters.common import ATTR_ERROR_MESSAGE, log_attributes, metric_attributes, span_attributes
-from ..trace import Log, Metric, Trace
-from .flat import FlatTrace, flatten, growth_events
+from ..adapters.common import (
+    ATTR_ERROR_MESSAGE,
+    identity_attributes,
+    log_attributes,
+    metric_attributes,
+    span_attributes,
+)
+from ..trace import Log, Metric, Span, Trace
+from .flat import flatten, growth_events
 
 TID = 1
 
@@ -30,6 +36,9 @@ def chrome_trace(traces: list[Trace]) -> dict[str, Any]:
     def us(ns: int) -> float:
         return round((ns - t0) / 1000, 3)
 
+    # a span without tags, events or error has its identity's attributes: one dict per function
+    plain_args = [identity_attributes(Span(i.name, i.raw_name, i.function_index, 0, 0, manual=i.manual))
+                  for i in flat.identities]
     for number, track in enumerate(flat.tracks):
         pid = number + 1
         events.append({"ph": "M", "name": "process_name", "pid": pid, "tid": TID, "args": {"name": track.title}})
@@ -39,11 +48,19 @@ def chrome_trace(traces: list[Trace]) -> dict[str, Any]:
         for message in track.errors:
             events.append({"ph": "i", "s": "p", "name": "fault", "cat": "fault", "pid": pid, "tid": TID,
                            "ts": us(track.end_ns), "args": {"message": message}})
+        with_events = {row for row in flat.with_events if track.first <= row < track.first + track.count}
         for row in range(track.first, track.first + track.count):
-            events.append(_span_event(flat, row, pid, us))
-            for event in flat.spans[row].events:
-                if type(event) is Log or type(event) is Metric:
-                    events.append(_instant(event, pid, us))
+            span = flat.spans[row]
+            args = plain_args[flat.identity[row]]
+            if span.tags or span.error is not None or row in with_events:
+                args = dict(span_attributes(span))
+                if span.error is not None:
+                    args[ATTR_ERROR_MESSAGE] = span.error
+            events.append({"ph": "X", "name": span.name, "cat": "manual" if span.manual else "function",
+                           "pid": pid, "tid": TID, "ts": round((span.start_ns - t0) / 1000, 3),
+                           "dur": round((span.end_ns - span.start_ns) / 1000, 3), "args": args})
+            if row in with_events:
+                events.extend(_instant(e, pid, us) for e in span.events if type(e) is Log or type(e) is Metric)
         events.extend(_instant(e, pid, us) for e in track.root_events if type(e) is Log or type(e) is Metric)
         pages = 0
         for growth in growth_events(flat, number):
@@ -52,15 +69,6 @@ def chrome_trace(traces: list[Trace]) -> dict[str, Any]:
                            "args": {"pages": pages}})
     return {"traceEvents": events, "displayTimeUnit": "ns",
             "otherData": {"start_unix_ns": t0, "traces": len(flat.tracks), "spans": len(flat.spans)}}
-
-
-def _span_event(flat: FlatTrace, row: int, pid: int, us: Any) -> dict[str, Any]:
-    span = flat.spans[row]
-    args: dict[str, Any] = dict(span_attributes(span))
-    if span.error is not None:
-        args[ATTR_ERROR_MESSAGE] = span.error
-    return {"ph": "X", "name": span.name, "cat": "manual" if span.manual else "function", "pid": pid,
-            "tid": TID, "ts": us(span.start_ns), "dur": round(span.duration_ns / 1000, 3), "args": args}
 
 
 def _instant(event: Log | Metric, pid: int, us: Any) -> dict[str, Any]:

@@ -47,6 +47,7 @@ class FlatTrace:
     depth: list[int] = field(default_factory=list)
     track: list[int] = field(default_factory=list)
     self_ns: list[int] = field(default_factory=list)
+    with_events: list[int] = field(default_factory=list)  # rows whose span holds logs, metrics or growth
 
     @property
     def start_ns(self) -> int:
@@ -71,34 +72,50 @@ def track_title(trace: Trace, number: int) -> str:
 
 def flatten(traces: list[Trace]) -> FlatTrace:
     flat = FlatTrace()
-    ids: dict[Identity, int] = {}
+    ids: dict[tuple[str, str, int, bool], int] = {}
+    # the loop runs once per span (a quarter of a million for fib(25)): bound methods, no per-span objects
+    spans, identity, parents, depths, tracks, self_ns = (flat.spans.append, flat.identity.append,
+                                                         flat.parent.append, flat.depth.append,
+                                                         flat.track.append, flat.self_ns.append)
+    with_events = flat.with_events.append
     for number, trace in enumerate(traces):
-        spans_start = [s.start_ns for s in trace.root_spans]
-        spans_end = [s.end_ns for s in trace.root_spans]
+        roots = trace.root_spans
         track = Track(title=track_title(trace, number), trace_id=trace.trace_id_hex, module=trace.module_name,
                       errors=list(trace.errors), dropped_events=trace.dropped_events,
-                      start_ns=trace.start_ns or min(spans_start, default=0),
-                      end_ns=max([trace.end_ns, *spans_end]),
+                      start_ns=trace.start_ns or min((s.start_ns for s in roots), default=0),
+                      end_ns=max([trace.end_ns, *(s.end_ns for s in roots)]),
                       root_events=[e for e in trace.roots if type(e) is not Span], first=len(flat.spans))
         t = len(flat.tracks)
         flat.tracks.append(track)
-        stack: list[tuple[Span, int, int]] = [(s, -1, 0) for s in reversed(trace.root_spans)]
+        stack: list[tuple[Span, int, int]] = [(s, -1, 0) for s in reversed(roots)]
+        row = track.first
         while stack:
             span, parent, depth = stack.pop()
-            key = Identity(span.name, span.raw_name, span.function_index, span.manual)
+            key = (span.name, span.raw_name, span.function_index, span.manual)
             ident = ids.get(key)
             if ident is None:
                 ident = ids[key] = len(flat.identities)
-                flat.identities.append(key)
-            row = len(flat.spans)
-            flat.spans.append(span)
-            flat.identity.append(ident)
-            flat.parent.append(parent)
-            flat.depth.append(depth)
-            flat.track.append(t)
-            children = [e for e in span.events if type(e) is Span]
-            flat.self_ns.append(max(0, span.duration_ns - sum(c.duration_ns for c in children)))
-            stack.extend((c, row, depth + 1) for c in reversed(children))
+                flat.identities.append(Identity(*key))
+            spans(span)
+            identity(ident)
+            parents(parent)
+            depths(depth)
+            tracks(t)
+            own = span.end_ns - span.start_ns
+            children = []
+            other = False
+            for event in span.events:
+                if type(event) is Span:
+                    children.append(event)
+                    own -= event.end_ns - event.start_ns
+                else:
+                    other = True
+            self_ns(own if own > 0 else 0)
+            if other:
+                with_events(row)
+            next_depth = depth + 1
+            stack.extend([(c, row, next_depth) for c in reversed(children)])
+            row += 1
         track.count = len(flat.spans) - track.first
     return flat
 
@@ -107,7 +124,8 @@ def growth_events(flat: FlatTrace, track: int) -> list[Allocation]:
     """The memory growth of one track, in time order."""
     t = flat.tracks[track]
     found = [e for e in t.root_events if type(e) is Allocation]
-    for span in flat.spans[t.first:t.first + t.count]:
-        found.extend(e for e in span.events if type(e) is Allocation)
+    for row in flat.with_events:
+        if t.first <= row < t.first + t.count:
+            found.extend(e for e in flat.spans[row].events if type(e) is Allocation)
     found.sort(key=lambda a: a.time_ns)
     return found

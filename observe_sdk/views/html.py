@@ -15,8 +15,8 @@ import json
 from importlib import resources
 from typing import Any
 
-from ..trace import Allocation, Log, Metric, Trace
-from .flat import FlatTrace, flatten
+from ..trace import Allocation, Log, Metric, Span, Trace
+from .flat import flatten
 
 
 def _static(name: str) -> str:
@@ -27,15 +27,15 @@ def view_data(traces: list[Trace], title: str = "") -> dict[str, Any]:
     """What the page draws, as a JSON-ready dict (see the module's docstring)."""
     flat = flatten(traces)
     t0 = flat.start_ns
-    parents, starts, durations = [], [], []
-    previous = t0
+    parents = [row - parent if parent >= 0 else 0 for row, parent in enumerate(flat.parent)]
+    begins = [span.start_ns for span in flat.spans]
+    starts = [b - a for a, b in zip([t0, *begins], begins, strict=False)]
+    durations = [span.end_ns - span.start_ns for span in flat.spans]
+    extra: dict[str, dict[str, Any]] = {}
+    events = set(flat.with_events)
     for row, span in enumerate(flat.spans):
-        parent = flat.parent[row]
-        parents.append(row - parent if parent >= 0 else 0)
-        starts.append(span.start_ns - previous)
-        previous = span.start_ns
-        durations.append(span.duration_ns)
-    extra = {str(row): x for row, x in ((r, _extra(flat, r, t0)) for r in range(len(flat.spans))) if x}
+        if span.tags or span.error is not None or row in events:
+            extra[str(row)] = _extra(span, t0)
     return {
         "v": 1,
         "title": title or ", ".join(dict.fromkeys(t.title for t in flat.tracks)) or "trace",
@@ -63,9 +63,8 @@ def _events(events: list[Any], t0: int) -> dict[str, Any]:
     return out
 
 
-def _extra(flat: FlatTrace, row: int, t0: int) -> dict[str, Any]:
-    span = flat.spans[row]
-    out = _events(span.events, t0) if len(span.events) else {}
+def _extra(span: Span, t0: int) -> dict[str, Any]:
+    out = _events(span.events, t0)
     if span.tags:
         out["tags"] = span.tags
     if span.error is not None:
