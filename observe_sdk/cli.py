@@ -29,6 +29,7 @@ import wasmtime
 from .abi import IMPORTS, NAMESPACES, NS_LEGACY
 from .adapters.base import Adapter
 from .component import is_component
+from .errors import CliError
 from .host.context import describe_trap
 from .names import ModuleFormatError, ModuleInfo, read_module_info
 from .options import Options
@@ -40,10 +41,6 @@ delivered (EX_TEMPFAIL: the backend may be back later). A guest's own non-zero s
 
 STDOUT_ADAPTERS = frozenset({"stdout", "otel-stdout"})
 """The adapters that write the telemetry to stdout unless given --out."""
-
-
-class CliError(Exception):
-    """One clear line for stderr, and a non-zero exit."""
 
 
 def _read_module(path: str) -> bytes:

@@ -13,10 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .abi import IMPORTS, NAMESPACES, VERSION_MAJOR_EXPORT, VERSION_MINOR_EXPORT
-
-
-class ModuleFormatError(ValueError):
-    """The bytes are not a WebAssembly module this reader understands."""
+from .errors import ModuleFormatError as ModuleFormatError
 
 
 _MAGIC = b"\0asm"

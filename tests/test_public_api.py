@@ -1,9 +1,13 @@
 """The public surface: observe() with any TraceSink, adapter.start as its shortcut, the root's names."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import wasmtime
 import wat_modules as W
 from sdk_helpers import Guest, tree, wasm_of
 
@@ -59,3 +63,58 @@ def test_the_root_exports_what_users_name() -> None:
     for name in observe_sdk.__all__:
         assert getattr(observe_sdk, name) is not None, name
     assert observe_sdk.__version__.count(".") == 2
+
+
+def test_every_error_of_observe_sdk_is_an_observe_error() -> None:
+    import importlib
+    import pkgutil
+
+    from observe_sdk.errors import ObserveError
+
+    found = []
+    for info in pkgutil.walk_packages(observe_sdk.__path__, "observe_sdk."):
+        if info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, BaseException) and \
+                    value.__module__.startswith("observe_sdk"):
+                found.append(value)
+    assert len(found) >= 12
+    assert [e.__qualname__ for e in found if not issubclass(e, ObserveError)] == []
+    assert {e.__module__ for e in found} == {"observe_sdk.errors"}, "errors are defined in observe_sdk/errors.py"
+
+
+# ---------------------------------------------------------------- which stores have WASI
+
+def test_untracking_restores_wasmtime_store() -> None:
+    from observe_sdk.host import wasi_stores
+
+    assert wasi_stores.is_tracking()                       # import observe_sdk turned it on
+    wrapped = wasmtime.Store.set_wasi
+    observe_sdk.untrack_wasi_stores()
+    try:
+        assert not wasi_stores.is_tracking() and wasmtime.Store.set_wasi is not wrapped
+        store = wasmtime.Store()
+        store.set_wasi(wasmtime.WasiConfig())
+        assert wasi_stores.store_has_wasi(store) is None   # unknown: the fast path is not risked
+    finally:
+        observe_sdk.track_wasi_stores()
+    observe_sdk.track_wasi_stores()                        # idempotent: no wrapper of a wrapper
+    assert not hasattr(wasmtime.Store.set_wasi.__wrapped__, "__wrapped__")
+    store = wasmtime.Store()
+    assert wasi_stores.store_has_wasi(store) is False
+    store.set_wasi(wasmtime.WasiConfig())
+    assert wasi_stores.store_has_wasi(store) is True
+
+
+def test_environment_switch_leaves_wasmtime_untouched() -> None:
+    script = ("import wasmtime; init, set_wasi = wasmtime.Store.__init__, wasmtime.Store.set_wasi\n"
+              "import observe_sdk\n"
+              "assert (wasmtime.Store.__init__, wasmtime.Store.set_wasi) == (init, set_wasi)\n"
+              "observe_sdk.track_wasi_stores()\n"
+              "assert wasmtime.Store.set_wasi is not set_wasi\n")
+    env = {**os.environ, "OBSERVE_SDK_TRACK_WASI": "0"}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 0, proc.stderr.decode()

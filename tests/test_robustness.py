@@ -27,6 +27,7 @@ from observe_sdk.adapters.memory import InMemoryAdapter
 from observe_sdk.adapters.otlp_json import traces_data_json
 from observe_sdk.adapters.stdout import StdoutAdapter, format_trace
 from observe_sdk.cli import main as cli_main
+from observe_sdk.host.wasi_stores import track_wasi_stores, untrack_wasi_stores
 from observe_sdk.names import ModuleFormatError, demangle, read_module_info
 from observe_sdk.trace import Allocation, Log, Metric, Span, Trace
 import wat_modules as W
@@ -629,8 +630,11 @@ def test_store_of_another_engine_or_closed_is_refused() -> None:
 
 def test_store_of_unknown_wasi_uses_the_python_recorder() -> None:
     """A store made before observe_sdk was imported may lack WASI (the fast path would abort the process)."""
-    store = wasmtime.Store(ENGINE)
-    delattr(store, "_observe_sdk_wasi")        # as if made before the import
+    untrack_wasi_stores()                      # as if made before the import
+    try:
+        store = wasmtime.Store(ENGINE)
+    finally:
+        track_wasi_stores()
     linker = wasmtime.Linker(ENGINE)
     linker.define_wasi()
     adapter = InMemoryAdapter()

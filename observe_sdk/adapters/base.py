@@ -19,24 +19,13 @@ from typing import Any
 
 import wasmtime
 
+from ..errors import BackendRefused as BackendRefused
+from ..errors import TransientExportError as TransientExportError
 from ..host.context import TraceContext, observe
 from ..options import Options
 from ..trace import Trace
 
 log = logging.getLogger("observe_sdk.adapters")
-
-
-class TransientExportError(Exception):
-    """Raised by :meth:`Adapter.export` when trying again later may succeed."""
-
-
-class BackendRefused(TransientExportError):
-    """Nothing listens at the backend's address (the connection was refused outright).
-
-    Retried like any transient failure while the host runs; once :meth:`Adapter.shutdown`
-    has begun, one more attempt is made and then the batch is given up: a backend that is
-    not there rarely appears within the flush timeout, and the host should not wait it out.
-    """
 
 
 @dataclass

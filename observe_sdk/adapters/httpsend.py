@@ -13,11 +13,8 @@ import math
 import socket
 import urllib.parse
 
-from .base import BackendRefused, TransientExportError
-
-
-class ExportError(Exception):
-    """A permanent failure: the backend refused the payload."""
+from ..errors import BackendRefused, TransientExportError
+from ..errors import ExportError as ExportError
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):

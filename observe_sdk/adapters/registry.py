@@ -18,6 +18,7 @@ import inspect
 from importlib.metadata import entry_points
 from typing import Any, Callable
 
+from ..errors import UnknownAdapterError as UnknownAdapterError
 from .base import Adapter
 
 GROUP = "observe_sdk.adapters"
@@ -37,13 +38,6 @@ BUILTINS: dict[str, str] = {
     "folded": "observe_sdk.adapters.folded:FoldedAdapter.from_env",
     "html": "observe_sdk.adapters.html:HtmlAdapter.from_env",
 }
-
-
-class UnknownAdapterError(LookupError):
-    """No adapter of that name is installed."""
-
-    def __str__(self) -> str:  # LookupError would repr() the message
-        return str(self.args[0])
 
 
 def _entry_points() -> dict[str, Any]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from ..abi import MetricFormat
+from ..errors import StatsdError as StatsdError
 from ..trace import Metric
 
 log = logging.getLogger("observe_sdk.adapters")
@@ -35,10 +36,6 @@ KINDS = {
 
 _FORBIDDEN_IN_NAME = set(":|@#\n\r")
 _FORBIDDEN_IN_TAG = set("|,\n\r")
-
-
-class StatsdError(ValueError):
-    """A line that is not valid StatsD; the message names the line and the problem."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ import wasmtime
 
 from ..abi import NS_INSTRUMENT, NS_LEGACY, SUPPORTED_VERSION_MAJOR, SUPPORTED_VERSION_MINOR, EventKind
 from ..assemble import assemble
+from ..errors import RecorderUnavailable
 from ..names import FunctionNames, read_module_info
 from ..options import Options
 from ..sink import TraceSink, sink_name
@@ -23,7 +24,7 @@ from ..trace import Trace, new_trace_id
 from .linking import link_observe_abi
 from .recorder import PythonRecorder, Recorder, time_ns
 from .signals import guard_trap_handlers
-from .wasm_recorder import RecorderUnavailable, WasmRecorder
+from .wasm_recorder import WasmRecorder
 
 log = logging.getLogger("observe_sdk")
 

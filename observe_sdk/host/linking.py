@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import wasmtime
 
 from ..abi import IMPORTS, NS_API, NS_INSTRUMENT, NS_LEGACY, EventKind, LogLevel, MetricFormat
+from ..errors import GuestFault
 from . import recorder as _recorder  # MAX_TEXT_BYTES read at call time (tests lower it)
 from .recorder import Recorder
 
@@ -37,10 +38,6 @@ def func_type(params: tuple[str, ...]) -> wasmtime.FuncType:
 
 
 UNREADABLE_SPAN_NAME = "<unreadable span name>"
-
-
-class GuestFault(Exception):
-    """What the guest passed cannot be used; recorded on the trace as an error."""
 
 
 def read_guest_string(caller: wasmtime.Caller, ptr: int, length: int, what: str,

@@ -18,7 +18,6 @@ event cap stay in step with the assembler's).
 from __future__ import annotations
 
 import ctypes
-import functools
 import struct
 import sys
 import threading
@@ -30,8 +29,10 @@ from typing import Any
 import wasmtime
 
 from ..abi import EventKind
+from ..errors import RecorderUnavailable
 from ..options import Options
 from .recorder import EventLog, InstrumentFunction, time_ns
+from .wasi_stores import store_has_wasi
 
 WAT_PATH = Path(__file__).with_name("recorder.wat")
 RECORD_BYTES = 24  # three little-endian i64: kind, arg, t_ns
@@ -72,43 +73,6 @@ K_SPAN_ENTER = int(EventKind.SPAN_ENTER)
 K_SPAN_EXIT = int(EventKind.SPAN_EXIT)
 K_END = int(EventKind.END)
 K_ERROR = int(EventKind.ERROR)
-
-
-class RecorderUnavailable(Exception):
-    """The in-wasm recorder cannot work with this store/linker; the reason says why."""
-
-
-# wasmtime aborts the whole process (a Rust panic) when a WASI function runs in
-# a store that has no WASI context, and offers no way to ask a store whether it
-# has one.  So we note it ourselves: stores made after this module is imported
-# carry ``_observe_sdk_wasi`` (False, then True once ``set_wasi`` was called).
-# A store made earlier has no mark: only ``recorder="wasm"`` trusts it to have
-# WASI; ``auto`` uses the Python recorder for it.
-_WASI_MARK = "_observe_sdk_wasi"
-
-
-def _track_wasi_stores() -> None:
-    store_cls = wasmtime.Store
-    if getattr(store_cls, "_observe_sdk_tracked", False):
-        return
-    init, set_wasi = store_cls.__init__, store_cls.set_wasi
-
-    @functools.wraps(init)
-    def __init__(self: wasmtime.Store, *args: Any, **kwargs: Any) -> None:
-        init(self, *args, **kwargs)
-        setattr(self, _WASI_MARK, False)
-
-    @functools.wraps(set_wasi)
-    def set_wasi_tracked(self: wasmtime.Store, wasi: wasmtime.WasiConfig) -> None:
-        set_wasi(self, wasi)
-        setattr(self, _WASI_MARK, True)
-
-    store_cls.__init__ = __init__  # type: ignore[method-assign]
-    store_cls.set_wasi = set_wasi_tracked  # type: ignore[method-assign]
-    store_cls._observe_sdk_tracked = True  # type: ignore[attr-defined]
-
-
-_track_wasi_stores()
 
 
 _wasm_bytes: bytes | None = None
@@ -161,12 +125,13 @@ class WasmRecorder:
         """A recorder in ``store``, timed by the linker's WASI clock; or RecorderUnavailable."""
         if store is None:
             raise RecorderUnavailable("no store was given (pass store= to start())")
-        has_wasi = getattr(store, _WASI_MARK, None)
+        has_wasi = store_has_wasi(store)
         if has_wasi is False:
             raise RecorderUnavailable("the store has no WASI context (call store.set_wasi())")
         if has_wasi is None and options.recorder != "wasm":
-            raise RecorderUnavailable("the store was made before observe_sdk was imported, so whether it has "
-                                      "WASI is unknown (import observe_sdk first, or pass recorder='wasm')")
+            raise RecorderUnavailable("whether the store has WASI is unknown: it was made before observe_sdk was "
+                                      "imported or while store tracking was off (see observe_sdk.host.wasi_stores; "
+                                      "pass recorder='wasm' if it has WASI)")
         try:
             clock = linker.get(store, WASI, "clock_time_get")
         except wasmtime.WasmtimeError:
