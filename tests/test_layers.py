@@ -17,6 +17,8 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("entry points", ["observe_sdk", "observe_sdk.__main__", "observe_sdk.cli", "observe_sdk.demo",
                       "observe_sdk.instrument.__main__", "observe_sdk.instrument.cli"]),
     ("sinks: the adapters", ["observe_sdk.adapters"]),
+    ("views of a Trace (chrome-trace, folded stacks, html)", ["observe_sdk.views"]),
+    ("how every sink names a span's parts", ["observe_sdk.adapters.common"]),
     ("the host: linking a module, finishing its traces", ["observe_sdk.host.context", "observe_sdk.host.linking"]),
     ("raw log -> Trace", ["observe_sdk.assemble"]),
     ("recorders and the raw log", ["observe_sdk.host"]),
