@@ -18,7 +18,9 @@ LAYERS: list[tuple[str, list[str]]] = [
                       "observe_sdk.instrument.__main__", "observe_sdk.instrument.cli"]),
     ("sinks: the adapters", ["observe_sdk.adapters"]),
     ("views of a Trace (chrome-trace, folded stacks, html)", ["observe_sdk.views"]),
-    ("how every sink names a span's parts", ["observe_sdk.adapters.common"]),
+    ("the host of components (wasi:otel)", ["observe_sdk.component"]),
+    ("what every sink shares: attribute names, the host's trace", ["observe_sdk.adapters.common",
+                                                                   "observe_sdk.adapters.traceinfo"]),
     ("the host: linking a module, finishing its traces", ["observe_sdk.host.context", "observe_sdk.host.linking"]),
     ("raw log -> Trace", ["observe_sdk.assemble"]),
     ("recorders and the raw log", ["observe_sdk.host"]),
@@ -66,7 +68,7 @@ def layer_of(name: str) -> int:
     best = None
     for index, (_, prefixes) in enumerate(LAYERS):
         for prefix in prefixes:
-            if name == prefix or name.startswith(prefix + "."):
+            if name == prefix or (name.startswith(prefix + ".") and prefix != "observe_sdk"):
                 if best is None or len(prefix) > best[1]:
                     best = (index, len(prefix))
     assert best is not None, f"{name} is in no layer: add it to LAYERS"

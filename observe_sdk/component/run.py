@@ -11,6 +11,7 @@ from typing import Any
 import wasmtime
 from wasmtime import component
 
+from ..errors import ObserveError
 from ..options import Options
 from .context import ComponentTraceContext, TraceSink
 from .wit import CLI_RUN, is_wasi_otel
@@ -20,7 +21,7 @@ log = logging.getLogger("observe_sdk")
 CACHE_ENV = "OBSERVE_SDK_CACHE_DIR"
 
 
-class ComponentArgumentError(ValueError):
+class ComponentArgumentError(ObserveError, ValueError):
     """An export or its arguments do not fit the component (said before anything runs)."""
 
 
