@@ -91,3 +91,20 @@ def test_nodes_page(browser: Any, views_stack: Any, shots: Path) -> None:
     text = browser.find_element("id", "nodes").text
     assert "node-1" in text and "node-2" in text and "CONNECTED" in text and "env=devstack" in text
     browser.save_screenshot(str(shots / "webui-nodes.png"))
+
+
+def test_with_a_token_the_page_asks_for_it_and_then_shows_the_jobs(browser: Any, tmp_path: Path) -> None:
+    from cod_reference.devstack import Devstack
+
+    with Devstack(data_dir=tmp_path / "stack", computes=1, port=0, auth_token="s3cret") as stack:
+        assert httpx.get(stack.url + "/", timeout=10).status_code == 200        # the page holds no data
+        assert httpx.get(stack.url + "/api/v1/orchestrator/jobs", timeout=10).status_code == 401
+        browser.get(stack.url + "/#/nodes")
+        wait_for(browser, "!document.getElementById('login').hidden", what="the token prompt after a 401")
+        assert "401" in browser.find_element("id", "error").text
+        browser.find_element("id", "token").send_keys("s3cret\n")
+        wait_for(browser, "document.querySelectorAll('#nodes tr[data-node]').length === 2", what="the nodes")
+        browser.execute_script("localStorage.removeItem('cod-token')")
+        browser.get(stack.url + "/?token=s3cret#/jobs")                          # or once in the address
+        wait_for(browser, "document.getElementById('count').textContent === '0 of 0 jobs'", what="the jobs")
+        assert "token" not in browser.current_url

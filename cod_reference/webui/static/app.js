@@ -178,7 +178,8 @@
       app.querySelector('#results').innerHTML = results.length ? '<ul>' + results.map((r) => {
         const url = (r.Params || {}).URL;
         return `<li>partition ${esc(r.PartitionIndex)}, execution <span class="mono">${short(r.ExecutionID)}</span>: ` +
-          (url ? `<a href="${esc(url)}">${esc(url.split('/').pop())}</a>` : esc(r.Type || 'published')) + '</li>';
+          (url ? `<a href="${esc(url)}" data-download="${esc(url.split('/').pop())}">${esc(url.split('/').pop())}</a>`
+            : esc(r.Type || 'published')) + '</li>';
       }).join('') + '</ul>' : 'none';
       if (!traceShown) { traceShown = true; showTrace(id, mine); }
     });
@@ -200,6 +201,22 @@
       box.innerHTML = `<p class="error">${esc(err.message)}</p>`;
     }
   }
+
+  // results are API routes too: fetched with the token, then saved from memory
+  app.addEventListener('click', async (e) => {
+    const link = e.target.closest('a[data-download]');
+    if (!link || link.dataset.fetched) return;
+    e.preventDefault();
+    try {
+      const response = await fetch(link.href, { headers: headers() });
+      if (!response.ok) throw new Error(`${link.dataset.download}: HTTP ${response.status}`);
+      const saved = document.createElement('a');
+      saved.href = URL.createObjectURL(await response.blob());
+      saved.download = link.dataset.download;
+      saved.dataset.fetched = '1';
+      saved.click();
+    } catch (err) { showError(err); }
+  });
 
   // ------------------------------------------------------------------ routes
   function route() {
