@@ -216,10 +216,26 @@
     const x = extra[i];
     if (x && x.error) { ctx.strokeStyle = '#dc2626'; ctx.lineWidth = 2; ctx.strokeRect(cx0 + 1, y + 2, bw - 2, ROW - 4); }
     if (i === selected) { ctx.strokeStyle = '#111827'; ctx.lineWidth = 2; ctx.strokeRect(cx0 + 1, y + 2, Math.max(1, bw - 2), ROW - 4); }
+    if (x && (x.logs || x.metrics) && x1 - x0 >= 6 && !dim) markers(ctx, x, y);
     ctx.fillStyle = dim ? '#9ca3af' : '#1f2937';
     label(ctx, ids[ident[i]][0], Math.max(cx0, 0), y, Math.min(cx1, tl.w) - Math.max(cx0, 0));
     timelineBars.push({ row: i, name: ids[ident[i]][0], depth: depth[i], x: x0, y, w: x1 - x0, h: ROW, merged: 0 });
     stats.bars++;
+  }
+  // a log (triangle: red for ERROR and WARN) or a metric (blue diamond) at its time, on the span's bar
+  function markers(ctx, x, y) {
+    const scale = tl.w / (view.t1 - view.t0);
+    const mark = (t, colour, diamond) => {
+      const px = (t - view.t0) * scale;
+      ctx.fillStyle = colour;
+      ctx.beginPath();
+      if (diamond) { ctx.moveTo(px, y + 1); ctx.lineTo(px + 4, y + 5); ctx.lineTo(px, y + 9); ctx.lineTo(px - 4, y + 5); }
+      else { ctx.moveTo(px - 4, y + 1); ctx.lineTo(px + 4, y + 1); ctx.lineTo(px, y + 8); }
+      ctx.closePath();
+      ctx.fill();
+    };
+    (x.logs || []).forEach(([t, sev]) => mark(t, sev === 'ERROR' || sev === 'WARN' ? '#b91c1c' : '#374151', false));
+    (x.metrics || []).forEach(([t]) => mark(t, '#1d4ed8', true));
   }
   function drawAxis(ctx, w, scale) {
     ctx.fillStyle = '#f9fafb'; ctx.fillRect(0, 0, w, AXIS);
