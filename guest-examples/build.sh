@@ -51,7 +51,7 @@ build_c() { # name [extra link flags...]
 
 if command -v "$CC" >/dev/null && [[ -d /usr/lib/wasm32-wasi || -n "${WASI_SYSROOT:-}" ]]; then
   [[ -n "${WASI_SYSROOT:-}" ]] && CFLAGS+=(--sysroot="$WASI_SYSROOT") && LDFLAGS+=(--sysroot="$WASI_SYSROOT")
-  for name in hello nested vowels trap fib; do
+  for name in hello nested vowels trap fib kitchensink; do
     build_c "$name"
   done
   build_c reactor -mexec-model=reactor

@@ -74,6 +74,7 @@ def _assemble(
     getrandbits = new_span_id
     open_frames = _OpenFrames()
     manual_open = 0  # frames of negative index (manual spans) on the stack
+    frame: list[Any]
 
     def close(frame: list[Any], end: int, error: str | None, below: list[Any] | None) -> None:
         """Close ``frame`` (already off the stack) into ``below``, the frame under it (None: a root)."""

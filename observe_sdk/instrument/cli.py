@@ -21,6 +21,8 @@ def build_parser(prog: str = "observe-sdk instrument") -> argparse.ArgumentParse
     parser.add_argument("--min-instructions", type=int, default=0, metavar="N",
                         help="skip functions with fewer than N instructions that call nothing")
     parser.add_argument("--no-memory", action="store_true", help="do not report memory.grow")
+    parser.add_argument("--no-imports", action="store_true",
+                        help="do not wrap imported functions (no span per host call)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
     return parser
 
@@ -38,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         result = instrument_module(wasm, include=args.include, exclude=args.exclude,
-                                   min_instructions=args.min_instructions, memory=not args.no_memory)
+                                   min_instructions=args.min_instructions, memory=not args.no_memory,
+                                   imports=not args.no_imports)
     except (WasmFormatError, InstrumentError) as exc:
         print(f"observe-sdk: error: {args.input}: {exc}", file=sys.stderr)
         return 1

@@ -17,23 +17,31 @@ outermost label need no rewriting.  Where the module uses exceptions the block i
 ``catch_all_ref`` and ``throw_ref`` (``exnref`` proposal), so a function left by an
 exception still reports its exit.  ``memory.grow`` is preceded by
 ``local.tee $scratch; call $memory_grow; local.get $scratch``.
+
+Host calls: each imported function (but the Observe ABI's own) gets a wrapper, a
+function of its own appended to the module that reports its entry and exit around
+the call, and every reference to the import (calls, tables, exports, ``ref.func``)
+goes to the wrapper instead; so a trace shows each host call (``fd_write``,
+``clock_time_get``, ...) as a span.  The wrapper is named as the module names the
+import, or ``__imported_<module>_<name>`` as wasi-libc and Dylibso's compiler do.
 """
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
 import pydemumble
 
-from ..abi import (NS_INSTRUMENT, NS_LEGACY, SUPPORTED_VERSION_MAJOR, SUPPORTED_VERSION_MINOR,
+from ..abi import (NAMESPACES, NS_INSTRUMENT, NS_LEGACY, SUPPORTED_VERSION_MAJOR, SUPPORTED_VERSION_MINOR,
                    VERSION_MAJOR_EXPORT, VERSION_MINOR_EXPORT)
 from .binary import encode_name, read_u32, sleb, uleb
 from .code import CALLS, EDIT_FUNC, EDIT_GROW, EDIT_RETURN, EXNREF_EH, LEGACY_EH, THROWS
 from .errors import InstrumentError, WasmFormatError
-from .module import (CODE, CUSTOM, DATA, ELEMENT, EXPORT, EXTERN_FUNC, EXTERN_GLOBAL, GLOBAL, IMPORT, START,
-                     TABLE, TYPE, Body, FuncType, Module, Section, read_module)
-from .namesec import function_names, rewrite_name_section
+from .module import (CODE, CUSTOM, DATA, ELEMENT, EXPORT, EXTERN_FUNC, EXTERN_GLOBAL, FUNCTION, GLOBAL, IMPORT,
+                     START, TABLE, TYPE, Body, FuncType, Module, Section, read_module)
+from .namesec import function_names, name_section, rewrite_name_section
 
 MARKER_SECTION = "observe_sdk.instrumented"
 I32 = b"\x7f"
@@ -53,6 +61,7 @@ class Summary:
     grows: int = 0                      # memory.grow sites reported
     skipped_by_name: int = 0
     skipped_small: int = 0
+    host_calls: int = 0                 # imports wrapped so that their calls are spans
     imports_added: list[str] = field(default_factory=list)
     hook_indices: dict[str, int] = field(default_factory=dict)
     exceptions: str = "none"            # "none", "legacy" or "exnref": how bodies were wrapped
@@ -64,6 +73,8 @@ class Summary:
     def lines(self) -> list[str]:
         out = [f"instrumented {self.instrumented} of {self.functions} functions "
                f"({self.exits} exits, {self.grows} memory.grow sites)"]
+        if self.host_calls:
+            out.append(f"wrapped {self.host_calls} imported functions: their calls are spans")
         if self.skipped_by_name or self.skipped_small:
             out.append(f"skipped {self.skipped_by_name} by name, {self.skipped_small} small leaf functions")
         if self.imports_added:
@@ -87,28 +98,30 @@ class InstrumentResult:
 
 
 def instrument(wasm_bytes: bytes, *, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None,
-               min_instructions: int = 0, memory: bool = True) -> bytes:
+               min_instructions: int = 0, memory: bool = True, imports: bool = True) -> bytes:
     """Return ``wasm_bytes`` instrumented for the Observe ABI (see :func:`instrument_module`)."""
     return instrument_module(wasm_bytes, include=include, exclude=exclude, min_instructions=min_instructions,
-                             memory=memory).wasm
+                             memory=memory, imports=imports).wasm
 
 
 def instrument_module(wasm_bytes: bytes, *, include: Iterable[str] | None = None,
                       exclude: Iterable[str] | None = None, min_instructions: int = 0,
-                      memory: bool = True) -> InstrumentResult:
+                      memory: bool = True, imports: bool = True) -> InstrumentResult:
     """Instrument a module and say what was done.
 
     ``include``/``exclude``: glob patterns matched against each function's demangled
     name (and its raw name); with ``include``, only matching functions are instrumented.
     ``min_instructions``: leave out functions with fewer instructions that call nothing.
     ``memory``: report ``memory.grow`` through ``memory-grow``.
+    ``imports``: wrap imported functions so that host calls are spans (``include``/``exclude``
+    apply to the wrappers' names too).
     Raises :class:`WasmFormatError` for malformed input and :class:`InstrumentError` for
     modules that must not be instrumented (already instrumented, object files).
     """
     if min_instructions < 0:
         raise InstrumentError("min_instructions must be >= 0")
     module = read_module(wasm_bytes)
-    return _Pass(module, tuple(include or ()), tuple(exclude or ()), min_instructions, memory).run()
+    return _Pass(module, tuple(include or ()), tuple(exclude or ()), min_instructions, memory, imports).run()
 
 
 def _wrapper(mode: str, block_type: bytes, exit_seq: bytes) -> tuple[bytes, bytes]:
@@ -135,6 +148,11 @@ def _matches(names: list[str], globs: tuple[str, ...]) -> bool:
     return any(name == glob or fnmatch.fnmatchcase(name, glob) for name in names for glob in globs)
 
 
+def _wrapper_name(module: str, name: str) -> str:
+    """``__imported_<module>_<name>``, as wasi-libc names its imports (C identifier characters only)."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", f"__imported_{module}_{name}")
+
+
 def _check_instrumentable(module: Module) -> None:
     if module.section(CUSTOM, MARKER_SECTION) is not None:
         raise InstrumentError("module is already instrumented (it has the custom section "
@@ -150,8 +168,12 @@ def _check_instrumentable(module: Module) -> None:
 
 class _Pass:
     def __init__(self, module: Module, include: tuple[str, ...], exclude: tuple[str, ...],
-                 min_instructions: int, memory: bool) -> None:
+                 min_instructions: int, memory: bool, imports: bool) -> None:
         self.m = module
+        self.wrap_imports = imports
+        self.wrappers: dict[int, int] = {}  # imported function index -> its wrapper's index
+        self.wrapper_names: list[tuple[int, str]] = []
+        self.names: dict[int, str] = {}     # the input's function names, by index
         self.include = include
         self.exclude = exclude
         self.min_instructions = min_instructions
@@ -233,18 +255,67 @@ class _Pass:
         sec.payload = uleb(old_count + added) + body + entries
 
     def new_index(self, old: int) -> int:
+        """Where function ``old`` is in the output (imports stay where they are)."""
         return old + self.shift if old >= self.nimp else old
 
+    def ref_index(self, old: int) -> int:
+        """What a reference to function ``old`` points to in the output: wrapped imports go to their wrapper."""
+        return old + self.shift if old >= self.nimp else self.wrappers.get(old, old)
+
+    # --- host calls -------------------------------------------------------------
+    def _choose_wrappers(self, names: dict[int, str]) -> None:
+        """Pick the imports to wrap and give each wrapper its index (after every defined function)."""
+        if not self.wrap_imports:
+            return
+        func_index = 0
+        next_index = self.nimp + self.shift + len(self.m.functions)
+        for imp in self.m.imports:
+            if imp.kind != EXTERN_FUNC:
+                continue
+            old, func_index = func_index, func_index + 1
+            if imp.module in NAMESPACES:
+                continue
+            name = names.get(old) or _wrapper_name(imp.module, imp.name)
+            if not self._name_selected([pydemumble.demangle(name) or name, name]):
+                continue
+            self.wrappers[old] = next_index
+            self.wrapper_names.append((next_index, name))
+            next_index += 1
+        self.summary.host_calls = len(self.wrappers)
+
+    def _add_wrappers(self) -> None:
+        """Append the wrappers: function section entries, bodies, names."""
+        if not self.wrappers:
+            return
+        m = self.m
+        types = {old: imp.type_index for old, imp in
+                 enumerate(imp for imp in m.imports if imp.kind == EXTERN_FUNC)}
+        enter, exit_ = uleb(self.hooks["enter"]), uleb(self.hooks["exit"])
+        entries, bodies = [], []
+        for old, index in self.wrappers.items():
+            ftype = m.types[types[old]]
+            assert ftype is not None  # an import of a struct/array type does not validate
+            const = b"\x41" + sleb(index)
+            code = (b"\x00" + const + b"\x10" + enter
+                    + b"".join(b"\x20" + uleb(i) for i in range(len(ftype.params)))
+                    + b"\x10" + uleb(old) + const + b"\x10" + exit_ + b"\x0b")
+            entries.append(uleb(types[old]))
+            bodies.append(uleb(len(code)) + code)
+        self._append_entries(FUNCTION, len(m.functions), b"".join(entries), len(entries))
+        self._append_entries(CODE, len(m.bodies), b"".join(bodies), len(bodies))
+        self.summary.exits += len(bodies)
+
     # --- selection ------------------------------------------------------------
+    def _name_selected(self, candidates: list[str]) -> bool:
+        """Whether ``include``/``exclude`` let a function of these names be instrumented."""
+        return not ((self.include and not _matches(candidates, self.include)) or _matches(candidates, self.exclude))
+
     def _selected(self, defined: int, body: Body, names: dict[int, str]) -> bool:
         old = self.nimp + defined
         if self.include or self.exclude:
             raw = names.get(old)
             candidates = [f"func[{self.new_index(old)}]"] if raw is None else [pydemumble.demangle(raw) or raw, raw]
-            if self.include and not _matches(candidates, self.include):
-                self.summary.skipped_by_name += 1
-                return False
-            if _matches(candidates, self.exclude):
+            if not self._name_selected(candidates):
                 self.summary.skipped_by_name += 1
                 return False
         if body.scan.instructions < self.min_instructions and not body.scan.flags & CALLS:
@@ -273,7 +344,7 @@ class _Pass:
         self.mode = self._exception_mode()
         summary.exceptions = self.mode
         summary.code_size = sec.payload_end - sec.payload_start
-        names = function_names(m) if (self.include or self.exclude) else {}
+        names = self.names
         self.grow = self.hooks.get("memory-grow") if self.memory else None
         _, first = read_u32(data, sec.payload_start)
         out = [data[sec.payload_start:first]]
@@ -295,7 +366,8 @@ class _Pass:
         data, summary, shift, nimp = self.m.data, self.summary, self.shift, self.nimp
         edits = body.scan.edits
         grows = [e for e in edits if e[0] == EDIT_GROW] if self.grow is not None else []
-        if not instrumented and not grows and (not shift or not any(e[0] == EDIT_FUNC for e in edits)):
+        moved = bool(shift or self.wrappers)
+        if not instrumented and not grows and (not moved or not any(e[0] == EDIT_FUNC for e in edits)):
             return None
         ftype = self.m.types[self.m.functions[defined]]
         assert ftype is not None    # checked by read_module
@@ -312,9 +384,10 @@ class _Pass:
         cursor = body.code_start
         for kind, pos, a, value in edits:
             if kind == EDIT_FUNC:
-                if shift and value >= nimp:
+                target = self.ref_index(value)
+                if target != value:
                     parts.append(data[cursor:pos])
-                    parts.append(uleb(value + shift))
+                    parts.append(uleb(target))
                     cursor = a
             elif kind == EDIT_RETURN:
                 if instrumented:
@@ -358,7 +431,7 @@ class _Pass:
 
     # --- other sections -------------------------------------------------------
     def _patch_func_refs(self) -> None:
-        if not self.shift:
+        if not self.shift and not self.wrappers:
             return
         m, data = self.m, self.m.data
         for section_id in (TABLE, GLOBAL, EXPORT, START, ELEMENT, DATA):
@@ -369,9 +442,10 @@ class _Pass:
             parts = []
             cursor = sec.payload_start
             for start, end, value in refs:
-                if value >= self.nimp:
+                target = self.ref_index(value)
+                if target != value:
                     parts.append(data[cursor:start])
-                    parts.append(uleb(value + self.shift))
+                    parts.append(uleb(target))
                     cursor = end
             parts.append(data[cursor:sec.payload_end])
             sec.payload = b"".join(parts)
@@ -393,13 +467,17 @@ class _Pass:
         code_moved = code is not None and code.payload is not None and \
             code.payload != self.m.data[code.payload_start:code.payload_end]
         kept = []
+        if self.wrapper_names and self.m.section(CUSTOM, "name") is None:
+            self.m.sections.append(Section(CUSTOM, -1, 0, 0, name="name",
+                                           payload=name_section(self.wrapper_names)))
         for sec in self.m.sections:
             if code_moved and sec.id == CUSTOM and sec.name.startswith(_OFFSET_SECTION_PREFIXES):
                 self.summary.dropped_sections.append(sec.name)
                 continue
-            if sec.id == CUSTOM and sec.name == "name" and (self.shift or label_shift):
+            if sec.id == CUSTOM and sec.name == "name" and sec.payload is None and \
+                    (self.shift or label_shift or self.wrapper_names):
                 try:
-                    sec.payload = rewrite_name_section(self.m, sec, self.new_index, label_shift)
+                    sec.payload = rewrite_name_section(self.m, sec, self.new_index, label_shift, self.wrapper_names)
                 except WasmFormatError:
                     self.summary.dropped_sections.append("name (malformed)")
                     continue
@@ -411,8 +489,11 @@ class _Pass:
     def run(self) -> InstrumentResult:
         _check_instrumentable(self.m)
         self._hooks()
+        self.names = function_names(self.m)
+        self._choose_wrappers(self.names)
         self._patch_func_refs()      # before sections get new payloads from appends
         label_shift = self._rewrite_code()
+        self._add_wrappers()
         self._version_exports()
         if self.new_types:
             self._append_entries(TYPE, self.m.type_groups, b"".join(self.new_types), len(self.new_types))

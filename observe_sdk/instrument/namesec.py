@@ -5,7 +5,7 @@ Only the subsections that hold function indices are re-encoded (1: function name
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 from .binary import encode_name, read_name, read_u32, uleb
 from .errors import WasmFormatError
@@ -59,19 +59,35 @@ def _encode_name_map(entries: list[tuple[int, str]]) -> bytes:
     return uleb(len(entries)) + b"".join(uleb(i) + encode_name(n) for i, n in entries)
 
 
+def _function_names_subsection(entries: list[tuple[int, str]]) -> bytes:
+    content = _encode_name_map(entries)
+    return bytes((FUNCTION_NAMES,)) + uleb(len(content)) + content
+
+
+def name_section(functions: list[tuple[int, str]]) -> bytes:
+    """The payload of a ``name`` section that names these functions only."""
+    return encode_name("name") + _function_names_subsection(functions)
+
+
 def rewrite_name_section(module: Module, sec: Section, new_index: Callable[[int], int],
-                         label_shift: dict[int, int]) -> bytes:
+                         label_shift: dict[int, int], added: Sequence[tuple[int, str]] = ()) -> bytes:
     """The payload of ``sec`` with function indices mapped through ``new_index``.
 
     ``label_shift`` gives, per *new* function index, how many labels the pass added in
     front of the original body (label names of that function move up by that much).
+    ``added`` names functions the pass appended (their indices follow every other).
     """
     data = module.data
     out = [encode_name("name")]
+    pending = list(added)
     for sub_id, header, start, end in _subsections(data, sec):
+        if pending and sub_id > FUNCTION_NAMES:
+            out.append(_function_names_subsection(pending))
+            pending = []
         if sub_id == FUNCTION_NAMES:
             entries, pos = _name_map(data, start, end)
-            content = _encode_name_map([(new_index(i), n) for i, n in entries])
+            content = _encode_name_map([(new_index(i), n) for i, n in entries] + pending)
+            pending = []
         elif sub_id in (LOCAL_NAMES, LABEL_NAMES):
             count, pos = read_u32(data, start, "name")
             parts = [uleb(count)]
@@ -88,4 +104,6 @@ def rewrite_name_section(module: Module, sec: Section, new_index: Callable[[int]
         if pos != end:
             raise WasmFormatError(f"name subsection {sub_id} size mismatch", section="custom 'name'", offset=pos)
         out.append(bytes((sub_id,)) + uleb(len(content)) + content)
+    if pending:
+        out.append(_function_names_subsection(pending))
     return b"".join(out)

@@ -204,3 +204,48 @@ def test_debug_sections_kept_when_code_is_unchanged() -> None:
       (func $f))""")
     result = instrument_module(wasm, memory=False, include=["nothing"])
     assert result.summary.instrumented == 0 and result.summary.dropped_sections == []
+
+
+# ------------------------------------------------------------------ host calls: imports wrapped (issue #11)
+
+HOST = wasmtime.wat2wasm("""
+(module
+  (import "env" "f" (func $host_f (param i32)))
+  (import "dylibso:observe/instrument" "enter" (func $enter (param i32)))
+  (table 1 funcref)
+  (elem (i32.const 0) func $host_f)
+  (export "reexported" (func $host_f))
+  (func (export "direct") (param i32) (call $host_f (local.get 0)))
+  (func (export "indirect") (param i32) (call_indirect (param i32) (local.get 0) (i32.const 0)))
+  (func (export "by_ref") (param i32) (call_ref 0 (local.get 0) (ref.func $host_f)))
+)""")
+
+
+def test_every_reference_to_an_import_goes_through_its_wrapper() -> None:
+    result = instrument_module(HOST)
+    assert result.summary.host_calls == 1      # env.f; the Observe ABI's own imports are never wrapped
+    assert wasm_tools_validate(result.wasm) is None
+    text = wasm_tools_print(result.wasm)
+    # the wrapper comes after the 3 defined functions (4, 5, 6) and bears the import's name
+    assert '(func $"#func7 host_f" (@name "host_f") (;7;) (type 0) (param i32)' in text
+    assert text.count("call $host_f") == 1                        # the wrapper's own call
+    values, recording = run_exports(result.wasm, [("direct", (7,)), ("indirect", (8,)), ("by_ref", (9,)),
+                                                  ("reexported", (10,))])
+    assert values == [None] * 4
+    assert recording.events == [("enter", 4), ("enter", 7), ("exit", 7), ("exit", 4),
+                                ("enter", 5), ("enter", 7), ("exit", 7), ("exit", 5),
+                                ("enter", 6), ("enter", 7), ("exit", 7), ("exit", 6),
+                                ("enter", 7), ("exit", 7)]
+
+
+def test_wrappers_named_after_the_import_when_the_module_has_no_names() -> None:
+    bare = wasmtime.wat2wasm("""(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32)))
+                                        (func (export "go") (call 0 (i32.const 1))))""")
+    text = wasm_tools_print(instrument(bare))
+    assert "(func $__imported_wasi_snapshot_preview1_fd_write (;5;)" in text, text
+
+
+def test_no_imports_and_exclude_leave_imports_unwrapped() -> None:
+    assert instrument_module(HOST, imports=False).summary.host_calls == 0
+    assert instrument_module(HOST, exclude=["host_*"]).summary.host_calls == 0
+    assert instrument_module(HOST, include=["direct*", "host_f"]).summary.host_calls == 1
