@@ -177,3 +177,22 @@ def test_speedscope_reads_our_chrome_trace(browser: Any, speedscope: tuple[str, 
     assert lines[parse - 2].startswith("300.00µs") and lines[parse - 1].startswith("200.00µs")
     assert any(line.startswith("lex {") and '"tokens":"12"' in line for line in lines)
     browser.save_screenshot(str(shots / "speedscope-sandwich.png"))
+
+
+def test_empty_and_several_traces_load_without_script_errors(browser: Any, tmp_path: Path) -> None:
+    empty = Trace(trace_id=new_trace_id(), roots=[Log(LogLevel.INFO, "no spans at all", at(5))],
+                  module_name="empty.wasm", start_ns=at(0), end_ns=at(10))
+    page = tmp_path / "empty.html"
+    page.write_text(render_html([empty]))
+    open_page(browser, page)
+    assert browser.execute_script("return window.traceView.spanCount") == 0
+    assert "0 spans" in browser.find_element("id", "summary").text
+    page = tmp_path / "two.html"
+    page.write_text(render_html([known_trace(), fib_trace(5)]))
+    open_page(browser, page)
+    tracks = browser.execute_script("return window.traceView.timelineBars()")
+    assert {b["name"] for b in tracks} == {"run", "parse", "lex", "emit", "fib"}
+    fib_top = min(b["y"] for b in tracks if b["name"] == "fib")
+    assert fib_top > max(b["y"] for b in tracks if b["name"] != "fib")      # its own track, below the first
+    severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not severe, severe
