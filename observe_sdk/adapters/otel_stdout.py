@@ -4,10 +4,11 @@ from __future__ import annotations
 import os
 from typing import IO, Any
 
+from ..gcpause import gc_paused
 from ..trace import Trace
 from .base import Adapter
 from .common import DEFAULT_SERVICE_NAME
-from .otlp_json import traces_data_json
+from .otlp_json import traces_data_json, traces_data_json_parts
 from .sink import TextSink
 from .traceinfo import CapturesHostParent
 
@@ -38,7 +39,10 @@ class OtelStdoutAdapter(CapturesHostParent, Adapter):
         return traces_data_json([trace], self.service_name, self.resource_attributes)
 
     def export(self, traces: list[Trace]) -> None:
-        self._sink.write_lines(self.encode(trace) for trace in traces)
+        with gc_paused():
+            for trace in traces:
+                self._sink.write_line_in_parts(
+                    traces_data_json_parts([trace], self.service_name, self.resource_attributes))
 
     def close(self) -> None:
         self._sink.close()

@@ -13,6 +13,8 @@ every trace's path and large traces have hundreds of thousands of spans.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 from ..gcpause import gc_paused
@@ -134,40 +136,58 @@ def trace_spans_json(trace: Trace, q: _Strings | None = None) -> list[str]:
     :mod:`.traceinfo`) its spans take the host's trace id and its roots are
     parented on the host span.
     """
+    with gc_paused():
+        return list(iter_trace_spans_json(trace, q))
+
+
+def iter_trace_spans_json(trace: Trace, q: _Strings | None = None) -> Iterator[str]:
+    """:func:`trace_spans_json`, one span at a time (the caller decides about the GC)."""
     q = q if q is not None else _Strings()
-    parent = host_parent(trace)
+    host = host_parent(trace)
     trace_hex = f"{effective_trace_id(trace):032x}"
     roots = _roots_with_loose_events(trace)
-    out: list[str] = []
     faults = [_event_json(FAULT_EVENT, trace.end_ns, {ATTR_FAULT_MESSAGE: m}, q) for m in trace.errors]
     first_attrs: dict[str, AttrValue] = dict(trace_attributes(trace))
-    stack: list[tuple[Span, int]] = [(r, parent.span_id if parent else 0) for r in reversed(roots)]
-    with gc_paused():
-        while stack:
-            span, parent = stack.pop()
-            if not out:
-                out.append(_span_json(span, trace_hex, parent, q, faults, first_attrs))
-            else:
-                out.append(_span_json(span, trace_hex, parent, q, [], {}))
-            sid = span.span_id
-            for child in reversed(span.events):
-                if type(child) is Span:
-                    stack.append((child, sid))
-    return out
+    stack: list[tuple[Span, int]] = [(r, host.span_id if host else 0) for r in reversed(roots)]
+    first = True
+    while stack:
+        span, parent = stack.pop()
+        if first:
+            first = False
+            yield _span_json(span, trace_hex, parent, q, faults, first_attrs)
+        else:
+            yield _span_json(span, trace_hex, parent, q, [], {})
+        sid = span.span_id
+        for child in reversed(span.events):
+            if type(child) is Span:
+                stack.append((child, sid))
 
 
 def traces_data_json(traces: list[Trace], service_name: str = DEFAULT_SERVICE_NAME,
                      resource_attributes: dict[str, AttrValue] | None = None) -> str:
     """One ``TracesData`` document (JSON text, one line) holding ``traces`` under one resource."""
+    with gc_paused():
+        return "".join(traces_data_json_parts(traces, service_name, resource_attributes))
+
+
+def traces_data_json_parts(traces: list[Trace], service_name: str = DEFAULT_SERVICE_NAME,
+                           resource_attributes: dict[str, AttrValue] | None = None,
+                           spans_per_part: int = 2048) -> Iterator[str]:
+    """:func:`traces_data_json` in pieces of up to ``spans_per_part`` spans, for writing a
+    large document without holding it (the caller decides about the GC)."""
     q = _Strings()
     attrs: dict[str, AttrValue] = {"service.name": service_name}
     attrs.update(resource_attributes or {})
-    spans: list[str] = []
+    yield (f'{{"resourceSpans":[{{"resource":{{"attributes":[{key_values_json(attrs, q)}]}},'
+           f'"scopeSpans":[{{"scope":{{"name":"{SCOPE_NAME}","version":"{__version__}"}},'
+           f'"spans":[')
+    sep = ""
     for trace in traces:
-        spans.extend(trace_spans_json(trace, q))
-    return (f'{{"resourceSpans":[{{"resource":{{"attributes":[{key_values_json(attrs, q)}]}},'
-            f'"scopeSpans":[{{"scope":{{"name":"{SCOPE_NAME}","version":"{__version__}"}},'
-            f'"spans":[{",".join(spans)}]}}]}}]}}')
+        spans = iter_trace_spans_json(trace, q)
+        while part := list(islice(spans, spans_per_part)):
+            yield sep + ",".join(part)
+            sep = ","
+    yield "]}]}]}"
 
 
 def traces_data(traces: list[Trace], service_name: str = DEFAULT_SERVICE_NAME,

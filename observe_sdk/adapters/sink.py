@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import sys
-from typing import IO, Iterable
+from collections.abc import Iterable
+from typing import IO
 
 
 class TextSink:
@@ -22,6 +23,14 @@ class TextSink:
         out = self._file or self._stream or sys.stdout
         for line in lines:
             out.write(line + "\n")
+        out.flush()
+
+    def write_line_in_parts(self, parts: Iterable[str]) -> None:
+        """One line given in pieces (a large document is written without being held whole)."""
+        out = self._file or self._stream or sys.stdout
+        for part in parts:
+            out.write(part)
+        out.write("\n")
         out.flush()
 
     def close(self) -> None:
