@@ -21,7 +21,9 @@ from dataclasses import dataclass
 
 import wasmtime
 
-__all__ = ["CompiledModule", "InvalidModule", "ModuleCache", "wasmtime_error"]
+from observe_sdk.host.traps import wasmtime_message
+
+__all__ = ["CompiledModule", "InvalidModule", "ModuleCache"]
 
 log = logging.getLogger("cod_reference.executor")
 
@@ -174,16 +176,7 @@ def _wasmtime_version() -> str:
         return "unknown"
 
 
-def wasmtime_error(message: str) -> tuple[str, str]:
-    """wasmtime's multi-line error message as its headline and innermost cause ("" if none)."""
-    lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
-    if not lines:
-        return "unknown error", ""
-    causes = lines[lines.index("Caused by:") + 1:] if "Caused by:" in lines else []
-    return lines[0], causes[-1] if causes else ""
-
-
 def _one_line(message: str) -> str:
     """wasmtime's multi-line error as one line: the headline plus its innermost cause."""
-    headline, cause = wasmtime_error(message)
+    headline, cause = wasmtime_message(message)
     return f"{headline}: {cause}" if cause else headline

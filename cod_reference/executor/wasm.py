@@ -38,7 +38,10 @@ import wasmtime
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Status, StatusCode
 
-from .cache import CompiledModule, InvalidModule, ModuleCache, wasmtime_error
+from observe_sdk.abi import NAMESPACES as OBSERVE_NAMESPACES
+from observe_sdk.host.traps import describe_trap, innermost_cause
+
+from .cache import CompiledModule, InvalidModule, ModuleCache
 from .interrupt import Interrupter, Watchdog
 from .limits import StoreBudget, store_budget
 from .mounts import MountError, PreparedMounts, prepare_mounts
@@ -56,8 +59,7 @@ DEFAULT_ARGV0 = "main.wasm"
 DEFAULT_MAX_OUTPUT_BYTES = 1 << 30   # per stream, as Bacalhau caps its stdout/stderr files
 ENTRY_MODULE_NAME = "main"
 WASM_PAGE = 65536
-_OBSERVE_NAMESPACES = ("dylibso:observe/instrument", "dylibso:observe/api", "dylibso_observe")
-_RESERVED_MODULE_NAMES = frozenset(("wasi_snapshot_preview1", "wasi_unstable", *_OBSERVE_NAMESPACES))
+_RESERVED_MODULE_NAMES = frozenset(("wasi_snapshot_preview1", "wasi_unstable", *OBSERVE_NAMESPACES))
 # what guests print when an allocation fails (Rust's alloc error handler, Go, C programs)
 _OOM_HINTS = ("memory allocation of", "out of memory", "cannot allocate memory")
 # what wasmtime says when instantiation needs more than the store limits allow
@@ -394,7 +396,7 @@ class WasmExecutor:
         if isinstance(exc, wasmtime.Trap) or "wasm backtrace" in text:
             return _Failure("trap", "trap: " + _trap_summary(exc))
         # not a trap: linking (unknown import, wrong type) or another instantiation error
-        return _Failure("module", f"cannot run the module: {during + ': ' if during else ''}{_innermost_cause(text)}")
+        return _Failure("module", f"cannot run the module: {during + ': ' if during else ''}{innermost_cause(text)}")
 
     def _memory_exhausted(self, run: _Run) -> bool:
         """After a failure: did the guest most likely run into the memory cap?
@@ -497,7 +499,7 @@ def _output_limit(max_bytes: int | None, stdout: Output, stderr: Output) -> Call
 
 def _observed(compiled: CompiledModule) -> bool:
     """Whether the module reports to the Observe SDK (imports one of its namespaces)."""
-    return any(imp.module in _OBSERVE_NAMESPACES for imp in compiled.module.imports)
+    return any(imp.module in OBSERVE_NAMESPACES for imp in compiled.module.imports)
 
 
 def _validate(request: ExecutionRequest) -> str | None:
@@ -569,16 +571,9 @@ def _module_label(name: str) -> str:
     return "(entry module)" if name == ENTRY_MODULE_NAME else f"{name!r}"
 
 
-def _innermost_cause(text: str) -> str:
-    """The innermost cause of a wasmtime error message, on one line."""
-    headline, cause = wasmtime_error(text)
-    return cause or headline
-
-
 def _trap_summary(exc: BaseException) -> str:
     """``wasm `unreachable` instruction executed (in boom)`` from a wasmtime trap."""
-    summary = _innermost_cause(str(exc))
-    summary = summary.removeprefix("wasm trap: ")
+    summary = describe_trap(exc)
     frames = getattr(exc, "frames", None) or []
     if frames:
         name = frames[0].func_name or f"func[{frames[0].func_index}]"

@@ -20,6 +20,8 @@ from typing import Any, Protocol
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate
 
+from observe_sdk.adapters.traceinfo import parse_traceparent
+
 from ..models import Job, spec_to_dict
 from ..states import ComputeState, DesiredState, JobState
 from ..telemetry import Telemetry
@@ -154,8 +156,11 @@ class Orchestrator:
         return {"EvaluationID": eval_id}
 
     def trace_id(self, job: dict[str, Any]) -> str:
-        parts = (job.get("TraceParent") or "").split("-")
-        return parts[1] if len(parts) == 4 else ""
+        """The job's trace id (32 hex digits), "" when it has no valid traceparent."""
+        try:
+            return parse_traceparent(job.get("TraceParent") or "").trace_id_hex
+        except ValueError:
+            return ""
 
     def read_logs(self, execution: dict[str, Any], stream: str, offset: int, limit: int = 1 << 20) -> tuple[bytes, bool]:
         source = self.log_sources.get(execution["NodeID"])

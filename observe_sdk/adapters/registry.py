@@ -23,8 +23,9 @@ from .base import Adapter
 
 GROUP = "observe_sdk.adapters"
 
-# What this package's own pyproject declares; used when the package runs
-# from a source tree without installed metadata.  Entry points win.
+# The adapters of this package: the one list of them (they are not declared as
+# entry points too, so a source tree without installed metadata has them all).
+# Other packages' entry points add to it, and win on a name clash.
 BUILTINS: dict[str, str] = {
     "stdout": "observe_sdk.adapters.stdout:StdoutAdapter.from_env",
     "otel-stdout": "observe_sdk.adapters.otel_stdout:OtelStdoutAdapter.from_env",

@@ -42,6 +42,10 @@ class HostParent:
     def trace_id_bytes(self) -> bytes:
         return self.trace_id.to_bytes(16, "big")
 
+    @property
+    def trace_id_hex(self) -> str:
+        return f"{self.trace_id:032x}"
+
     def traceparent(self) -> str:
         return format_traceparent(self.trace_id, self.span_id, self.sampled)
 

@@ -24,6 +24,7 @@ from ..trace import Trace, new_trace_id
 from .linking import link_observe_abi
 from .recorder import PythonRecorder, Recorder, time_ns
 from .signals import guard_trap_handlers
+from .traps import describe_trap as describe_trap
 from .wasm_recorder import WasmRecorder
 
 log = logging.getLogger("observe_sdk")
@@ -42,18 +43,6 @@ def warn_once(key: str, message: str, *args: Any) -> None:
             return
         _warned_once.add(key)
     log.warning(message, *args)
-
-
-def describe_trap(exc: BaseException) -> str:
-    """One line saying why the guest stopped: the cause, not wasmtime's backtrace header."""
-    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
-    if not lines:
-        return type(exc).__name__
-    cause = lines[-1]
-    for prefix in ("wasm trap: ", "Caused by: "):
-        if cause.startswith(prefix):
-            cause = cause[len(prefix):]
-    return cause
 
 
 def choose_recorder(options: Options, store: wasmtime.Store | None, linker: wasmtime.Linker) -> Recorder:
