@@ -156,3 +156,16 @@ def test_wasm_run_timeout_and_constraints_flags_as_bacalhau(cod) -> None:
     assert [c["Key"] for c in json.loads(out)["Job"]["Constraints"]] == ["env", "name"]
     with pytest.raises(SystemExit):
         cod("wasm", "run", TOOL, "-c", "env=devstack")   # -c is Bacalhau's --config, not a constraint
+
+
+@pytest.mark.parametrize("missing", ["yaml", "httpx"])
+def test_without_the_cod_extra_cod_says_which_to_install(missing: str) -> None:
+    import subprocess
+    import sys
+
+    code = (f"import sys; sys.modules[{missing!r}] = None\n"   # as if the package were not installed
+            "from cod_reference.cli import main; sys.exit(main(['--help']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"Error: the cod command needs the 'cod' extra ({missing} is not installed): pip install 'observe-sdk[cod]'"]
