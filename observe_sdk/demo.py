@@ -17,7 +17,7 @@ def main() -> int:
         if path.exists():
             print(f"== observe-sdk run {rel}", flush=True)
             return cli_main(["run", str(path), "--min-span-us", "0"])
-    print("no guest example found; run `make guests`", file=sys.stderr)
+    print("observe-sdk: error: no guest example found; run `make guests`", file=sys.stderr)
     return 1
 
 
