@@ -192,7 +192,8 @@ class Devstack:
 
 def run_devstack(*, computes: int, port: int, data_dir: str | None, bad_computes: int = 0,
                  allowed_local_paths: list[str] | None = None, default_queue_timeout_s: float = 0.0,
-                 host: str = "127.0.0.1", auth_token: str = "", insecure: bool = False) -> int:
+                 host: str = "127.0.0.1", auth_token: str = "", insecure: bool = False,
+                 node_policy: NodePolicy | None = None) -> int:
     """Run until Ctrl-C (SIGINT) or SIGTERM; returns the process exit code."""
     import signal
 
@@ -200,7 +201,7 @@ def run_devstack(*, computes: int, port: int, data_dir: str | None, bad_computes
                                 scheduler=SchedulerConfig(default_queue_timeout_s=default_queue_timeout_s))
     stack = Devstack(data_dir=data_dir, computes=computes, port=port, bad_computes=bad_computes,
                      allowed_local_paths=allowed_local_paths, orchestrator_config=config, host=host,
-                     auth_token=auth_token, insecure=insecure)
+                     auth_token=auth_token, insecure=insecure, node_policy=node_policy)
     stopping = threading.Event()
 
     def _signal(signum: int, _frame: Any) -> None:

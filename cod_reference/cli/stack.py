@@ -3,6 +3,22 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
+from typing import TypeVar
+
+from ..compute.policy import NodePolicy, parse_byte_size, parse_duration, parse_optional
+
+T = TypeVar("T")
+
+
+def _flag(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """``parse`` for argparse: its ValueError message becomes the flag's error message."""
+    def parse_flag(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse_flag
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,6 +38,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                      help="bearer token every API request must carry (env COD_AUTH_TOKEN)")
     dev.add_argument("--insecure", action="store_true",
                      help="serve a non-loopback address without a token (anyone who reaches it can run jobs)")
+    node = dev.add_argument_group("compute node limits (docs/security.md)")
+    default = NodePolicy()
+    node.add_argument("--allow-url-host", action="append", default=[], metavar="HOST|IP|CIDR",
+                      help="a loopback, private or link-local host or network urlDownload inputs may reach "
+                           "(refused by default; repeatable)")
+    node.add_argument("--default-execution-timeout", type=_flag(parse_duration), metavar="DURATION",
+                      default=default.default_execution_timeout_s,
+                      help="ExecutionTimeout of jobs that set none, e.g. 30m (default 30m)")
+    node.add_argument("--max-download-size", type=_flag(parse_byte_size), metavar="SIZE",
+                      default=default.max_download_bytes, help="largest urlDownload input (default 512MiB)")
+    node.add_argument("--download-timeout", type=_flag(parse_duration), metavar="DURATION",
+                      default=default.download_timeout_s, help="longest urlDownload input (default 5m)")
+    node.add_argument("--retention", type=_flag(parse_optional(parse_duration)), metavar="DURATION|none",
+                      default=default.retention_s,
+                      help="remove the logs, outputs and results of finished executions after this long (default 7d)")
+    node.add_argument("--retention-size", type=_flag(parse_optional(parse_byte_size)), metavar="SIZE|none",
+                      default=default.retention_bytes,
+                      help="... and the oldest first while they take more than this on a node (default 10GiB)")
     dev.set_defaults(func=devstack)
 
 
@@ -31,4 +65,8 @@ def devstack(args: argparse.Namespace) -> int:
     return run_devstack(computes=args.computes, port=args.port, data_dir=args.data_dir,
                         bad_computes=args.bad_computes, allowed_local_paths=args.allow_local_path,
                         default_queue_timeout_s=args.default_queue_timeout, host=args.host,
-                        auth_token=args.auth_token, insecure=args.insecure)
+                        auth_token=args.auth_token, insecure=args.insecure, node_policy=NodePolicy(
+                            allow_url_hosts=args.allow_url_host,
+                            default_execution_timeout_s=args.default_execution_timeout,
+                            max_download_bytes=args.max_download_size, download_timeout_s=args.download_timeout,
+                            retention_s=args.retention, retention_bytes=args.retention_size))

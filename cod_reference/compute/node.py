@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from opentelemetry import context as otel_context
 from opentelemetry.trace import Status, StatusCode
 
-from ..executor.output import read_tail
+from ..executor.output import read_tail, shrink_file
 from ..executor.types import ExecutionOutcome, ExecutionRequest, Mount
 from ..models import AllowedPath, allocation_to_dict, job_from_dict
 from ..states import ComputeState
@@ -36,6 +36,7 @@ from .paths import PathError, open_nofollow, plain_name, resolve_allowed
 from .policy import NodePolicy
 from .publisher import publish_local, result_archive
 from .reconcile import reconcile
+from .retention import Janitor
 from .store import ExecutionStore
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ class ComputeNode:
         self.results_dir = self.dir / "results"
         self.allowed = [AllowedPath.parse(p) for p in config.allowed_local_paths]
         self.url_guard = UrlGuard(config.policy.allow_url_hosts)
+        self.janitor = Janitor(self.dir, self.store, config.policy)
         self._lock = threading.Lock()
         self._queue: list[_LocalExecution] = []
         self._running: dict[str, _LocalExecution] = {}
@@ -160,7 +162,16 @@ class ComputeNode:
             self._send(msg.HANDSHAKE, {"NodeInfo": self.info()})
 
     def _heartbeats(self) -> None:
-        while not self._stop.wait(self.config.heartbeat_interval_s):
+        next_sweep = time.monotonic()
+        while True:
+            if time.monotonic() >= next_sweep:  # retention runs on this thread too
+                next_sweep = time.monotonic() + self.config.policy.retention_sweep_s
+                try:
+                    self.janitor.sweep()
+                except Exception:
+                    log.exception("retention sweep of %s failed", self.node_id)
+            if self._stop.wait(self.config.heartbeat_interval_s):
+                return
             try:
                 self.heartbeat()
             except Exception:
@@ -377,6 +388,10 @@ class ComputeNode:
         if outcome.error_kind == "cancelled" or run.cancel.is_set():
             return {}, ""
         if not outcome.succeeded:
+            keep = self.config.policy.failed_stream_keep_bytes
+            for stream in ("stdout", "stderr"):  # a failed run's logs are for diagnosis: their ends suffice
+                with contextlib.suppress(FileNotFoundError):
+                    shrink_file(exec_dir / stream, keep // 2, keep - keep // 2)
             if outcome.error_kind == "timeout":  # the executor had what was left after the inputs
                 error = f"timeout after {timeout:g}s"
             elif outcome.error:

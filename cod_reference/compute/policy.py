@@ -5,13 +5,14 @@ default that is safe for a node on a shared machine, and a ``cod devstack`` flag
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from ..models import parse_size
-
-__all__ = ["NodePolicy", "parse_duration"]
+__all__ = ["NodePolicy", "parse_byte_size", "parse_duration", "parse_optional"]
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+T = TypeVar("T")
 
 
 @dataclass
@@ -30,6 +31,8 @@ class NodePolicy:
     retention_s: float | None = 7 * 86400.0
     #: ... and the oldest are removed while they take more than this many bytes (``--retention-size``)
     retention_bytes: int | None = 10 * 2**30
+    #: how often the node looks for finished executions to remove, in seconds
+    retention_sweep_s: float = 60.0
     #: what is kept on disk of each stream of a failed execution: its first and last half
     failed_stream_keep_bytes: int = 1 << 20
 
@@ -50,7 +53,17 @@ def parse_duration(text: str) -> float:
 
 def parse_byte_size(text: str) -> int:
     """Bytes from ``512MiB`` and the like, refusing zero."""
+    from ..models import parse_size  # the spec models only when a size is given
+
     value = parse_size(text)
     if value <= 0:
         raise ValueError(f"{text!r} must be a positive size")
     return value
+
+
+def parse_optional(parse: Callable[[str], T]) -> Callable[[str], T | None]:
+    """``parse``, with ``none`` (or ``off``) meaning no limit."""
+    def parse_or_none(text: str) -> T | None:
+        return None if text.strip().lower() in ("none", "off") else parse(text)
+    parse_or_none.__name__ = parse.__name__  # argparse names the type in its error message
+    return parse_or_none

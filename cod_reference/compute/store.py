@@ -62,6 +62,15 @@ class ExecutionStore:
                                             time.time_ns(), exec_id))
         return True
 
+    def finished(self) -> list[tuple[str, int]]:
+        """``(execution ID, when it ended in ns)`` of the terminal executions, oldest first."""
+        terminal = tuple(s.value for s in ComputeState if s.terminal)
+        marks = ",".join("?" for _ in terminal)
+        with self._lock:
+            rows = self._db.execute(f"SELECT id, modify_ns FROM executions WHERE state IN ({marks}) "
+                                    "ORDER BY modify_ns", terminal).fetchall()
+        return [(r["id"], r["modify_ns"]) for r in rows]
+
     def live(self) -> list[dict[str, Any]]:
         terminal = tuple(s.value for s in ComputeState if s.terminal)
         marks = ",".join("?" for _ in terminal)
