@@ -18,7 +18,8 @@ from pathlib import Path
 from .client import Client
 from .devstack import Devstack
 from .models import wasm_job
-from .traceview import tree_text, wait_for_interrupt, write_trace_page
+from .signals import wait_for_stop
+from .traceview import tree_text, write_trace_page
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "guest-examples" / "build"
 PREFERRED = ("vowels.instr.wasm", "hello.instr.wasm", "fib.instr.wasm", "nested.instr.wasm")
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n== web UI: {stack.url}/   (this job: {stack.url}/#/jobs/{job_id})")
             if ns.keep:
                 print("   the devstack keeps running until Ctrl-C")
-                wait_for_interrupt()
+                wait_for_stop()
             else:
                 print("   up while the demo runs; to keep it: COD_DEMO_KEEP=1 make demo  (or --keep)")
     print("\n== devstack stopped")

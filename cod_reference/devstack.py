@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ from .apiserver import ApiServer
 from .compute.node import ComputeConfig, ComputeNode, Executor, default_capacity
 from .compute.policy import NodePolicy
 from .orchestrator import Orchestrator, OrchestratorConfig, SchedulerConfig
+from .signals import wait_for_stop
 from .telemetry import Telemetry
 from .transport import InProcessTransport
 
@@ -195,30 +195,19 @@ def run_devstack(*, computes: int, port: int, data_dir: str | None, bad_computes
                  host: str = "127.0.0.1", auth_token: str = "", insecure: bool = False,
                  node_policy: NodePolicy | None = None) -> int:
     """Run until Ctrl-C (SIGINT) or SIGTERM; returns the process exit code."""
-    import signal
-
     config = OrchestratorConfig(disconnect_timeout_s=10.0,
                                 scheduler=SchedulerConfig(default_queue_timeout_s=default_queue_timeout_s))
     stack = Devstack(data_dir=data_dir, computes=computes, port=port, bad_computes=bad_computes,
                      allowed_local_paths=allowed_local_paths, orchestrator_config=config, host=host,
                      auth_token=auth_token, insecure=insecure, node_policy=node_policy)
-    stopping = threading.Event()
-
-    def _signal(signum: int, _frame: Any) -> None:
-        stopping.set()
-
-    previous = {sig: signal.signal(sig, _signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         stack.start()
         print(stack.describe(), flush=True)
-        while not stopping.wait(0.5):
-            pass
+        wait_for_stop()
         print("stopping devstack...", flush=True)
     finally:
         if data_dir:
             stack.stop()  # the state stays in the user's data dir
         else:
             stack.cleanup()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     return 0

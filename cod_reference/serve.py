@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +21,7 @@ from .apiserver import ApiServer
 from .compute.node import ComputeConfig, ComputeNode, default_capacity
 from .natsserver import NatsAuth, NatsServer
 from .orchestrator import Orchestrator, OrchestratorConfig, SchedulerConfig
+from .signals import wait_for_stop
 from .telemetry import Telemetry
 from .transport import messages as msg
 from .transport.nats_transport import NatsTransport, check_node_id
@@ -194,16 +193,11 @@ def run_service(config: ServeConfig) -> int:
     """Run until SIGINT or SIGTERM; the first line printed says where the API is."""
     logging.basicConfig(level=os.environ.get("COD_LOG_LEVEL", "WARNING").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    stopping = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     service = NodeService(config)
     try:
         service.start()
         print(service.describe(), flush=True)
-        while not stopping.wait(0.5):
-            pass
+        wait_for_stop()
     finally:
         service.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     return 0

@@ -10,8 +10,6 @@ events and attributes), so that one renderer, :mod:`observe_sdk.views`, draws bo
 from __future__ import annotations
 
 import json
-import signal
-import threading
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -167,15 +165,3 @@ def write_trace_page(records: list[dict[str, Any]], path: str | Path, title: str
     out.write_text(render(records, "html", title), encoding="utf-8")
     return out
 
-
-def wait_for_interrupt() -> None:
-    """Block until Ctrl-C or SIGTERM."""
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
