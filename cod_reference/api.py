@@ -21,11 +21,11 @@ from starlette.exceptions import HTTPException
 from observe_sdk.version import __version__
 
 from .api_guard import BearerAuth, BodyLimit, HostCheck
-from .models import SpecError, parse_job
+from .models import SpecError, execution_to_dict, job_to_dict, node_state_to_dict, parse_job
 from .models.limits import MAX_BODY_BYTES, MAX_NAME, MAX_REF, MAX_TOKEN, MAX_VALUE
 from .orchestrator import Orchestrator, StopError
-from .orchestrator.store import Ambiguous, NotFound, public_job
-from .states import ComputeState, JobState, TransitionError
+from .orchestrator.store import Ambiguous, NotFound
+from .states import ComputeState, TransitionError
 from .telemetry import otlp_json
 from .traceview import render as render_trace
 from .transport.messages import extract_context
@@ -149,19 +149,19 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
         wanted = dict(item.split("=", 1) for item in labels.split(",") if "=" in item)
         items = orch().store.list_jobs(limit + 1, offset, wanted, reverse)
         more = len(items) > limit
-        return {"Items": [public_job(j) for j in items[:limit]], "NextToken": str(offset + limit) if more else ""}
+        return {"Items": [job_to_dict(j) for j in items[:limit]], "NextToken": str(offset + limit) if more else ""}
 
     @app.get(f"{PREFIX}/jobs/{{job_id}}", summary="Get a job by ID, unique ID prefix or name", tags=["jobs"])
     def get_job(job_id: JobRef, include: str = Query("", max_length=64, description="history,executions")
                 ) -> dict[str, Any]:
         o = orch()
         job = o.store.find_job(job_id)
-        out: dict[str, Any] = {"Job": public_job(job)}
+        out: dict[str, Any] = {"Job": job_to_dict(job)}
         parts = {p.strip() for p in include.split(",")}
         if "history" in parts:
-            out["History"] = {"Items": o.store.history(job["ID"])}
+            out["History"] = {"Items": o.store.history(job.ID)}
         if "executions" in parts:
-            out["Executions"] = {"Items": o.store.executions(job["ID"])}
+            out["Executions"] = {"Items": [execution_to_dict(e) for e in o.store.executions(job.ID)]}
         return out
 
     @app.delete(f"{PREFIX}/jobs/{{job_id}}", response_model=StopResponse, summary="Stop a job", tags=["jobs"])
@@ -171,7 +171,7 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
     @app.get(f"{PREFIX}/jobs/{{job_id}}/executions", summary="Executions of a job", tags=["jobs"])
     def executions(job_id: JobRef) -> dict[str, Any]:
         o = orch()
-        return {"Items": o.store.executions(o.store.find_job(job_id)["ID"])}
+        return {"Items": [execution_to_dict(e) for e in o.store.executions(o.store.find_job(job_id).ID)]}
 
     @app.get(f"{PREFIX}/jobs/{{job_id}}/history", summary="History of a job", tags=["jobs"],
              description="NextToken stays non-empty while the job is not in a final state: poll with it.")
@@ -181,18 +181,17 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
         o = orch()
         job = o.store.find_job(job_id)
         since = int(next_token or 0)
-        items = o.store.history(job["ID"], since, event_type, execution_id)
+        items = o.store.history(job.ID, since, event_type, execution_id)
         last = items[-1]["SeqNum"] if items else since
-        terminal = JobState(job["State"]["StateType"]).terminal
-        return {"Items": items, "NextToken": "" if terminal else str(last), "State": job["State"]}
+        return {"Items": items, "NextToken": "" if job.State.StateType.terminal else str(last),
+                "State": job_to_dict(job)["State"]}
 
     @app.get(f"{PREFIX}/jobs/{{job_id}}/results", summary="Published results of a job", tags=["jobs"])
     def results(job_id: JobRef) -> dict[str, Any]:
         o = orch()
         job = o.store.find_job(job_id)
-        items = [dict(ex["PublishedResult"], ExecutionID=ex["ID"], PartitionIndex=ex["PartitionIndex"])
-                 for ex in o.store.executions(job["ID"])
-                 if ex["ComputeState"]["StateType"] == ComputeState.COMPLETED.value and ex["PublishedResult"]]
+        items = [dict(ex.PublishedResult, ExecutionID=ex.ID, PartitionIndex=ex.PartitionIndex)
+                 for ex in o.store.executions(job.ID) if ex.state is ComputeState.COMPLETED and ex.PublishedResult]
         return {"Items": items}
 
     @app.get(f"{PREFIX}/jobs/{{job_id}}/logs", summary="Output of an execution", tags=["jobs"],
@@ -202,25 +201,24 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
              stderr_offset: Offset = 0) -> dict[str, Any]:
         o = orch()
         job = o.store.find_job(job_id)
-        execs = o.store.executions(job["ID"])
+        execs = o.store.executions(job.ID)
         if execution_id:
-            execs = [e for e in execs if e["ID"].startswith(execution_id)]
+            execs = [e for e in execs if e.ID.startswith(execution_id)]
             if not execs:
-                raise NotFound(f"execution {execution_id} not found in job {job['ID']}")
+                raise NotFound(f"execution {execution_id} not found in job {job.ID}")
         else:
             # the latest execution that was not discarded, else the latest one
-            kept = [e for e in execs if not ComputeState(e["ComputeState"]["StateType"]).discarded
-                    or e["ComputeState"]["StateType"] == ComputeState.FAILED.value]
+            kept = [e for e in execs if not e.state.discarded or e.state is ComputeState.FAILED]
             execs = kept or execs
-        terminal = JobState(job["State"]["StateType"]).terminal
+        terminal = job.State.StateType.terminal
         if not execs:
             return {"ExecutionID": "", "Stdout": "", "Stderr": "", "StdoutOffset": 0, "StderrOffset": 0,
                     "Done": terminal}
         ex = execs[-1]
         out, done_out = o.read_logs(ex, "stdout", stdout_offset)
         err, done_err = o.read_logs(ex, "stderr", stderr_offset)
-        ex_done = ComputeState(o.store.get_execution(ex["ID"])["ComputeState"]["StateType"]).terminal
-        return {"ExecutionID": ex["ID"], "Stdout": out.decode("utf-8", "replace"),
+        ex_done = o.store.get_execution(ex.ID).state.terminal
+        return {"ExecutionID": ex.ID, "Stdout": out.decode("utf-8", "replace"),
                 "Stderr": err.decode("utf-8", "replace"), "StdoutOffset": stdout_offset + len(out),
                 "StderrOffset": stderr_offset + len(err), "Done": (done_out and done_err) or ex_done or terminal}
 
@@ -237,7 +235,7 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
         if format == "records":
             return {"TraceID": trace_id, "Spans": spans}
         if format in VIEW_MEDIA_TYPES:
-            return Response(render_trace(spans, format, title=f"job {job['Name'] or job['ID']}"),
+            return Response(render_trace(spans, format, title=f"job {job.Name or job.ID}"),
                             media_type=VIEW_MEDIA_TYPES[format])
         return otlp_json(spans)
 
@@ -245,14 +243,14 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
 
     @app.get(f"{PREFIX}/nodes", summary="List nodes", tags=["nodes"])
     def nodes() -> dict[str, Any]:
-        return {"Nodes": orch().nodes.all()}
+        return {"Nodes": [node_state_to_dict(n) for n in orch().nodes.all()]}
 
     @app.get(f"{PREFIX}/nodes/{{node_id}}", summary="Get a node", tags=["nodes"])
     def node(node_id: NodeRef) -> dict[str, Any]:
         state = orch().nodes.get(node_id)
         if state is None:
             raise NotFound(f"node {node_id} not found")
-        return {"Node": state}
+        return {"Node": node_state_to_dict(state)}
 
     # ------------------------------------------------------------------ compute nodes and agent
 

@@ -27,7 +27,9 @@ from .records import (
     RunOutput,
 )
 from .serialize import (
+    allocation_from_dict,
     allocation_to_dict,
+    evaluation_to_dict,
     execution_from_dict,
     execution_to_dict,
     job_from_dict,
@@ -65,8 +67,9 @@ __all__ = [
     "DISCONNECTED", "TARBALL_TYPES", "Allocation", "AllowedPath", "Constraint", "DocumentError", "Evaluation",
     "Execution", "ExecutionStatus", "InputSource", "Job", "JobStatus", "JobType", "NetworkType", "NodeInfo",
     "NodeState", "PublishedResult", "PublisherType", "Resources", "ResultPath", "RunOutput", "SourceType",
-    "SpecError", "Task", "Timeouts", "WasmEngine", "allocation_to_dict", "decode_data_url", "encode_data_url",
-    "execution_from_dict", "execution_to_dict", "holds_path", "job_from_dict", "job_to_dict", "load_document",
-    "load_job_text", "node_info_from_dict", "node_info_to_dict", "node_state_from_dict", "node_state_to_dict",
-    "parse_cpu", "parse_job", "parse_size", "spec_to_dict", "tarball_problem", "wasm_job",
+    "SpecError", "Task", "Timeouts", "WasmEngine", "allocation_from_dict", "allocation_to_dict", "decode_data_url",
+    "encode_data_url", "evaluation_to_dict", "execution_from_dict", "execution_to_dict", "holds_path",
+    "job_from_dict", "job_to_dict", "load_document", "load_job_text", "node_info_from_dict", "node_info_to_dict",
+    "node_state_from_dict", "node_state_to_dict", "parse_cpu", "parse_job", "parse_size", "spec_to_dict",
+    "tarball_problem", "wasm_job",
 ]

@@ -196,8 +196,3 @@ class Job:
     def partitions(self) -> int:
         """How many executions a batch job needs (``BACALHAU_PARTITION_COUNT``)."""
         return max(self.Count, 1) if self.Type is JobType.BATCH else 1
-
-    @property
-    def trace_id(self) -> str:
-        parts = self.TraceParent.split("-")
-        return parts[1] if len(parts) == 4 else ""

@@ -1,5 +1,5 @@
 """The orchestrator: job store, evaluation broker, scheduler, node manager and HTTP API."""
-from .service import Orchestrator, OrchestratorConfig, StopError
 from .scheduler import SchedulerConfig
+from .service import Orchestrator, OrchestratorConfig, StopError
 
 __all__ = ["Orchestrator", "OrchestratorConfig", "SchedulerConfig", "StopError"]

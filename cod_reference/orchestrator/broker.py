@@ -11,33 +11,34 @@ import heapq
 import itertools
 import threading
 import time
-from typing import Any
+
+from ..models import Evaluation
 
 
 class EvaluationBroker:
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._heap: list[tuple[int, int, dict[str, Any]]] = []
+        self._heap: list[tuple[int, int, Evaluation]] = []
         self._seq = itertools.count()
         self._inflight: set[str] = set()
         self._closed = False
 
-    def enqueue(self, evaluation: dict[str, Any]) -> None:
+    def enqueue(self, evaluation: Evaluation) -> None:
         with self._cond:
-            heapq.heappush(self._heap, (evaluation.get("WaitUntil", 0), next(self._seq), evaluation))
+            heapq.heappush(self._heap, (evaluation.WaitUntil, next(self._seq), evaluation))
             self._cond.notify_all()
 
     def has_due(self, job_id: str) -> bool:
         """Whether an evaluation of ``job_id`` is due and waiting (a worker will take it soon)."""
         now = time.time_ns()
         with self._cond:
-            return any(ev["JobID"] == job_id and wait_until <= now for wait_until, _, ev in self._heap)
+            return any(ev.JobID == job_id and wait_until <= now for wait_until, _, ev in self._heap)
 
     def pending(self) -> int:
         with self._cond:
             return len(self._heap)
 
-    def dequeue(self, timeout: float) -> list[dict[str, Any]] | None:
+    def dequeue(self, timeout: float) -> list[Evaluation] | None:
         """All due evaluations of one job not in flight, or None after ``timeout``."""
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -45,13 +46,13 @@ class EvaluationBroker:
                 now = time.time_ns()
                 next_due: int | None = None
                 for wait_until, _, ev in sorted(self._heap):
-                    if ev["JobID"] in self._inflight:
+                    if ev.JobID in self._inflight:
                         continue
                     if wait_until > now:
                         next_due = wait_until if next_due is None else min(next_due, wait_until)
                         continue
-                    job_id = ev["JobID"]
-                    taken = [item for item in self._heap if item[2]["JobID"] == job_id and item[0] <= now]
+                    job_id = ev.JobID
+                    taken = [item for item in self._heap if item[2].JobID == job_id and item[0] <= now]
                     for item in taken:
                         self._heap.remove(item)
                     heapq.heapify(self._heap)

@@ -1,21 +1,21 @@
 """The node manager: which compute nodes exist, what they offer, whether they are alive.
 
-Compute nodes announce themselves with heartbeats carrying their :class:`NodeInfo`
-fields; a node that stays silent longer than the disconnect timeout is DISCONNECTED and
-its executions are treated as lost. Node states are saved in the job store so that a
+Compute nodes announce themselves with heartbeats carrying their :class:`NodeInfo`;
+a node that stays silent longer than the disconnect timeout is DISCONNECTED and its
+executions are treated as lost. Node states are saved in the job store so that a
 restarted orchestrator knows its nodes before their next heartbeat.
 """
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from dataclasses import replace
 
+from ..models import APPROVED, CONNECTED, DISCONNECTED, NodeInfo, NodeState
 from .store import JobStore
 
-CONNECTED = "CONNECTED"
-DISCONNECTED = "DISCONNECTED"
-APPROVED = "APPROVED"
+__all__ = ["APPROVED", "CONNECTED", "DISCONNECTED", "NodeManager"]
 
 
 class NodeManager:
@@ -25,32 +25,30 @@ class NodeManager:
         self.disconnect_timeout_s = disconnect_timeout_s
         self.on_change = on_change
         self._lock = threading.Lock()
-        self._nodes: dict[str, dict[str, Any]] = {}
+        self._nodes: dict[str, NodeState] = {}
         self._seen: dict[str, float] = {}
         self._reconciled: dict[str, float] = {}  # nodes reconciled with since they (re)joined, and when
         now = time.monotonic()
         for state in store.load_nodes():
-            node_id = state["Info"]["NodeID"]
-            self._nodes[node_id] = state
-            self._seen[node_id] = now  # give known nodes a full timeout to show up again
+            self._nodes[state.Info.NodeID] = state
+            self._seen[state.Info.NodeID] = now  # give known nodes a full timeout to show up again
 
-    def register_self(self, info: dict[str, Any]) -> None:
+    def register_self(self, info: NodeInfo) -> None:
         with self._lock:
-            self._nodes[info["NodeID"]] = {"Info": info, "Membership": APPROVED, "Connection": CONNECTED}
-            self._seen[info["NodeID"]] = float("inf")
+            self._nodes[info.NodeID] = NodeState(info)
+            self._seen[info.NodeID] = float("inf")
 
-    def heartbeat(self, info: dict[str, Any]) -> None:
-        node_id = info["NodeID"]
+    def heartbeat(self, info: NodeInfo) -> None:
+        node_id = info.NodeID
         with self._lock:
             old = self._nodes.get(node_id)
-            state = {"Info": info, "Membership": APPROVED, "Connection": CONNECTED,
-                     "LastHeartbeat": time.time_ns()}
+            state = NodeState(info, LastHeartbeat=time.time_ns())
             self._nodes[node_id] = state
             self._seen[node_id] = time.monotonic()
-            joined = old is None or old.get("Connection") != CONNECTED
-            changed = joined or old.get("Info", {}).get("MaxCapacity") != info.get("MaxCapacity")
+            joined = old is None or old.Connection != CONNECTED
+            changed = joined or old is None or old.Info.MaxCapacity != info.MaxCapacity
         if changed:
-            self.store.save_node(node_id, state)
+            self.store.save_node(state)
         if joined and self.on_change:
             self.on_change(node_id, CONNECTED)
 
@@ -60,12 +58,12 @@ class NodeManager:
         lost = []
         with self._lock:
             for node_id, state in self._nodes.items():
-                if state["Connection"] == CONNECTED and now - self._seen.get(node_id, now) > self.disconnect_timeout_s:
-                    state["Connection"] = DISCONNECTED
+                if state.Connection == CONNECTED and now - self._seen.get(node_id, now) > self.disconnect_timeout_s:
+                    state.Connection = DISCONNECTED
                     self._reconciled.pop(node_id, None)
                     lost.append(node_id)
         for node_id in lost:
-            self.store.save_node(node_id, self._nodes[node_id])
+            self.store.save_node(self._nodes[node_id])
             if self.on_change:
                 self.on_change(node_id, DISCONNECTED)
         return lost
@@ -79,20 +77,20 @@ class NodeManager:
             self._reconciled[node_id] = time.monotonic()
             return True
 
-    def get(self, node_id: str) -> dict[str, Any] | None:
+    def get(self, node_id: str) -> NodeState | None:
         with self._lock:
             state = self._nodes.get(node_id)
-            return dict(state) if state else None
+            return replace(state) if state else None
 
-    def all(self) -> list[dict[str, Any]]:
+    def all(self) -> list[NodeState]:
         with self._lock:
-            return [dict(s) for _, s in sorted(self._nodes.items())]
+            return [replace(s) for _, s in sorted(self._nodes.items())]
 
-    def compute_nodes(self) -> list[dict[str, Any]]:
+    def compute_nodes(self) -> list[NodeState]:
         """Connected, approved compute nodes."""
-        return [s for s in self.all() if s["Info"].get("NodeType") == "Compute"
-                and s["Connection"] == CONNECTED and s["Membership"] == APPROVED]
+        return [s for s in self.all() if s.Info.NodeType == "Compute"
+                and s.Connection == CONNECTED and s.Membership == APPROVED]
 
     def is_connected(self, node_id: str) -> bool:
         state = self.get(node_id)
-        return bool(state and state["Connection"] == CONNECTED)
+        return bool(state and state.Connection == CONNECTED)

@@ -11,7 +11,7 @@ from .store import JobStore
 
 
 def reconcile_message(store: JobStore, node_id: str) -> msg.Message:
-    executions = [{"ID": ex["ID"], "DesiredState": ex["DesiredState"]["StateType"],
-                   "ComputeState": ex["ComputeState"]["StateType"], "CreateTime": ex["CreateTime"]}
-                  for ex in store.active_executions() if ex["NodeID"] == node_id]
+    executions = [{"ID": ex.ID, "DesiredState": ex.DesiredState.value, "ComputeState": ex.state.value,
+                   "CreateTime": ex.CreateTime}
+                  for ex in store.active_executions() if ex.NodeID == node_id]
     return msg.make_message(msg.RECONCILE, msg.ORCHESTRATOR, node_id, {"Executions": executions})

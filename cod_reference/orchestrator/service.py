@@ -22,7 +22,7 @@ from opentelemetry import metrics, propagate
 
 from observe_sdk.adapters.traceinfo import parse_traceparent
 
-from ..models import Job, spec_to_dict
+from ..models import Execution, Job, NodeInfo, node_info_from_dict
 from ..states import ComputeState, DesiredState, JobState
 from ..telemetry import Telemetry
 from ..transport import Transport
@@ -71,16 +71,16 @@ class OrchestratorMetrics:
             "cod.evaluations.pending", callbacks=[lambda _opts: [metrics.Observation(broker.pending())]],
             description="evaluations waiting in the broker")
 
-    def job_finished(self, job: dict[str, Any], state: JobState) -> None:
-        attrs = {"job_type": job["Type"], "state": state.value}
+    def job_finished(self, job: Job, state: JobState) -> None:
+        attrs = {"job_type": job.Type.value, "state": state.value}
         self.finished.add(1, attrs)
-        self.job_duration.record((time.time_ns() - job["CreateTime"]) / 1e9, attrs)
+        self.job_duration.record((time.time_ns() - job.CreateTime) / 1e9, attrs)
 
-    def scheduling_outcome(self, job: dict[str, Any], outcome: str) -> None:
-        self.outcomes.add(1, {"job_type": job["Type"], "outcome": outcome})
+    def scheduling_outcome(self, job: Job, outcome: str) -> None:
+        self.outcomes.add(1, {"job_type": job.Type.value, "outcome": outcome})
 
-    def queue_time(self, job: dict[str, Any]) -> None:
-        self.queue_duration.record((time.time_ns() - job["CreateTime"]) / 1e9, {"job_type": job["Type"]})
+    def queue_time(self, job: Job) -> None:
+        self.queue_duration.record((time.time_ns() - job.CreateTime) / 1e9, {"job_type": job.Type.value})
 
 
 class Orchestrator:
@@ -96,8 +96,7 @@ class Orchestrator:
         self.store.on_evaluation = self.broker.enqueue
         self.metrics = OrchestratorMetrics(telemetry.meter(TRACER_NAME), self.broker)
         self.nodes = NodeManager(self.store, self.config.disconnect_timeout_s, self._node_changed)
-        self.nodes.register_self({"NodeID": self.config.node_id, "NodeType": "Requester",
-                                  "Labels": dict(self.config.labels)})
+        self.nodes.register_self(NodeInfo(self.config.node_id, NodeType="Requester", Labels=dict(self.config.labels)))
         self.scheduler = Scheduler(self.store, self.nodes, transport.send, self.tracer, self.config.scheduler,
                                    self.metrics)
         self.log_sources: dict[str, LogSource] = {}
@@ -137,38 +136,38 @@ class Orchestrator:
         with self.tracer.start_as_current_span("submit", context=parent or otel_context.Context()) as span:
             carrier: dict[str, str] = {}
             propagate.inject(carrier)
-            record, eval_id = self.store.create_job(spec_to_dict(job), carrier.get("traceparent", ""))
-            span.set_attributes({"cod.job_id": record["ID"], "cod.job_name": record["Name"],
-                                 "cod.job_type": record["Type"], "cod.count": record["Count"]})
-        return {"JobID": record["ID"], "EvaluationID": eval_id, "Warnings": []}
+            record, eval_id = self.store.create_job(job, carrier.get("traceparent", ""))
+            span.set_attributes({"cod.job_id": record.ID, "cod.job_name": record.Name,
+                                 "cod.job_type": record.Type.value, "cod.count": record.Count})
+        return {"JobID": record.ID, "EvaluationID": eval_id, "Warnings": []}
 
     def stop_job(self, ref: str, reason: str = "") -> dict[str, Any]:
         job = self.store.find_job(ref)
-        state = JobState(job["State"]["StateType"])
+        state = job.State.StateType
         if state == JobState.COMPLETED:
-            raise StopError(f"job {job['ID']} has already completed")
+            raise StopError(f"job {job.ID} has already completed")
         if state.terminal:
             return {"EvaluationID": ""}
         with self.store.tx():
-            self.store.set_job_state(job["ID"], JobState.STOPPED, reason or "stopped by the user")
-            eval_id = self.store.create_evaluation(job["ID"], "job-cancel", job["TraceParent"])
+            self.store.set_job_state(job.ID, JobState.STOPPED, reason or "stopped by the user")
+            eval_id = self.store.create_evaluation(job.ID, "job-cancel", job.TraceParent)
         self.metrics.job_finished(job, JobState.STOPPED)
         return {"EvaluationID": eval_id}
 
-    def trace_id(self, job: dict[str, Any]) -> str:
+    def trace_id(self, job: Job) -> str:
         """The job's trace id (32 hex digits), "" when it has no valid traceparent."""
         try:
-            return parse_traceparent(job.get("TraceParent") or "").trace_id_hex
+            return parse_traceparent(job.TraceParent).trace_id_hex
         except ValueError:
             return ""
 
-    def read_logs(self, execution: dict[str, Any], stream: str, offset: int, limit: int = 1 << 20) -> tuple[bytes, bool]:
-        source = self.log_sources.get(execution["NodeID"])
+    def read_logs(self, execution: Execution, stream: str, offset: int, limit: int = 1 << 20) -> tuple[bytes, bool]:
+        source = self.log_sources.get(execution.NodeID)
         if source is None:
-            out = (execution.get("RunOutput") or {}).get("Stdout" if stream == "stdout" else "stderr", "")
+            out = (execution.RunOutput or {}).get("Stdout" if stream == "stdout" else "stderr", "")
             data = out.encode()[offset:]
             return data, True
-        return source.read_output(execution["ID"], stream, offset, limit)
+        return source.read_output(execution.ID, stream, offset, limit)
 
     # ------------------------------------------------------------------ evaluations
 
@@ -177,10 +176,10 @@ class Orchestrator:
             evals = self.broker.dequeue(timeout=0.5)
             if not evals:
                 continue
-            job_id = evals[0]["JobID"]
+            job_id = evals[0].JobID
             try:
-                parent = msg.extract_context({"traceparent": evals[0]["TraceParent"]})
-                triggers = sorted({ev["TriggeredBy"] for ev in evals})
+                parent = msg.extract_context({"traceparent": evals[0].TraceParent})
+                triggers = sorted({ev.TriggeredBy for ev in evals})
                 with self.tracer.start_as_current_span(
                         "evaluation", context=parent,
                         attributes={"cod.job_id": job_id, "cod.triggered_by": triggers,
@@ -196,7 +195,7 @@ class Orchestrator:
                 self.broker.done(job_id)
             try:
                 for ev in evals:
-                    self.store.set_evaluation_status(ev["ID"], status)
+                    self.store.set_evaluation_status(ev.ID, status)
             except Exception:
                 if not self._stop.is_set():
                     log.exception("could not record evaluation status")
@@ -208,7 +207,7 @@ class Orchestrator:
                 now = time.time_ns()
                 for job in self.store.jobs_in_states((JobState.PENDING, JobState.QUEUED, JobState.RUNNING)):
                     if past_total_timeout(job, now):
-                        self.store.create_evaluation(job["ID"], "job-timeout", job["TraceParent"])
+                        self.store.create_evaluation(job.ID, "job-timeout", job.TraceParent)
             except Exception:
                 if not self._stop.is_set():
                     log.exception("housekeeping failed")
@@ -218,20 +217,20 @@ class Orchestrator:
         if connection == CONNECTED:
             jobs = self.store.jobs_in_states((JobState.QUEUED,))
         else:
-            ids = {ex["JobID"] for ex in self.store.active_executions() if ex["NodeID"] == node_id}
+            ids = {ex.JobID for ex in self.store.active_executions() if ex.NodeID == node_id}
             jobs = [self.store.get_job(i) for i in ids]
         for job in jobs:
-            self.store.create_evaluation(job["ID"], "node-join" if connection == CONNECTED else "node-leave",
-                                         job["TraceParent"])
+            self.store.create_evaluation(job.ID, "node-join" if connection == CONNECTED else "node-leave",
+                                         job.TraceParent)
 
     # ------------------------------------------------------------------ messages from compute nodes
 
     def _handle(self, message: msg.Message) -> None:
         if message.type in (msg.HEARTBEAT, msg.HANDSHAKE):
-            info = message.payload["NodeInfo"]
+            info = node_info_from_dict(message.payload["NodeInfo"])
             self.nodes.heartbeat(info)
-            if self.nodes.claim_reconcile(info["NodeID"], force=message.type == msg.HANDSHAKE):
-                self.transport.send(reconcile_message(self.store, info["NodeID"]))
+            if self.nodes.claim_reconcile(info.NodeID, force=message.type == msg.HANDSHAKE):
+                self.transport.send(reconcile_message(self.store, info.NodeID))
             return
         if message.type == msg.SPANS:
             self.telemetry.store_spans(message.payload.get("Spans") or [])
@@ -249,7 +248,7 @@ class Orchestrator:
                 self.metrics.bids.add(1, {"accepted": accepted})
                 if not accepted:
                     new = ComputeState.ASK_FOR_BID_REJECTED
-                elif ex["DesiredState"]["StateType"] == DesiredState.RUNNING.value:
+                elif ex.DesiredState is DesiredState.RUNNING:
                     new = ComputeState.BID_ACCEPTED
                 else:
                     new = ComputeState.ASK_FOR_BID_ACCEPTED
@@ -278,9 +277,9 @@ class Orchestrator:
                 return
             if updated is None:
                 return  # a late report about an execution already terminal here
-            job = self.store.get_job(ex["JobID"])
-            self.store.create_evaluation(job["ID"], "exec-update", job["TraceParent"])
+            job = self.store.get_job(ex.JobID)
+            self.store.create_evaluation(job.ID, "exec-update", job.TraceParent)
             if freed:  # capacity came free: queued jobs may fit now (unless a pass is due anyway)
                 for queued in self.store.jobs_in_states((JobState.QUEUED,)):
-                    if queued["ID"] != job["ID"] and not self.broker.has_due(queued["ID"]):
-                        self.store.create_evaluation(queued["ID"], "exec-limit", queued["TraceParent"])
+                    if queued.ID != job.ID and not self.broker.has_due(queued.ID):
+                        self.store.create_evaluation(queued.ID, "exec-limit", queued.TraceParent)

@@ -3,7 +3,8 @@
 Every write that belongs together (a job, its first evaluation and its history event; an
 execution update and the evaluation it triggers) happens in one transaction, so a
 restarted orchestrator finds a consistent state and re-queues whatever evaluations were
-still pending. State changes are checked against :mod:`cod_reference.states`.
+still pending. State changes are checked against :mod:`cod_reference.states`. It takes
+and returns the typed records of :mod:`cod_reference.models`; their JSON lives only here.
 """
 from __future__ import annotations
 
@@ -13,10 +14,29 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
+from ..models import (
+    Allocation,
+    Evaluation,
+    Execution,
+    ExecutionStatus,
+    Job,
+    JobStatus,
+    NodeState,
+    PublishedResult,
+    RunOutput,
+    allocation_from_dict,
+    allocation_to_dict,
+    job_from_dict,
+    node_state_from_dict,
+    node_state_to_dict,
+    spec_to_dict,
+)
 from ..sqlite import open_db
 from ..states import ComputeState, DesiredState, JobState, check_execution_transition, check_job_transition
 
@@ -74,13 +94,17 @@ def new_evaluation_id() -> str:
     return f"ev-{uuid.uuid4()}"
 
 
+#: one event of a job's history, as the API serves it
+HistoryEvent = dict[str, Any]
+
+
 class JobStore:
     def __init__(self, path: str | Path) -> None:
         self._db = open_db(path, SCHEMA)
         self._lock = threading.RLock()
         self._depth = 0
         #: called with each new evaluation (the orchestrator hands it to the broker)
-        self.on_evaluation: Callable[[dict[str, Any]], None] | None = None
+        self.on_evaluation: Callable[[Evaluation], None] | None = None
 
     def close(self) -> None:
         with self._lock:
@@ -104,38 +128,37 @@ class JobStore:
             if self._depth == 0:
                 self._db.execute("COMMIT")
 
-    def _query(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
-    def _write(self, sql: str, args: tuple = ()) -> None:
+    def _write(self, sql: str, args: tuple[Any, ...] = ()) -> None:
         with self._lock:
             self._db.execute(sql, args)
 
     # ------------------------------------------------------------------ jobs
 
-    def create_job(self, spec: dict[str, Any], trace_parent: str) -> tuple[dict[str, Any], str]:
+    def create_job(self, spec: Job, trace_parent: str) -> tuple[Job, str]:
         """Store a new job (Pending), its history event and a job-register evaluation."""
         now = time.time_ns()
         job_id = new_job_id()
-        spec = dict(spec)
-        spec["Name"] = spec.get("Name") or job_id
+        doc = spec_to_dict(replace(spec, Name=spec.Name or job_id))
         with self.tx():
             self._write("INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (job_id, spec["Name"], spec["Namespace"], spec["Type"], JobState.PENDING.value, "", 1,
-                     json.dumps(spec), trace_parent, now, now))
+                        (job_id, doc["Name"], doc["Namespace"], doc["Type"], JobState.PENDING.value, "", 1,
+                         json.dumps(doc), trace_parent, now, now))
             self.add_history(job_id, "", "JobLevel", "Submission", "Job submitted",
                              {"NewState": JobState.PENDING.value})
             eval_id = self.create_evaluation(job_id, "job-register", trace_parent)
         return self.get_job(job_id), eval_id
 
-    def get_job(self, job_id: str) -> dict[str, Any]:
+    def get_job(self, job_id: str) -> Job:
         rows = self._query("SELECT * FROM jobs WHERE id=?", (job_id,))
         if not rows:
             raise NotFound(f"job {job_id} not found")
         return _job(rows[0])
 
-    def find_job(self, ref: str) -> dict[str, Any]:
+    def find_job(self, ref: str) -> Job:
         """A job by full ID, name (the latest job of that name) or unique ID prefix
         (with or without ``j-``)."""
         ref = ref.strip()
@@ -155,31 +178,31 @@ class JobStore:
         raise NotFound(f"job {ref} not found")
 
     def list_jobs(self, limit: int = 100, offset: int = 0, labels: dict[str, str] | None = None,
-                  reverse: bool = True) -> list[dict[str, Any]]:
+                  reverse: bool = True) -> list[Job]:
         order = "DESC" if reverse else "ASC"
         if not labels:  # one page from SQLite, not every job decoded
             rows = self._query(f"SELECT * FROM jobs ORDER BY create_ns {order}, rowid {order} LIMIT ? OFFSET ?",
-                           (limit, offset))
+                               (limit, offset))
             return [_job(r) for r in rows]
         jobs = [_job(r) for r in self._query(f"SELECT * FROM jobs ORDER BY create_ns {order}, rowid {order}")]
-        jobs = [j for j in jobs if all(j["Labels"].get(k) == v for k, v in labels.items())]
+        jobs = [j for j in jobs if all(j.Labels.get(k) == v for k, v in labels.items())]
         return jobs[offset:offset + limit]
 
-    def jobs_in_states(self, states: tuple[JobState, ...]) -> list[dict[str, Any]]:
+    def jobs_in_states(self, states: tuple[JobState, ...]) -> list[Job]:
         marks = ",".join("?" for _ in states)
         return [_job(r) for r in self._query(f"SELECT * FROM jobs WHERE state IN ({marks})",
-                                         tuple(s.value for s in states))]
+                                             tuple(s.value for s in states))]
 
     def set_job_state(self, job_id: str, state: JobState, message: str = "") -> bool:
         """Move a job to ``state``; returns False when it already was there."""
         with self.tx():
             job = self.get_job(job_id)
-            current = JobState(job["State"]["StateType"])
-            if current == state and job["State"]["Message"] == message:
+            current = job.State.StateType
+            if current == state and job.State.Message == message:
                 return False
             check_job_transition(current, state)
             self._write("UPDATE jobs SET state=?, message=?, modify_ns=? WHERE id=?",
-                    (state.value, message, time.time_ns(), job_id))
+                        (state.value, message, time.time_ns(), job_id))
             if current != state:
                 self.add_history(job_id, "", "JobLevel", "JobStateUpdate",
                                  message or f"Job {state.value.lower()}",
@@ -189,30 +212,30 @@ class JobStore:
     # ------------------------------------------------------------------ executions
 
     def create_execution(self, job_id: str, node_id: str, partition: int, desired: DesiredState,
-                         allocated: dict[str, Any]) -> dict[str, Any]:
+                         allocated: Allocation) -> Execution:
         now = time.time_ns()
         exec_id = new_execution_id()
         with self.tx():
             self._write("INSERT INTO executions (id, job_id, node_id, partition, compute_state, desired_state, "
-                    "allocated, create_ns, modify_ns) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (exec_id, job_id, node_id, partition, ComputeState.NEW.value, desired.value,
-                     json.dumps(allocated), now, now))
+                        "allocated, create_ns, modify_ns) VALUES (?,?,?,?,?,?,?,?,?)",
+                        (exec_id, job_id, node_id, partition, ComputeState.NEW.value, desired.value,
+                         json.dumps(allocation_to_dict(allocated)), now, now))
             self.add_history(job_id, exec_id, "ExecutionLevel", "Scheduling",
                              f"Execution created on {node_id} for partition {partition}",
                              {"NodeID": node_id, "NewState": ComputeState.NEW.value})
         return self.get_execution(exec_id)
 
-    def get_execution(self, exec_id: str) -> dict[str, Any]:
+    def get_execution(self, exec_id: str) -> Execution:
         rows = self._query("SELECT * FROM executions WHERE id=?", (exec_id,))
         if not rows:
             raise NotFound(f"execution {exec_id} not found")
         return _execution(rows[0])
 
-    def executions(self, job_id: str) -> list[dict[str, Any]]:
+    def executions(self, job_id: str) -> list[Execution]:
         return [_execution(r) for r in self._query(
             "SELECT * FROM executions WHERE job_id=? ORDER BY create_ns, rowid", (job_id,))]
 
-    def active_executions(self) -> list[dict[str, Any]]:
+    def active_executions(self) -> list[Execution]:
         """Executions holding (or about to hold) resources on a node."""
         terminal = tuple(s.value for s in ComputeState if s.terminal)
         marks = ",".join("?" for _ in terminal)
@@ -221,13 +244,13 @@ class JobStore:
 
     def update_execution(self, exec_id: str, *, compute: ComputeState | None = None,
                          desired: DesiredState | None = None, message: str | None = None,
-                         run_output: dict[str, Any] | None = None, published: Any = None,
-                         retryable: bool | None = None) -> dict[str, Any] | None:
+                         run_output: RunOutput | None = None, published: PublishedResult | None = None,
+                         retryable: bool | None = None) -> Execution | None:
         """Apply a change; returns the updated execution, or None if it was refused
         (e.g. a late message about an execution that is already terminal)."""
         with self.tx():
             ex = self.get_execution(exec_id)
-            current = ComputeState(ex["ComputeState"]["StateType"])
+            current = ex.state
             sets: list[str] = []
             args: list[Any] = []
             if compute is not None and compute != current:
@@ -236,13 +259,16 @@ class JobStore:
                 check_execution_transition(current, compute)
                 sets.append("compute_state=?")
                 args.append(compute.value)
-            if desired is not None and desired.value != ex["DesiredState"]["StateType"]:
+            if desired is not None and desired != ex.DesiredState:
                 sets.append("desired_state=?")
                 args.append(desired.value)
-            for col, value in (("message", message), ("run_output", run_output), ("published", published)):
+            if message is not None:
+                sets.append("message=?")
+                args.append(message)
+            for col, value in (("run_output", run_output), ("published", published)):
                 if value is not None:
                     sets.append(f"{col}=?")
-                    args.append(value if col == "message" else json.dumps(value))
+                    args.append(json.dumps(value))
             if retryable is not None:
                 sets.append("retryable=?")
                 args.append(int(retryable))
@@ -252,10 +278,9 @@ class JobStore:
             args += [time.time_ns(), exec_id]
             self._write(f"UPDATE executions SET {', '.join(sets)} WHERE id=?", tuple(args))
             if compute is not None and compute != current:
-                self.add_history(ex["JobID"], exec_id, "ExecutionLevel", "ExecutionStateUpdate",
+                self.add_history(ex.JobID, exec_id, "ExecutionLevel", "ExecutionStateUpdate",
                                  message or f"Execution {compute.value}",
-                                 {"PreviousState": current.value, "NewState": compute.value,
-                                  "NodeID": ex["NodeID"]})
+                                 {"PreviousState": current.value, "NewState": compute.value, "NodeID": ex.NodeID})
             return self.get_execution(exec_id)
 
     # ------------------------------------------------------------------ evaluations
@@ -265,18 +290,18 @@ class JobStore:
         now = time.time_ns()
         eval_id = new_evaluation_id()
         self._write("INSERT INTO evaluations VALUES (?,?,?,?,?,?,?,?)",
-                (eval_id, job_id, triggered_by, "pending", now + int(delay_s * 1e9), trace_parent, now, now))
+                    (eval_id, job_id, triggered_by, "pending", now + int(delay_s * 1e9), trace_parent, now, now))
         if self.on_evaluation is not None:
             self.on_evaluation(self.get_evaluation(eval_id))
         return eval_id
 
-    def get_evaluation(self, eval_id: str) -> dict[str, Any]:
+    def get_evaluation(self, eval_id: str) -> Evaluation:
         rows = self._query("SELECT * FROM evaluations WHERE id=?", (eval_id,))
         if not rows:
             raise NotFound(f"evaluation {eval_id} not found")
         return _evaluation(rows[0])
 
-    def pending_evaluations(self) -> list[dict[str, Any]]:
+    def pending_evaluations(self) -> list[Evaluation]:
         return [_evaluation(r) for r in self._query(
             "SELECT * FROM evaluations WHERE status='pending' ORDER BY create_ns, rowid")]
 
@@ -285,22 +310,24 @@ class JobStore:
 
     # ------------------------------------------------------------------ nodes
 
-    def save_node(self, node_id: str, state: dict[str, Any]) -> None:
-        self._write("INSERT OR REPLACE INTO nodes VALUES (?,?)", (node_id, json.dumps(state)))
+    def save_node(self, state: NodeState) -> None:
+        self._write("INSERT OR REPLACE INTO nodes VALUES (?,?)",
+                    (state.Info.NodeID, json.dumps(node_state_to_dict(state))))
 
-    def load_nodes(self) -> list[dict[str, Any]]:
-        return [json.loads(r["state"]) for r in self._query("SELECT state FROM nodes ORDER BY id")]
+    def load_nodes(self) -> list[NodeState]:
+        rows = self._query("SELECT state FROM nodes ORDER BY id")
+        return [node_state_from_dict(json.loads(r["state"])) for r in rows]
 
     # ------------------------------------------------------------------ history
 
     def add_history(self, job_id: str, exec_id: str, type_: str, topic: str, message: str,
                     details: dict[str, Any] | None = None) -> None:
         self._write("INSERT INTO history (job_id, execution_id, type, topic, message, details, time_ns) "
-                "VALUES (?,?,?,?,?,?,?)",
-                (job_id, exec_id, type_, topic, message, json.dumps(details or {}), time.time_ns()))
+                    "VALUES (?,?,?,?,?,?,?)",
+                    (job_id, exec_id, type_, topic, message, json.dumps(details or {}), time.time_ns()))
 
     def history(self, job_id: str, since_seq: int = 0, event_type: str = "all",
-                execution_id: str = "") -> list[dict[str, Any]]:
+                execution_id: str = "") -> list[HistoryEvent]:
         sql = "SELECT * FROM history WHERE job_id=? AND seq>?"
         args: list[Any] = [job_id, since_seq]
         if event_type == "job":
@@ -325,32 +352,26 @@ def _iso(ns: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns / 1e9)) + f".{ns % 10**9 // 10**6:03d}Z"
 
 
-def public_job(job: dict[str, Any]) -> dict[str, Any]:
-    """A stored job as users and compute nodes see it (without the orchestrator's trace parent)."""
-    return {k: v for k, v in job.items() if k != "TraceParent"}
-
-
-def _job(row: sqlite3.Row) -> dict[str, Any]:
-    job = json.loads(row["spec"])
-    job.update({"ID": row["id"], "State": {"StateType": row["state"], "Message": row["message"]},
-                "Version": row["version"], "CreateTime": row["create_ns"], "ModifyTime": row["modify_ns"],
-                "TraceParent": row["trace_parent"]})
+def _job(row: sqlite3.Row) -> Job:
+    job = job_from_dict(json.loads(row["spec"]))
+    job.ID, job.Version, job.TraceParent = row["id"], row["version"], row["trace_parent"]
+    job.State = JobStatus(JobState(row["state"]), row["message"])
+    job.CreateTime, job.ModifyTime = row["create_ns"], row["modify_ns"]
     return job
 
 
-def _execution(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "ID": row["id"], "JobID": row["job_id"], "NodeID": row["node_id"], "PartitionIndex": row["partition"],
-        "ComputeState": {"StateType": row["compute_state"], "Message": row["message"]},
-        "DesiredState": {"StateType": row["desired_state"]},
-        "RunOutput": json.loads(row["run_output"]) if row["run_output"] else None,
-        "PublishedResult": json.loads(row["published"]) if row["published"] else None,
-        "AllocatedResources": json.loads(row["allocated"]),
-        "Retryable": bool(row["retryable"]),
-        "Revision": row["revision"], "CreateTime": row["create_ns"], "ModifyTime": row["modify_ns"],
-    }
+def _execution(row: sqlite3.Row) -> Execution:
+    return Execution(
+        ID=row["id"], JobID=row["job_id"], NodeID=row["node_id"], PartitionIndex=row["partition"],
+        ComputeState=ExecutionStatus(ComputeState(row["compute_state"]), row["message"]),
+        DesiredState=DesiredState(row["desired_state"]),
+        RunOutput=json.loads(row["run_output"]) if row["run_output"] else None,
+        PublishedResult=json.loads(row["published"]) if row["published"] else None,
+        AllocatedResources=allocation_from_dict(json.loads(row["allocated"])),
+        Retryable=bool(row["retryable"]), Revision=row["revision"], CreateTime=row["create_ns"],
+        ModifyTime=row["modify_ns"])
 
 
-def _evaluation(row: sqlite3.Row) -> dict[str, Any]:
-    return {"ID": row["id"], "JobID": row["job_id"], "TriggeredBy": row["triggered_by"], "Status": row["status"],
-            "WaitUntil": row["wait_until_ns"], "TraceParent": row["trace_parent"], "CreateTime": row["create_ns"]}
+def _evaluation(row: sqlite3.Row) -> Evaluation:
+    return Evaluation(ID=row["id"], JobID=row["job_id"], TriggeredBy=row["triggered_by"], Status=row["status"],
+                      WaitUntil=row["wait_until_ns"], TraceParent=row["trace_parent"], CreateTime=row["create_ns"])

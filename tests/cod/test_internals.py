@@ -11,14 +11,19 @@ from opentelemetry.sdk.trace import TracerProvider
 from cod_reference.client import Client
 from cod_reference.devstack import Devstack
 from cod_reference.executor.types import ExecutionOutcome, ExecutionRequest
-from cod_reference.models import DEFAULT_MEMORY
+from cod_reference.models import DEFAULT_MEMORY, Allocation, Evaluation, Job, JobStatus, JobType, Task, WasmEngine
 from cod_reference.orchestrator.broker import EvaluationBroker
 from cod_reference.orchestrator.store import Ambiguous, JobStore, NotFound
-from cod_reference.states import (ComputeState, DesiredState, JobState, TransitionError,
-                                  check_execution_transition, check_job_transition)
+from cod_reference.states import (
+    ComputeState,
+    DesiredState,
+    JobState,
+    TransitionError,
+    check_execution_transition,
+    check_job_transition,
+)
 from cod_reference.transport import InProcessTransport, Message, make_message
 from cod_reference.transport import messages as msg
-
 
 # ----------------------------------------------------------------------------- transport
 
@@ -95,66 +100,65 @@ def test_state_machines() -> None:
 
 # ----------------------------------------------------------------------------- job store and broker
 
-def spec(name: str = "") -> dict:
-    return {"Name": name, "Namespace": "default", "Type": "batch", "Count": 1, "Labels": {},
-            "Tasks": [{"Name": "t", "Engine": {"Type": "wasm", "Params": {}}}]}
+def spec(name: str = "", labels: dict[str, str] | None = None) -> Job:
+    return Job(name, JobType.BATCH, Task("t", WasmEngine("/m.wasm")), Labels=labels or {})
 
 
 def test_job_store_lookup_and_persistence(tmp_path) -> None:
     store = JobStore(tmp_path / "jobs.db")
     job, eval_id = store.create_job(spec("named"), "")
     other, _ = store.create_job(spec(), "")
-    assert store.find_job("named")["ID"] == job["ID"]
-    assert store.find_job(job["ID"][:12])["ID"] == job["ID"]
-    assert store.find_job(job["ID"][2:12])["ID"] == job["ID"]
-    assert other["Name"] == other["ID"]
+    assert store.find_job("named").ID == job.ID
+    assert store.find_job(job.ID[:12]).ID == job.ID
+    assert store.find_job(job.ID[2:12]).ID == job.ID
+    assert other.Name == other.ID
     with pytest.raises(Ambiguous):
         store.find_job("j-")
     with pytest.raises(NotFound):
         store.find_job("j-ffffffff-0000")
     with pytest.raises(NotFound):
         store.find_job("%")  # taken literally, not as a wildcard
-    ex = store.create_execution(job["ID"], "node-1", 0, DesiredState.PENDING, {"CPU": 0.1})
-    store.update_execution(ex["ID"], compute=ComputeState.ASK_FOR_BID)
-    store.update_execution(ex["ID"], compute=ComputeState.FAILED, message="gone")
-    assert store.update_execution(ex["ID"], compute=ComputeState.RUNNING) is None  # terminal stays
-    store.set_job_state(job["ID"], JobState.FAILED, "gone")
+    ex = store.create_execution(job.ID, "node-1", 0, DesiredState.PENDING, Allocation(CPU=0.1))
+    store.update_execution(ex.ID, compute=ComputeState.ASK_FOR_BID)
+    store.update_execution(ex.ID, compute=ComputeState.FAILED, message="gone")
+    assert store.update_execution(ex.ID, compute=ComputeState.RUNNING) is None  # terminal stays
+    store.set_job_state(job.ID, JobState.FAILED, "gone")
     store.close()
     again = JobStore(tmp_path / "jobs.db")
-    assert again.get_job(job["ID"])["State"] == {"StateType": "Failed", "Message": "gone"}
-    assert [e["ID"] for e in again.pending_evaluations()][0] == eval_id
-    topics = [h["Event"]["Topic"] for h in again.history(job["ID"])]
-    assert {h["ExecutionID"] for h in again.history(job["ID"], execution_id=ex["ID"][:6])} == {ex["ID"]}
-    assert again.history(job["ID"], execution_id="%") == []
+    assert again.get_job(job.ID).State == JobStatus(JobState.FAILED, "gone")
+    assert [e.ID for e in again.pending_evaluations()][0] == eval_id
+    topics = [h["Event"]["Topic"] for h in again.history(job.ID)]
+    assert {h["ExecutionID"] for h in again.history(job.ID, execution_id=ex.ID[:6])} == {ex.ID}
+    assert again.history(job.ID, execution_id="%") == []
     assert topics[0] == "Submission" and topics[-1] == "JobStateUpdate"
     again.close()
 
 
 def test_job_store_pages(tmp_path) -> None:
     store = JobStore(tmp_path / "jobs.db")
-    ids = [store.create_job(dict(spec(f"p{i}"), Labels={"odd": str(i % 2)}), "")[0]["ID"] for i in range(5)]
-    assert [j["ID"] for j in store.list_jobs(2, 1)] == [ids[3], ids[2]]  # newest first
-    assert [j["ID"] for j in store.list_jobs(2, 4, reverse=False)] == [ids[4]]
-    assert [j["ID"] for j in store.list_jobs(5, 0, {"odd": "1"})] == [ids[3], ids[1]]
+    ids = [store.create_job(spec(f"p{i}", {"odd": str(i % 2)}), "")[0].ID for i in range(5)]
+    assert [j.ID for j in store.list_jobs(2, 1)] == [ids[3], ids[2]]  # newest first
+    assert [j.ID for j in store.list_jobs(2, 4, reverse=False)] == [ids[4]]
+    assert [j.ID for j in store.list_jobs(5, 0, {"odd": "1"})] == [ids[3], ids[1]]
     store.close()
 
 
 def test_broker_one_job_in_flight_and_delays() -> None:
     b = EvaluationBroker()
     now = time.time_ns()
-    b.enqueue({"ID": "1", "JobID": "a", "WaitUntil": 0})
-    b.enqueue({"ID": "2", "JobID": "a", "WaitUntil": 0})
-    b.enqueue({"ID": "3", "JobID": "b", "WaitUntil": now + int(0.2e9)})
+    b.enqueue(Evaluation("1", "a", "test", WaitUntil=0))
+    b.enqueue(Evaluation("2", "a", "test", WaitUntil=0))
+    b.enqueue(Evaluation("3", "b", "test", WaitUntil=now + int(0.2e9)))
     first = b.dequeue(0.1)
-    assert [e["ID"] for e in first] == ["1", "2"]  # both evaluations of job a in one pass
+    assert [e.ID for e in first] == ["1", "2"]  # both evaluations of job a in one pass
     t0 = time.monotonic()
-    assert [e["ID"] for e in b.dequeue(1)] == ["3"]
+    assert [e.ID for e in b.dequeue(1)] == ["3"]
     assert time.monotonic() - t0 > 0.1
-    b.enqueue({"ID": "4", "JobID": "a", "WaitUntil": 0})
+    b.enqueue(Evaluation("4", "a", "test", WaitUntil=0))
     assert b.dequeue(0.05) is None  # job a is still in flight
     assert b.has_due("a") and not b.has_due("b")  # a waits for its pass; b's was taken
     b.done("a")
-    assert [e["ID"] for e in b.dequeue(0.1)] == ["4"]
+    assert [e.ID for e in b.dequeue(0.1)] == ["4"]
     b.close()
 
 
