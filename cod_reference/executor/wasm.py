@@ -39,9 +39,11 @@ from opentelemetry import metrics, trace
 from opentelemetry.trace import Status, StatusCode
 
 from observe_sdk.abi import NAMESPACES as OBSERVE_NAMESPACES
+from observe_sdk.component import is_component
 from observe_sdk.host.traps import describe_trap, innermost_cause
 
 from .cache import CompiledModule, InvalidModule, ModuleCache
+from .component import ComponentCache, execute_component
 from .interrupt import Interrupter, Watchdog
 from .limits import StoreBudget, store_budget
 from .mounts import MountError, PreparedMounts, prepare_mounts
@@ -143,6 +145,7 @@ class WasmExecutor:
         self.engine = wasmtime.Engine(config)
         self._watchdog = Watchdog(self.engine)
         self.modules = ModuleCache(self.engine, cache_dir=cache_dir, max_entries=max_cached_modules)
+        self.components = ComponentCache(self.engine, cache_dir)
         self.argv0 = argv0
         self.max_output_bytes = max_output_bytes
         self.trace_flush_timeout_s = trace_flush_timeout_s
@@ -263,6 +266,8 @@ class WasmExecutor:
 
     def _execute(self, run: _Run, stdout: Output, stderr: Output, mounts: PreparedMounts) -> int:
         request = run.request
+        if is_component(bytes(request.module[:8])):
+            return execute_component(self, run, stdout, stderr, mounts)
         imports = [(name, self._compile(request, name, data)) for name, data in request.import_modules]
         entry = self._compile(request, ENTRY_MODULE_NAME, request.module)
         self._check_interrupt(run)

@@ -33,16 +33,19 @@ def default_cache_dir() -> Path:
     return Path(base) / "observe-sdk"
 
 
-def compile_component(engine: wasmtime.Engine, wasm: bytes, cache_dir: Path | None = None) -> component.Component:
+def compile_component(engine: wasmtime.Engine, wasm: bytes, cache_dir: Path | None = None,
+                      flavor: str = "default") -> component.Component:
     """Compile ``wasm``, reusing wasmtime's serialized form from ``cache_dir`` when it was compiled before.
 
     A big component (a Python guest is ~18 MB) takes seconds to compile and a
     fraction of a second to load serialized.  The cache is keyed by the bytes'
-    digest; a stale or foreign entry (another wasmtime) is recompiled.  Only
-    the user's own cache directory is read: a serialized file is trusted code.
+    digest and ``flavor``, which names the engine's configuration (a serialized
+    component loads only into an engine configured alike); a stale or foreign
+    entry (another wasmtime) is recompiled.  Only the user's own cache directory
+    is read: a serialized file is trusted code.
     """
     cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
-    cached = cache_dir / f"{hashlib.sha256(wasm).hexdigest()}.cwasm"
+    cached = cache_dir / f"{hashlib.sha256(wasm).hexdigest()}-{flavor}.cwasm"
     if cached.is_file():
         try:
             return component.Component.deserialize_file(engine, str(cached))
@@ -74,9 +77,30 @@ def describe(engine: wasmtime.Engine, compiled: component.Component) -> Componen
     return ComponentInfo(sorted(ty.imports(engine)), sorted(ty.exports(engine)))
 
 
-def _cli_run_name(exports: list[str]) -> str | None:
+def cli_run_export(exports: list[str]) -> str | None:
+    """The component's ``wasi:cli/run`` export, whichever 0.2 version it names."""
     family = CLI_RUN.split("@")[0] + "@"
     return next((name for name in exports if name.startswith(family)), None)
+
+
+def resolve_export(engine: wasmtime.Engine, compiled: component.Component, store: wasmtime.Store,
+                   instance: component.Instance, invoke: str | None) -> tuple[str, component.Func]:
+    """The export to call (``wasi:cli/run``'s ``run`` when ``invoke`` is None) and its name."""
+    exports = describe(engine, compiled).exports
+    if invoke is None:
+        run_export = cli_run_export(exports)
+        index = instance.get_export_index(store, run_export) if run_export else None
+        run_index = instance.get_export_index(store, "run", index) if index is not None else None
+        func = instance.get_func(store, run_index) if run_index is not None else None
+        if func is None:
+            raise ComponentArgumentError("the component exports no wasi:cli/run; name a function to call "
+                                         f"(it exports: {', '.join(exports) or 'nothing'})")
+        return CLI_RUN.partition("@")[0], func
+    func = instance.get_func(store, invoke) if invoke in exports else None
+    if func is None:
+        raise ComponentArgumentError(f"the component has no exported function {invoke!r} "
+                                     f"(it exports: {', '.join(exports) or 'nothing'})")
+    return invoke, func
 
 
 _INTS = (component.U8, component.U16, component.U32, component.U64,
@@ -124,28 +148,21 @@ def run_component(engine: wasmtime.Engine, compiled: component.Component, store:
     export and its arguments are checked before the component is instantiated.
     Exits (``wasi:cli/exit``) and traps propagate as wasmtime raises them.
     """
-    info = describe(engine, compiled)
-    export = invoke or _cli_run_name(info.exports)
-    if export is None:
+    exports = describe(engine, compiled).exports
+    if invoke is None and cli_run_export(exports) is None:
         raise ComponentArgumentError("the component exports no wasi:cli/run; name a function with --invoke "
-                                     f"(it exports: {', '.join(info.exports) or 'nothing'})")
+                                     f"(it exports: {', '.join(exports) or 'nothing'})")
+    if invoke is None and arguments:
+        raise ComponentArgumentError("wasi:cli/run takes no arguments here; pass them with --invoke FUNC:ARGS")
+    if invoke is not None and invoke not in exports:
+        raise ComponentArgumentError(f"the component has no export {invoke!r} (it exports: {', '.join(exports)})")
     linker = component.Linker(engine)
     linker.add_wasip2()
     context = ComponentTraceContext(sink, linker, options, module_name=module_name)
-    if invoke is None and arguments:
-        raise ComponentArgumentError("wasi:cli/run takes no arguments here; pass them with --invoke FUNC:ARGS")
-    if invoke is not None and invoke not in info.exports:
-        raise ComponentArgumentError(f"the component has no export {invoke!r} (it exports: {', '.join(info.exports)})")
     instance = linker.instantiate(store, compiled)
-    if invoke is None:
-        index = instance.get_export_index(store, "run", instance.get_export_index(store, export))
-        func = instance.get_func(store, index) if index is not None else None
-    else:
-        func = instance.get_func(store, invoke)
-    if func is None:
-        raise ComponentArgumentError(f"{export} is not a function")
+    export, func = resolve_export(engine, compiled, store, instance, invoke)
     values = convert_arguments(func.type(store), arguments or [], export)
-    result = context.call(store, func, *values, name=export if invoke else "wasi:cli/run")
+    result = context.call(store, func, *values, name=export)
     if invoke is None:
         failed = isinstance(result, component.Variant) and result.tag == "err"
         return ComponentRun(result, 1 if failed else 0)

@@ -30,9 +30,9 @@ def shape(span: Span) -> tuple[str, list[Any]]:
     return span.name, [shape(c) for c in span.children]
 
 
-def test_the_guest_is_a_component_that_imports_wasi_otel(otel_guest_path: Any, otel_guest: Any) -> None:
+def test_the_guest_is_a_component_that_imports_wasi_otel(otel_guest_path_fixture: Any, otel_guest: Any) -> None:
     engine, compiled = otel_guest
-    assert is_component(otel_guest_path.read_bytes())
+    assert is_component(otel_guest_path_fixture.read_bytes())
     info = describe(engine, compiled)
     assert {TRACING, LOGS, METRICS} <= set(info.otel_imports)
     assert {"wasi:cli/run@0.2.0", "work"} <= set(info.exports)
@@ -174,11 +174,11 @@ def cli(*args: str, cache: Any) -> Any:
                           timeout=120, env=env)
 
 
-def test_observe_sdk_run_and_inspect_take_a_component(otel_guest_path: Any, otel_guest: Any,
+def test_observe_sdk_run_and_inspect_take_a_component(otel_guest_path_fixture: Any, otel_guest: Any,
                                                       component_cache_dir: Any) -> None:
     import json
 
-    path = str(otel_guest_path)
+    path = str(otel_guest_path_fixture)
     ran = cli("run", path, "--adapter", "otel-stdout", cache=component_cache_dir)
     assert ran.returncode == 0, ran.stderr
     assert "hello from a wasi:otel component" in ran.stderr   # the telemetry owns stdout
