@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from .abi import IMPORTS, NAMESPACES, VERSION_MAJOR_EXPORT, VERSION_MINOR_EXPORT
 from .errors import ModuleFormatError as ModuleFormatError
 
-
 _MAGIC = b"\0asm"
 _SEC_CUSTOM, _SEC_IMPORT, _SEC_GLOBAL, _SEC_EXPORT = 0, 2, 6, 7
 _EXTERN_FUNC = 0

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator, Union
+from typing import Any
 
 from .abi import LogLevel, MetricFormat
 
@@ -72,7 +73,7 @@ class Span:
     start_ns: int             # wall clock, ns since the epoch
     end_ns: int
     manual: bool = False      # opened by span-enter rather than by an instrumented function
-    events: list["Event"] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     error: str | None = None  # set when the span was closed by a trap, exit or fault
     span_id: int = 0
@@ -88,7 +89,7 @@ class Span:
         return sum(e.pages for e in self.events if type(e) is Allocation)
 
     @property
-    def children(self) -> list["Span"]:
+    def children(self) -> list[Span]:
         return [e for e in self.events if type(e) is Span]
 
     def tag_pairs(self) -> list[tuple[str, str]]:
@@ -99,7 +100,7 @@ class Span:
             out.append((key.strip(), value.strip()))
         return out
 
-    def walk(self) -> Iterator["Span"]:
+    def walk(self) -> Iterator[Span]:
         """This span and every span below it, depth first."""
         stack = [self]
         while stack:
@@ -108,14 +109,14 @@ class Span:
             stack.extend(reversed([e for e in span.events if type(e) is Span]))
 
 
-Event = Union[Span, Allocation, Log, Metric]
+Event = Span | Allocation | Log | Metric
 
 
 @dataclass(slots=True)
 class Trace:
     trace_id: bytes
     roots: list[Event] = field(default_factory=list)
-    metadata: dict = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)  # guest faults, in order
     dropped_events: int = 0                           # events not recorded (event cap)
     module_name: str = ""

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import wasmtime
-import wat_modules as W
-from sdk_helpers import Guest, tree, wasm_of
 
 import observe_sdk
+import wat_modules as W
 from observe_sdk import Adapter, Options, Trace, TraceContext, TraceSink, observe
 from observe_sdk.adapters.memory import InMemoryAdapter
+from sdk_helpers import Guest, tree, wasm_of
 
 
 class ListSink:

@@ -5,11 +5,9 @@ attributes, so that OTLP/JSON, OpenTelemetry, Datadog and Zipkin agree.
 """
 from __future__ import annotations
 
-from typing import Union
-
 from ..trace import Log, Metric, Span
 
-AttrValue = Union[str, int, float, bool]
+AttrValue = str | int | float | bool
 
 ATTR_FUNCTION_INDEX = "function.index"
 ATTR_FUNCTION_RAW_NAME = "function.raw_name"

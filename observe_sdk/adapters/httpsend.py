@@ -34,7 +34,7 @@ def check_url(url: str, what: str, *, unix: bool = True) -> urllib.parse.SplitRe
     parts = urllib.parse.urlsplit(url)
     schemes = ("http", "https", "unix") if unix else ("http", "https")
     try:
-        parts.port    # a port that is not a number in 0-65535 raises here, not at the first send
+        _ = parts.port    # a port that is not a number in 0-65535 raises here, not at the first send
     except ValueError:
         ok = False
     else:
@@ -83,7 +83,7 @@ def send(url: str, body: bytes, headers: dict[str, str], *, timeout: float, meth
         target = path or "/"
     else:
         cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        conn = cls(parts.hostname, parts.port, timeout=timeout)
+        conn = cls(parts.hostname or "", parts.port, timeout=timeout)
         target = path if path is not None else (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         conn.request(method, target, body=body, headers=headers)

@@ -20,7 +20,7 @@ class InMemoryAdapter(Adapter):
         self._arrived = threading.Condition()
 
     @classmethod
-    def from_env(cls, **kwargs: Any) -> "InMemoryAdapter":
+    def from_env(cls, **kwargs: Any) -> InMemoryAdapter:
         return cls(**kwargs)
 
     def export(self, traces: list[Trace]) -> None:

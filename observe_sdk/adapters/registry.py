@@ -15,8 +15,9 @@ option an adapter does not take is a clear error.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import UnknownAdapterError as UnknownAdapterError
 from .base import Adapter
@@ -83,7 +84,8 @@ def _load_target(spec: str) -> Callable[..., Any]:
     obj: Any = importlib.import_module(module_name)
     for part in attr_path.split("."):
         obj = getattr(obj, part)
-    return obj
+    target: Callable[..., Any] = obj
+    return target
 
 
 def factory(name: str) -> Callable[..., Adapter]:
@@ -91,7 +93,8 @@ def factory(name: str) -> Callable[..., Adapter]:
     ep = _entry_points().get(name)
     try:
         if ep is not None:
-            return ep.load()
+            loaded: Callable[..., Adapter] = ep.load()
+            return loaded
         if name in BUILTINS:
             return _load_target(BUILTINS[name])
     except ImportError as exc:
@@ -129,6 +132,6 @@ def _check_options(name: str, make: Callable[..., Any], options: dict[str, Any])
     else:
         accepted = {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
     unknown = sorted(set(options) - accepted) if accepted is not None else []
-    if unknown:
+    if unknown and accepted is not None:
         raise ValueError(f"adapter {name!r} does not take option(s) {', '.join(unknown)}"
                          f" (it takes: {', '.join(sorted(accepted)) or 'none'})")

@@ -8,7 +8,7 @@ already done are not repeated.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..trace import Trace
 

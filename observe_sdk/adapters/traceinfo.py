@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from ..trace import Trace
 from .common import ATTR_DROPPED_EVENTS, ATTR_MODULE
@@ -68,7 +69,7 @@ def parse_traceparent(text: str) -> HostParent:
     return HostParent(trace_id, span_id, bool(int(flags, 16) & 1))
 
 
-def capture_host_parent(metadata: dict) -> None:
+def capture_host_parent(metadata: dict[str, Any]) -> None:
     """Record the host's current OpenTelemetry span as the parent, in trace metadata.
 
     Keeps a parent that is already set; does nothing without opentelemetry-api
@@ -90,7 +91,7 @@ class CapturesHostParent:
     calls through ``TraceContext.call``) or else when the trace finishes becomes the
     parent of the trace's root spans."""
 
-    def on_guest_invoked(self, metadata: dict) -> None:
+    def on_guest_invoked(self, metadata: dict[str, Any]) -> None:
         capture_host_parent(metadata)
 
     def on_trace_finished(self, trace: Trace) -> None:

@@ -121,7 +121,8 @@ class TraceContext:
                           "this SDK supports %d.x (running it anyway)", major, minor, SUPPORTED_VERSION_MAJOR)
             elif minor < SUPPORTED_VERSION_MINOR:
                 warn_once(f"minor:{minor}", "module was instrumented by an older instrumenter (%d.%d < %d.%d); "
-                          "consider re-instrumenting it", major, minor, SUPPORTED_VERSION_MAJOR, SUPPORTED_VERSION_MINOR)
+                          "consider re-instrumenting it",
+                          major, minor, SUPPORTED_VERSION_MAJOR, SUPPORTED_VERSION_MINOR)
         for ns, name in self.module.unknown_observe_imports:
             log.warning("module imports %s::%s, which is not part of the Observe ABI", ns, name)
         self._recorder = choose_recorder(self.options, store, linker)

@@ -112,8 +112,9 @@ def api_functions(module: ObservedModule) -> dict[str, Callable[..., None]]:
         if got is None:
             if events.text_budget >= 0:
                 events.text_budget = -1
-                module.record_fault("text-budget", f"{what}: the trace's text budget ({_recorder.MAX_TEXT_BYTES} bytes) "
-                                    "is spent; further texts are replaced by a marker")
+                budget = _recorder.MAX_TEXT_BYTES
+                module.record_fault("text-budget", f"{what}: the trace's text budget ({budget} bytes) is spent; "
+                                    "further texts are replaced by a marker")
             return f"[{n} bytes dropped: text budget spent]"
         events.text_budget -= n
         return got

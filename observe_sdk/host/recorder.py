@@ -11,7 +11,7 @@ in-wasm recorder (:mod:`observe_sdk.host.wasm_recorder`) produce the same log.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableSequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -37,7 +37,7 @@ class EventLog:
     """Raw events of one trace: flat ``[kind, arg, t_ns, kind, arg, t_ns, ...]``."""
 
     max_events: int
-    events: list[int] = field(default_factory=list)
+    events: MutableSequence[int] = field(default_factory=list)
     payloads: list[Any] = field(default_factory=list)
     dropped: int = 0
     text_budget: int = field(default_factory=lambda: MAX_TEXT_BYTES)  # bytes; -1 once spent
@@ -71,8 +71,11 @@ class Recorder(Protocol):
     """
 
     name: str
-    log: EventLog
-    """The log of the current trace; events recorded from Python are added here."""
+
+    @property
+    def log(self) -> EventLog:
+        """The log of the current trace; events recorded from Python are added here."""
+        ...
 
     def instrument_functions(self) -> dict[str, InstrumentFunction]:
         """What ``enter``, ``exit`` and ``memory-grow`` are linked to, by canonical operation."""

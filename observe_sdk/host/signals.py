@@ -42,7 +42,8 @@ def _handler_owner(libc: ctypes.CDLL, signum: int) -> str | None:
     info = _DlInfo()
     if not libc.dladdr(ctypes.c_void_p(handler), ctypes.byref(info)) or not info.dli_fname:
         return None
-    return info.dli_fname.decode(errors="replace")
+    fname: bytes = info.dli_fname
+    return fname.decode(errors="replace")
 
 
 def guard_trap_handlers() -> None:

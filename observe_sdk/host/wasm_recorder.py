@@ -75,8 +75,8 @@ K_END = int(EventKind.END)
 K_ERROR = int(EventKind.ERROR)
 
 
-_wasm_bytes: bytes | None = None
-_modules: "weakref.WeakKeyDictionary[wasmtime.Engine, wasmtime.Module]" = weakref.WeakKeyDictionary()
+_wasm_bytes: bytes | bytearray | None = None
+_modules: weakref.WeakKeyDictionary[wasmtime.Engine, wasmtime.Module] = weakref.WeakKeyDictionary()
 _modules_lock = threading.Lock()
 
 
@@ -88,7 +88,7 @@ def recorder_module(engine: wasmtime.Engine) -> wasmtime.Module:
         if module is None:
             if _wasm_bytes is None:
                 _wasm_bytes = wasmtime.wat2wasm(WAT_PATH.read_text(encoding="utf-8"))
-            module = _modules[engine] = wasmtime.Module(engine, _wasm_bytes)
+            module = _modules[engine] = wasmtime.Module(engine, bytes(_wasm_bytes))
         return module
 
 
@@ -99,7 +99,9 @@ class WasmEventLog(EventLog):
     it comes after every automatic event recorded before it.
     """
 
-    def __init__(self, recorder: "WasmRecorder") -> None:
+    events: array[int]
+
+    def __init__(self, recorder: WasmRecorder) -> None:
         super().__init__(recorder.max_events, array("q"))
         self._recorder: WasmRecorder | None = recorder
 
@@ -121,7 +123,7 @@ class WasmRecorder:
     name = "wasm"
 
     @classmethod
-    def create(cls, options: Options, store: wasmtime.Store | None, linker: wasmtime.Linker) -> "WasmRecorder":
+    def create(cls, options: Options, store: wasmtime.Store | None, linker: wasmtime.Linker) -> WasmRecorder:
         """A recorder in ``store``, timed by the linker's WASI clock; or RecorderUnavailable."""
         if store is None:
             raise RecorderUnavailable("no store was given (pass store= to start())")
@@ -159,18 +161,24 @@ class WasmRecorder:
         try:
             instance = wasmtime.Instance(store, recorder_module(store.engine), [clock, flush])
             exports = instance.exports(store)
-            t0 = exports["now"](store)
+            now = exports["now"]
+            assert isinstance(now, wasmtime.Func)
+            t0 = now(store)
         except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise RecorderUnavailable(f"the recorder cannot run in this store: {first}") from None
         if abs(t0 - time_ns()) > 60_000_000_000:
             raise RecorderUnavailable("the linker's clock_time_get is not the host's wall clock")
-        self._exports = {op: exports[op] for op in ("enter", "exit", "memory-grow")}
+        self._exports: dict[str, InstrumentFunction] = {}
+        for op in ("enter", "exit", "memory-grow"):
+            func = exports[op]
+            assert isinstance(func, wasmtime.Func)
+            self._exports[op] = func
         memory = exports["memory"]
         assert isinstance(memory, wasmtime.Memory) and memory.data_len(store) == STACK_END
         # the memory never grows, so it never moves: map it once
         base = ctypes.addressof(memory.data_ptr(store).contents)
-        self._memory = memory  # keeps the mapping's owner alive with us
+        self._memory: wasmtime.Memory | bytearray = memory  # keeps the mapping's owner alive with us
         self._ctl = _Control.from_address(base)
         self._ctl.cap = CAPACITY
         self._view = memoryview((ctypes.c_char * STACK_END).from_address(base)).cast("B")
@@ -224,9 +232,9 @@ class WasmRecorder:
         if isinstance(self._memory, bytearray):
             return
         self._failure = "internal: the store was closed before the trace finished; events it still buffered are lost"
-        self._memory = bytearray(STACK_END)
-        self._view = memoryview(self._memory)
-        ctl = self._ctl = _Control.from_buffer(self._memory)
+        self._memory = private = bytearray(STACK_END)
+        self._view = memoryview(private)
+        ctl = self._ctl = _Control.from_buffer(private)
         ctl.cap = CAPACITY
         ctl.sp = STACK
         ctl.remaining = min(self.max_events, _I64_MAX)
