@@ -196,3 +196,21 @@ def test_empty_and_several_traces_load_without_script_errors(browser: Any, tmp_p
     assert fib_top > max(b["y"] for b in tracks if b["name"] != "fib")      # its own track, below the first
     severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not severe, severe
+
+
+def test_spans_that_outlive_their_parent_are_drawn_and_clickable(browser: Any, tmp_path: Path) -> None:
+    # a network's asynchronous spans: submit returns at 100 us, its execution runs on to 900 us,
+    # and a second root's short span sits on the same row, under the execution
+    late = make_span("late", 400, 420)
+    first = make_span("submit", 0, 100, make_span("execution", 50, 900), manual=True)
+    second = make_span("poll", 380, 440, late, manual=True)
+    page = tmp_path / "async.html"
+    page.write_text(render_html([Trace(trace_id=new_trace_id(), roots=[first, second], module_name="async")]))
+    open_page(browser, page)
+    seen = bars(browser)
+    assert seen["execution"]["y"] == seen["late"]["y"]
+    assert seen["execution"]["w"] / seen["late"]["w"] == pytest.approx(850 / 20, rel=0.02)
+    click_bar(browser, "timeline", seen["late"])
+    wait_for(browser, "(document.querySelector('#details h3') || {}).textContent === 'late'")
+    flame = {b["name"]: b for b in browser.execute_script("return window.traceView.flameBars()")}
+    assert flame["execution"]["w"] <= flame["submit"]["w"] + 0.5    # the parent is as wide as what it started

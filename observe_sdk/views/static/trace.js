@@ -37,10 +37,27 @@
     const rows = Array.from(counts, (c) => new Int32Array(c));
     const fill = new Int32Array(maxDepth + 1);
     for (let i = t.first; i < t.first + t.count; i++) rows[depth[i]][fill[depth[i]]++] = i;
+    // spans of one depth in time order (the network's asynchronous spans can outlive their parents,
+    // so cousins may overlap or come out of order), and the longest of them bounds the searches
+    const longest = new Float64Array(rows.length);
+    rows.forEach((list, d) => {
+      let sorted = true;
+      for (let k = 0; k < list.length; k++) {
+        if (k && start[list[k]] < start[list[k - 1]]) sorted = false;
+        if (dur[list[k]] > longest[d]) longest[d] = dur[list[k]];
+      }
+      if (!sorted) list.sort((a, b) => start[a] - start[b]);
+    });
     const top = rowCount;
     rowCount += rows.length + 1;
-    return { top, rows };
+    return { top, rows, longest };
   });
+  // the first span of a row that may still be running at time t
+  function firstAt(list, longest, t) {
+    let lo = 0, hi = list.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (start[list[mid]] < t - longest) lo = mid + 1; else hi = mid; }
+    return lo;
+  }
   // the view spans the spans (a trace's own start and end, from instantiation to finish, only without spans)
   let traceStart = Infinity, traceEnd = -Infinity;
   for (let i = 0; i < N; i++) { traceStart = Math.min(traceStart, start[i]); traceEnd = Math.max(traceEnd, start[i] + dur[i]); }
@@ -171,15 +188,12 @@
       rows.forEach((list, d) => {
         const y = AXIS + (top + 1 + d) * ROW - scrollY;
         if (y + ROW <= AXIS || y >= h || !list.length) return;
-        drawRow(ctx, list, y, scale, w);
+        drawRow(ctx, list, rowsOfTrack[k].longest[d], y, scale);
       });
     });
     drawAxis(ctx, w, scale);
   }
-  function drawRow(ctx, list, y, scale, w) {
-    // the first span that ends at or after the view's start (a row's spans do not overlap)
-    let lo = 0, hi = list.length;
-    while (lo < hi) { const mid = (lo + hi) >> 1; const i = list[mid]; if (start[i] + dur[i] < view.t0) lo = mid + 1; else hi = mid; }
+  function drawRow(ctx, list, longest, y, scale) {
     let runFirst = -1, runCount = 0, runX0 = 0, runX1 = 0;
     const flush = () => {
       if (!runCount) return;
@@ -193,9 +207,10 @@
       }
       runCount = 0;
     };
-    for (let k = lo; k < list.length; k++) {
+    for (let k = firstAt(list, longest, view.t0); k < list.length; k++) {
       const i = list[k];
       if (start[i] > view.t1) break;
+      if (start[i] + dur[i] < view.t0) continue;
       const x0 = (start[i] - view.t0) * scale, x1 = (start[i] + dur[i] - view.t0) * scale;
       if (x1 - x0 < MIN_BAR) {
         if (runCount && x0 <= runX1 + 1) { runX1 = Math.max(runX1, x1); runCount++; }
@@ -253,17 +268,20 @@
     const y = py + tl.scroller.scrollTop - AXIS;
     if (py < AXIS) return -1;
     const r = Math.floor(y / ROW);
-    for (let k = 0; k < tracks.length; k++) {
-      const { top, rows } = rowsOfTrack[k];
+    for (let tk = 0; tk < tracks.length; tk++) {
+      const { top, rows, longest } = rowsOfTrack[tk];
       const d = r - top - 1;
       if (d < 0 || d >= rows.length) continue;
       const list = rows[d];
       const scale = tl.w / (view.t1 - view.t0);
       const t = view.t0 + px / scale, slack = 2 / scale;
-      let lo = 0, hi = list.length;
-      while (lo < hi) { const mid = (lo + hi) >> 1; const i = list[mid]; if (start[i] + dur[i] < t - slack) lo = mid + 1; else hi = mid; }
-      if (lo < list.length && start[list[lo]] <= t + slack) return list[lo];
-      return -1;
+      let best = -1;     // the shortest span under the pointer (give or take two pixels)
+      for (let k = firstAt(list, longest[d], t - slack); k < list.length; k++) {
+        const i = list[k];
+        if (start[i] > t + slack) break;
+        if (start[i] + dur[i] >= t - slack && (best < 0 || dur[i] < dur[best])) best = i;
+      }
+      return best;
     }
     return -1;
   }
