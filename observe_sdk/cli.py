@@ -26,6 +26,7 @@ from typing import Any
 
 import wasmtime
 
+from . import bench
 from .abi import IMPORTS, NAMESPACES, NS_LEGACY
 from .adapters.base import Adapter
 from .component import is_component
@@ -360,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     insp.add_argument("--json", action="store_true")
     insp.set_defaults(func=cmd_inspect)
     sub.add_parser("instrument", help="instrument a module (see: observe-sdk instrument --help)", add_help=False)
+    bench.add_command(sub)
     return p
 
 

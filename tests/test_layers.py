@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent / "observe_sdk"
 
 LAYERS: list[tuple[str, list[str]]] = [
-    ("entry points", ["observe_sdk", "observe_sdk.__main__", "observe_sdk.cli", "observe_sdk.demo",
+    ("entry points", ["observe_sdk", "observe_sdk.__main__", "observe_sdk.cli", "observe_sdk.bench", "observe_sdk.demo",
                       "observe_sdk.instrument.__main__", "observe_sdk.instrument.cli"]),
     ("sinks: the adapters", ["observe_sdk.adapters"]),
     ("views of a Trace (chrome-trace, folded stacks, html)", ["observe_sdk.views"]),
