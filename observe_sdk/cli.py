@@ -132,6 +132,17 @@ def _write_to_stderr(data: bytes) -> int:
     return len(data)
 
 
+def _can_redirect_stdout(ns: argparse.Namespace) -> bool:
+    """Whether this wasmtime-py can hand the guest's stdout to Python (``WasiConfig.stdout_custom``)."""
+    if hasattr(wasmtime.WasiConfig, "stdout_custom"):
+        return True
+    problem = "this wasmtime-py cannot send the guest's stdout to stderr (pip install -U wasmtime)"
+    if ns.guest_stdout == "stderr":
+        raise CliError(f"--guest-stdout stderr: {problem}")
+    print(f"observe-sdk: warning: {problem}; it shares stdout with the telemetry", file=sys.stderr)
+    return False
+
+
 def _wasi_config(ns: argparse.Namespace) -> wasmtime.WasiConfig:
     wasi = wasmtime.WasiConfig()
     wasi.argv = [os.path.basename(ns.module)] + list(ns.args)
@@ -148,7 +159,7 @@ def _wasi_config(ns: argparse.Namespace) -> wasmtime.WasiConfig:
             raise CliError(f"--dir {spec!r}: {host} is not a directory")
         wasi.preopen_dir(host, guest if sep else host)
     wasi.inherit_stdin()
-    if _guest_stdout_to_stderr(ns):  # the telemetry owns stdout: `... | jq` reads only it
+    if _guest_stdout_to_stderr(ns) and _can_redirect_stdout(ns):  # the telemetry owns stdout: `| jq` reads it alone
         wasi.stdout_custom = _write_to_stderr
     else:
         wasi.inherit_stdout()

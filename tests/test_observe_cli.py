@@ -179,3 +179,16 @@ def test_a_lost_trace_is_in_the_exit_status(mods, monkeypatch):
     assert r.returncode == 75, r.stderr
     assert "connection refused" in r.stderr and "the trace was not delivered" in r.stderr
     assert all(line.startswith("observe-sdk: ") for line in r.stderr.splitlines() if "hello" not in line)
+
+
+def test_an_old_wasmtime_keeps_the_guest_on_stdout_and_says_so(mods, monkeypatch, capfd):
+    import wasmtime
+
+    from observe_sdk.cli import main
+
+    monkeypatch.delattr(wasmtime.WasiConfig, "stdout_custom")   # as in a wasmtime-py without it
+    assert main(["run", str(mods["ECHO"]), "--guest-stdout", "stderr"]) == 2
+    assert "--guest-stdout stderr: this wasmtime-py cannot" in capfd.readouterr().err
+    assert main(["run", str(mods["ECHO"])]) == 0
+    out, err = capfd.readouterr()
+    assert "hello from wasm" in out and "shares stdout with the telemetry" in err
