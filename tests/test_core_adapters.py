@@ -12,12 +12,12 @@ import wasmtime
 from google.protobuf import json_format
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
-from sdk_helpers import wasm_of
+import wat_modules as W
 from observe_sdk import Options
 from observe_sdk.adapters.base import Adapter, TransientExportError
 from observe_sdk.adapters.otel_stdout import OtelStdoutAdapter
 from observe_sdk.adapters.stdout import StdoutAdapter, format_trace
-import wat_modules as W
+from sdk_helpers import wasm_of
 
 
 def observed(guest_factory, adapter, wat, calls=("_start",), opts=None):
@@ -39,7 +39,7 @@ def test_stdout_tree_is_readable(guest_factory):
     text = out.getvalue()
     lines = text.splitlines()
     assert lines[0].startswith("trace ") and "(4 spans)" in lines[0]
-    assert any(l.startswith("  main  ") for l in lines)
+    assert any(line.startswith("  main  ") for line in lines)
     assert "    run  " in text and "[user:alice, role:x]" in text
     assert "      metric statsd: vowels.count:1|c" in text
     assert "    log ERROR: Vowels Counted: 3" in text

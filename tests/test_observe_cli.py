@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sdk_helpers import wasm_of
 import wat_modules as W
+from sdk_helpers import wasm_of
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
