@@ -7,8 +7,10 @@ set, spans and metrics go to that collector over ``OTEL_EXPORTER_OTLP_PROTOCOL``
 ``OTEL_RESOURCE_ATTRIBUTES`` name the resource; ``OTEL_SDK_DISABLED=true`` or
 ``DO_NOT_TRACK=1`` turn everything off. With no exporter configured, finished spans are
 appended to ``<data dir>/traces/spans.jsonl`` so that ``job trace ID`` can print a job's
-whole trace without any APM. Telemetry never breaks the network: export errors are logged
-and dropped.
+whole trace without any APM; the file holds at most ``max_spans_bytes`` (256 MiB) before
+it is rotated to ``spans.1.jsonl``, which replaces the previous one, so spans take at
+most twice that on disk (guests choose how many spans they make). Telemetry never
+breaks the network: export errors are logged and dropped.
 """
 from __future__ import annotations
 
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = "cod"
 SPANS_FILE = "spans.jsonl"
+ROTATED_SPANS_FILE = "spans.1.jsonl"
+MAX_SPANS_BYTES = 256 * 2**20
 
 
 def _env(name: str) -> str:
@@ -99,23 +103,31 @@ def _plain(value: Any) -> Any:
 _append_lock = threading.Lock()
 
 
-def append_records(path: Path, records: list[dict[str, Any]]) -> None:
-    """Append span records to a spans file, one JSON line each, in one write."""
+def append_records(path: Path, records: list[dict[str, Any]], max_bytes: int = MAX_SPANS_BYTES) -> None:
+    """Append span records to a spans file, one JSON line each, in one write; a file past
+    ``max_bytes`` is first rotated (:data:`ROTATED_SPANS_FILE`, the older one dropped)."""
     lines = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
-    with _append_lock, open(path, "a", encoding="utf-8") as fh:
-        fh.write(lines)
+    with _append_lock:
+        try:
+            if path.stat().st_size > max_bytes:
+                path.replace(path.with_name(ROTATED_SPANS_FILE))
+        except FileNotFoundError:
+            pass
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(lines)
 
 
 class FileSpanExporter(SpanExporter):
     """Appends finished spans, one JSON record a line, to a file."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], max_bytes: int = MAX_SPANS_BYTES) -> None:
         self.path = Path(path)
+        self.max_bytes = max_bytes
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
-            append_records(self.path, [span_record(s) for s in spans])
+            append_records(self.path, [span_record(s) for s in spans], self.max_bytes)
             return SpanExportResult.SUCCESS
         except Exception:
             log.exception("could not write spans to %s", self.path)
@@ -144,19 +156,21 @@ class ForwardingSpanExporter(SpanExporter):
 
 
 def read_trace(spans_file: str | os.PathLike[str], trace_id: str) -> list[dict[str, Any]]:
-    """Every stored span of one trace, ordered by start time."""
+    """Every stored span of one trace (in the spans file and the one rotated before it), by start time."""
     out = []
     needle = f'"traceId":"{trace_id}"'
-    try:
-        with open(spans_file, encoding="utf-8") as fh:
-            for line in fh:
-                if needle in line:
-                    try:
-                        out.append(json.loads(line))
-                    except ValueError:
-                        continue  # a line being written right now
-    except FileNotFoundError:
-        return []
+    current = Path(spans_file)
+    for path in (current.with_name(ROTATED_SPANS_FILE), current):
+        try:
+            with open(path, encoding="utf-8") as fh:
+                for line in fh:
+                    if needle in line:
+                        try:
+                            out.append(json.loads(line))
+                        except ValueError:
+                            continue  # a line being written right now
+        except FileNotFoundError:
+            continue
     out.sort(key=lambda s: (s["startTimeUnixNano"], s["endTimeUnixNano"]))
     return out
 
@@ -203,10 +217,12 @@ class Telemetry:
     """The tracer and meter providers of one devstack (or one node), and where spans go."""
 
     def __init__(self, data_dir: str | os.PathLike[str] | None, service_name: str = SERVICE_NAME,
-                 span_sink: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
+                 span_sink: Callable[[list[dict[str, Any]]], None] | None = None,
+                 max_spans_bytes: int = MAX_SPANS_BYTES) -> None:
         """Spans go to the OTLP collector when one is configured, else to ``span_sink`` when given
         (a node whose orchestrator keeps the trace), else to ``<data_dir>/traces/spans.jsonl``."""
         self.spans_file: Path | None = None
+        self.max_spans_bytes = max_spans_bytes
         self.metric_reader = InMemoryMetricReader()
         if _disabled():
             self.tracer_provider: trace.TracerProvider = trace.NoOpTracerProvider()
@@ -220,7 +236,7 @@ class Telemetry:
             exporter = ForwardingSpanExporter(span_sink)
         elif exporter is None and data_dir is not None:
             self.spans_file = Path(data_dir) / "traces" / SPANS_FILE
-            exporter = FileSpanExporter(self.spans_file)
+            exporter = FileSpanExporter(self.spans_file, max_spans_bytes)
         if exporter is not None:
             tp.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=200))
         readers: list[MetricReader] = [self.metric_reader]
@@ -256,7 +272,7 @@ class Telemetry:
     def store_spans(self, records: list[dict[str, Any]]) -> None:
         """Keep span records another node forwarded (with this node's own, for ``job trace``)."""
         if self.spans_file is not None and records:
-            append_records(self.spans_file, records)
+            append_records(self.spans_file, records, self.max_spans_bytes)
 
     def metrics_snapshot(self) -> dict[str, Any]:
         """Current values of the network's metrics, by instrument name."""

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from typing import TypeVar
 
-from ..compute.policy import NodePolicy, parse_byte_size, parse_duration, parse_optional
+from ..compute.policy import NodePolicy, parse_byte_size, parse_count, parse_duration, parse_optional
 
 T = TypeVar("T")
 
@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     node.add_argument("--default-execution-timeout", type=_flag(parse_duration), metavar="DURATION",
                       default=default.default_execution_timeout_s,
                       help="ExecutionTimeout of jobs that set none, e.g. 30m (default 30m)")
+    node.add_argument("--max-running-executions", type=_flag(parse_count), metavar="N",
+                      default=default.max_running_executions,
+                      help="executions a node runs at once, whatever their CPU requests (default 32)")
     node.add_argument("--max-download-size", type=_flag(parse_byte_size), metavar="SIZE",
                       default=default.max_download_bytes, help="largest urlDownload input (default 512MiB)")
     node.add_argument("--download-timeout", type=_flag(parse_duration), metavar="DURATION",
@@ -66,7 +69,7 @@ def devstack(args: argparse.Namespace) -> int:
                         bad_computes=args.bad_computes, allowed_local_paths=args.allow_local_path,
                         default_queue_timeout_s=args.default_queue_timeout, host=args.host,
                         auth_token=args.auth_token, insecure=args.insecure, node_policy=NodePolicy(
-                            allow_url_hosts=args.allow_url_host,
+                            allow_url_hosts=args.allow_url_host, max_running_executions=args.max_running_executions,
                             default_execution_timeout_s=args.default_execution_timeout,
                             max_download_bytes=args.max_download_size, download_timeout_s=args.download_timeout,
                             retention_s=args.retention, retention_bytes=args.retention_size))

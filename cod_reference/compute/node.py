@@ -263,6 +263,8 @@ class ComputeNode:
             if self._stop.is_set():
                 return
             for run in list(self._queue):
+                if len(self._running) >= self.config.policy.max_running_executions:
+                    break  # tiny CPU requests must not start unbounded threads
                 fits = all(self._used[k] + run.resources[k] <= self.config.capacity[k] + 1e-9 for k in self._used)
                 if not fits:
                     continue

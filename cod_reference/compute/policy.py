@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-__all__ = ["NodePolicy", "parse_byte_size", "parse_duration", "parse_optional"]
+__all__ = ["NodePolicy", "parse_byte_size", "parse_count", "parse_duration", "parse_optional"]
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 T = TypeVar("T")
@@ -19,6 +19,8 @@ T = TypeVar("T")
 class NodePolicy:
     #: ExecutionTimeout of jobs that set none (and no TotalTimeout), in seconds (``--default-execution-timeout``)
     default_execution_timeout_s: float = 1800.0
+    #: executions running at once, whatever their CPU requests (``--max-running-executions``)
+    max_running_executions: int = 32
     #: hosts, IP addresses or networks (CIDR) that ``urlDownload`` inputs may reach although they
     #: are loopback, link-local, private or multicast (``--allow-url-host``)
     allow_url_hosts: list[str] = field(default_factory=list)
@@ -48,6 +50,17 @@ def parse_duration(text: str) -> float:
         raise ValueError(f"{text!r} is not a duration such as 90s, 15m, 12h or 7d") from None
     if not value > 0 or value == float("inf"):
         raise ValueError(f"{text!r} must be a positive duration")
+    return value
+
+
+def parse_count(text: str) -> int:
+    """A whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise ValueError(f"{text!r} must be at least 1")
     return value
 
 

@@ -129,3 +129,16 @@ def test_remove_tree_handles_any_depth_and_links(tmp_path: Path) -> None:
     os.close(fd)
     remove_tree(top)
     assert not top.exists() and (outside / "keep.txt").read_text() == "keep"
+
+
+def test_stored_spans_are_rotated_at_their_size_cap(tmp_path: Path) -> None:
+    from cod_reference.telemetry import ROTATED_SPANS_FILE, append_records, read_trace
+
+    spans = tmp_path / "spans.jsonl"
+    record = {"traceId": "ab" * 16, "spanId": "", "startTimeUnixNano": 0, "endTimeUnixNano": 0, "pad": "p" * 1000}
+    for i in range(100):   # ~100 KiB of spans, 16 KiB allowed per file
+        append_records(spans, [dict(record, spanId=f"{i:016x}", startTimeUnixNano=i)], max_bytes=16 << 10)
+    assert spans.stat().st_size <= (16 << 10) + 1100
+    assert (tmp_path / ROTATED_SPANS_FILE).stat().st_size <= (16 << 10) + 1100
+    kept = read_trace(spans, "ab" * 16)
+    assert [s["startTimeUnixNano"] for s in kept] == list(range(100 - len(kept), 100))   # the newest
