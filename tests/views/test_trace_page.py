@@ -20,7 +20,7 @@ from adapter_traces import at, make_span
 from views_browser import ROOT, chromium, screenshot_dir, wait_for
 
 from observe_sdk.abi import LogLevel, MetricFormat
-from observe_sdk.trace import Log, Metric, Span, Trace, new_trace_id
+from observe_sdk.trace import Allocation, Log, Metric, Span, Trace, new_trace_id
 from observe_sdk.views import chrome_trace_json, render_html
 
 SPEEDSCOPE = Path(os.environ.get("VIEWS_SPEEDSCOPE",
@@ -28,9 +28,10 @@ SPEEDSCOPE = Path(os.environ.get("VIEWS_SPEEDSCOPE",
 
 
 def known_trace() -> Trace:
-    """run 0..1000 us { parse 100..400 { lex 150..250 }, emit 500..900 (fails) }, with a tag, a log, a metric."""
+    """run 0..1000 us { parse 100..400 { lex 150..250 }, emit 500..900 (fails) }, with a tag, a log, a metric
+    and memory growth (a counter event in chrome-trace)."""
     lex = make_span("lex", 150, 250, Log(LogLevel.WARN, "odd token", at(200)), tags=["tokens:12"])
-    parse = make_span("parse", 100, 400, lex)
+    parse = make_span("parse", 100, 400, lex, Allocation(2, at(300)))
     emit = make_span("emit", 500, 900, Metric(MetricFormat.STATSD, "emitted:1|c", at(600)), error="trap: unreachable")
     run = make_span("run", 0, 1000, parse, emit, manual=True, tags=["job:42"])
     return Trace(trace_id=new_trace_id(), roots=[run], module_name="known.wasm", errors=["trap: unreachable"],
