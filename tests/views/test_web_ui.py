@@ -67,6 +67,7 @@ def test_job_page_shows_output_and_the_trace(browser: Any, views_stack: Any, vow
     assert "EntryModule" in browser.find_element("id", "spec").text
     assert browser.find_element("id", "history").text.count("\n") >= 3
     frame = wait_for(browser, "document.querySelector('iframe.trace')", what="the trace view")
+    assert "chrome-trace" in browser.find_element("id", "trace-note").text
     browser.execute_script("arguments[0].scrollIntoView()", frame)
     browser.switch_to.frame(frame)
     try:

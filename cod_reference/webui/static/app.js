@@ -196,7 +196,10 @@
       frame.src = URL.createObjectURL(new Blob([page], { type: 'text/html' }));
       box.replaceChildren(frame);
       app.querySelector('#trace-note').innerHTML =
-        `· download: <a href="${frame.src}" download="trace-${esc(id)}.html">html</a>`;
+        `· download: <a href="${frame.src}" download="trace-${esc(id)}.html">html</a>, ` +
+        `<a href="${base}?format=chrome-trace" data-download="trace-${esc(id)}.json">chrome-trace</a> ` +
+        '(Perfetto, speedscope), ' +
+        `<a href="${base}?format=folded" data-download="trace-${esc(id)}.folded">folded stacks</a>`;
     } catch (err) {
       box.innerHTML = `<p class="error">${esc(err.message)}</p>`;
     }
