@@ -98,7 +98,9 @@ def _final(client: Client, job: dict[str, Any], show_output: bool) -> int:
                 print(f"  {text}", file=sys.stderr)
     sys.stdout.flush()
     ref = short(job["ID"])
-    commands = [f"describe {ref}", f"logs {ref}", f"trace {ref}"] + ([f"get {ref} --output-dir DIR"] if completed else [])
+    commands = [f"describe {ref}", f"logs {ref}", f"trace {ref}"]
+    if completed:
+        commands.append(f"get {ref} --output-dir DIR")
     print("To see more:", *(f"  cod job {command}" for command in commands), sep="\n", file=sys.stderr)
     return _exit_status(job)
 
