@@ -40,7 +40,7 @@ EXIT_TRACE_LOST = 75
 """``observe-sdk run``'s exit status when the guest succeeded but its telemetry was not all
 delivered (EX_TEMPFAIL: the backend may be back later). A guest's own non-zero status wins."""
 
-STDOUT_ADAPTERS = frozenset({"stdout", "otel-stdout"})
+STDOUT_ADAPTERS = frozenset({"stdout", "otel-stdout", "chrome-trace", "folded", "html"})
 """The adapters that write the telemetry to stdout unless given --out."""
 
 

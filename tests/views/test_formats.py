@@ -121,3 +121,11 @@ def test_observe_sdk_run_writes_an_html_view(tmp_path) -> None:
     data = json.loads(out.read_text().split('type="application/json">', 1)[1].split("</script>", 1)[0])
     names = {i[0] for i in data["ids"]}
     assert {"main", "run", "statsd", "log_write"} <= names
+
+
+def test_without_out_the_document_owns_stdout() -> None:
+    proc = subprocess.run([sys.executable, "-m", "observe_sdk", "run", "guest-examples/build/vowels.instr.wasm",
+                           "--adapter", "chrome-trace"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["otherData"]["spans"] > 10        # only the document: it parses
+    assert "Vowels: 3" in proc.stderr
