@@ -15,6 +15,9 @@ from .output import Column, list_flags, object_flags, print_data, print_object, 
 from .specs import read_spec
 from .submit import stream_logs, submit_and_follow, wait_flags
 
+TAIL_LINES = 10
+"""What ``job logs --tail`` shows of the output already there, unless ``--lines`` says."""
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     api = api_flags()
@@ -59,8 +62,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = with_id("logs", "the output of a job")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing while the job runs")
-    p.add_argument("--tail", "-t", type=int, nargs="?", const=10, metavar="N",
-                   help="only the last N lines (default 10) of what is there, then --follow from there")
+    p.add_argument("--tail", "-t", action="store_true",
+                   help="only the last lines (10, or --lines) of what is there, then --follow from there")
+    p.add_argument("--lines", "-n", type=int, metavar="N", help="with --tail: how many lines (implies --tail)")
     p.add_argument("--execution-id", "-e")
     p.set_defaults(func=with_client(job_logs))
 
@@ -134,9 +138,10 @@ def job_history(args: argparse.Namespace, client: Client) -> int:
 
 
 def job_logs(args: argparse.Namespace, client: Client) -> int:
-    if args.tail is not None and args.tail < 0:
-        raise UsageError(f"--tail {args.tail}: the number of lines cannot be negative")
-    stream_logs(client, args.id, args.execution_id or "", follow=args.follow, tail=args.tail)
+    if args.lines is not None and args.lines < 0:
+        raise UsageError(f"--lines {args.lines}: the number of lines cannot be negative")
+    tail = args.lines if args.lines is not None else (TAIL_LINES if args.tail else None)
+    stream_logs(client, args.id, args.execution_id or "", follow=args.follow, tail=tail)
     return 0
 
 

@@ -136,10 +136,10 @@ def test_node_describe(cod) -> None:
 def test_logs_tail_and_rerun(cod, done_job) -> None:
     code, out, _ = cod("wasm", "run", TOOL, "args", "a", "b", "c", "--name", "usab-lines")
     assert code == 0 and out.splitlines()[1:] == ["args", "a", "b", "c"]
-    code, out, _ = cod("job", "logs", "usab-lines", "--tail", "2")
+    code, out, _ = cod("job", "logs", "usab-lines", "--lines", "2")
     assert out == "b\nc\n"
-    code, out, _ = cod("job", "logs", "usab-lines", "-t")
-    assert out.splitlines()[-1] == "c"
+    code, out, _ = cod("job", "logs", "-t", "usab-lines")   # as Bacalhau's: a flag, then the ID
+    assert code == 0 and out.splitlines()[-1] == "c"
     code, out, err = cod("job", "rerun", "usab-lines")
     assert code == 0, err
     assert out.splitlines()[1:] == ["args", "a", "b", "c"] and "Rerunning job j-" in err
