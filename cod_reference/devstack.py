@@ -35,7 +35,7 @@ def wasm_executor(node_dir: Path, telemetry: Telemetry) -> Executor:
     from .executor.wasm import WasmExecutor
 
     return WasmExecutor(cache_dir=str(node_dir / "module-cache"), tracer_provider=telemetry.tracer_provider,
-                        meter_provider=telemetry.meter_provider)
+                        meter_provider=telemetry.meter_provider, guest_span_sink=telemetry.guest_span_sink)
 
 
 class Devstack:
@@ -184,8 +184,8 @@ class Devstack:
                  f"  web UI:    {self.url}/",
                  f"  API:       {self.url}/api/v1/orchestrator  (OpenAPI: {self.url}/docs)",
                  f"  data dir:  {self.data_dir}"]
-        if self.telemetry and self.telemetry.spans_file:
-            lines.append(f"  traces:    {self.telemetry.spans_file}")
+        if self.telemetry and self.telemetry.trace_store:
+            lines.append(f"  traces:    {self.telemetry.trace_store.root}")
         lines.append(f"  try:       COD_API_PORT={self.port} python -m cod_reference node list")
         return "\n".join(lines)
 

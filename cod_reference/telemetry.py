@@ -6,18 +6,25 @@ set, spans and metrics go to that collector over ``OTEL_EXPORTER_OTLP_PROTOCOL``
 (``http/protobuf`` by default, or ``grpc``); ``OTEL_SERVICE_NAME`` and
 ``OTEL_RESOURCE_ATTRIBUTES`` name the resource; ``OTEL_SDK_DISABLED=true`` or
 ``DO_NOT_TRACK=1`` turn everything off. With no exporter configured, finished spans are
-appended to ``<data dir>/traces/spans.jsonl`` so that ``job trace ID`` can print a job's
-whole trace without any APM; the file holds at most ``max_spans_bytes`` (256 MiB) before
-it is rotated to ``spans.1.jsonl``, which replaces the previous one, so spans take at
-most twice that on disk (guests choose how many spans they make). Telemetry never
-breaks the network: export errors are logged and dropped.
+kept in ``<data dir>/traces/`` (a :class:`TraceStore`) so that ``job trace ID`` can print a
+job's whole trace without any APM; the store holds about ``max_spans_bytes`` (256 MiB), at
+most twice that: past it, the oldest traces are removed (guests choose how many spans they
+make). Telemetry never breaks the network: export errors are logged and dropped.
+
+A guest's spans do not go through the OpenTelemetry SDK's span queue (which drops spans
+when it is full): the executor hands the spans of one execution to :meth:`Telemetry.export_unit`
+as one unit, parents first (see :func:`guest_span_records`), and the store writes a unit
+as one file.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
+import itertools
 import json
 import logging
 import os
+import re
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -31,14 +38,30 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
+from observe_sdk.adapters.common import (
+    ATTR_ERROR_MESSAGE,
+    ATTR_FAULT_MESSAGE,
+    EVENT_LOG,
+    EVENT_METRIC,
+    FAULT_EVENT,
+    STATUS_ERROR,
+    log_attributes,
+    metric_attributes,
+    span_attributes,
+)
 from observe_sdk.adapters.otlp_transport import signal_protocol
+from observe_sdk.adapters.traceinfo import effective_trace_id, host_parent, trace_attributes
+from observe_sdk.trace import Log, Metric, Span, Trace, new_span_id
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "cod"
-SPANS_FILE = "spans.jsonl"
-ROTATED_SPANS_FILE = "spans.1.jsonl"
 MAX_SPANS_BYTES = 256 * 2**20
+GUEST_SCOPE = "observe_sdk"
+ATTR_GUEST_SPANS_DROPPED = "cod.guest.spans_dropped"
+DEFAULT_MAX_GUEST_SPANS = 2_000_000
+"""Spans of one execution the network keeps: a guest may make billions; past this many the
+rest are dropped (counted on the execution span and on the trace)."""
 
 
 def _env(name: str) -> str:
@@ -100,37 +123,101 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-_append_lock = threading.Lock()
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
 
 
-def append_records(path: Path, records: list[dict[str, Any]], max_bytes: int = MAX_SPANS_BYTES) -> None:
-    """Append span records to a spans file, one JSON line each, in one write; a file past
-    ``max_bytes`` is first rotated (:data:`ROTATED_SPANS_FILE`, the older one dropped)."""
-    lines = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
-    with _append_lock:
+class TraceStore:
+    """Span records on disk, one directory per trace, one file per unit (a batch of the
+    network's own spans, or every span of one execution), each written whole: files are
+    made under a temporary name and renamed, so a reader - in this process or another -
+    never sees half a unit.  Reading a trace reads only its own files.
+
+    Disk: once the store holds more than twice ``max_bytes``, the traces written least
+    recently are removed until it holds ``max_bytes`` (the trace just written stays).
+    """
+
+    def __init__(self, root: str | os.PathLike[str], max_bytes: int = MAX_SPANS_BYTES) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self._seq = itertools.count()
+        self._prefix = f"{os.getpid()}-{os.urandom(4).hex()}"
+        self._lock = threading.Lock()
+        self._bytes = sum(f.stat().st_size for f in self.root.glob("*/*.jsonl"))
+
+    def write(self, records: list[dict[str, Any]]) -> None:
+        """Keep ``records`` (of any traces): one unit per trace, records in the order given."""
+        by_trace: dict[str, list[str]] = defaultdict(list)
+        for r in records:
+            by_trace[r["traceId"]].append(json.dumps(r, separators=(",", ":")))
+        for trace_id, lines in by_trace.items():
+            if not _TRACE_ID.fullmatch(trace_id):
+                log.warning("not keeping %d span(s) of a malformed trace id %r", len(lines), trace_id[:64])
+                continue
+            folder = self.root / trace_id
+            folder.mkdir(exist_ok=True)
+            name = f"{self._prefix}-{next(self._seq):09d}.jsonl"
+            tmp = folder / f".{name}.tmp"
+            data = ("\n".join(lines) + "\n").encode("utf-8")
+            tmp.write_bytes(data)
+            os.replace(tmp, folder / name)
+            with self._lock:
+                self._bytes += len(data)
+                if self._bytes > 2 * self.max_bytes:
+                    self._evict(keep=trace_id)
+
+    def _evict(self, keep: str) -> None:
+        """Remove the least recently written traces until the store holds ``max_bytes``."""
+        folders = sorted((p for p in self.root.iterdir() if p.is_dir() and p.name != keep),
+                         key=lambda p: p.stat().st_mtime)
+        for folder in folders:
+            if self._bytes <= self.max_bytes:
+                break
+            for f in folder.iterdir():
+                try:
+                    self._bytes -= f.stat().st_size
+                    f.unlink()
+                except FileNotFoundError:
+                    continue
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+    def read_json(self, trace_id: str) -> str:
+        """Every stored record of one trace as one JSON array (text), units in the order written."""
+        if not _TRACE_ID.fullmatch(trace_id):
+            return "[]"
         try:
-            if path.stat().st_size > max_bytes:
-                path.replace(path.with_name(ROTATED_SPANS_FILE))
+            names = sorted(p.name for p in (self.root / trace_id).iterdir() if p.suffix == ".jsonl")
         except FileNotFoundError:
-            pass
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write(lines)
+            return "[]"
+        texts = []
+        for name in names:
+            try:
+                text = (self.root / trace_id / name).read_text(encoding="utf-8").strip()
+            except FileNotFoundError:
+                continue
+            if text:
+                texts.append(text.replace("\n", ","))
+        return "[" + ",".join(texts) + "]"
+
+    def read(self, trace_id: str) -> list[dict[str, Any]]:
+        """Every stored record of one trace, units in the order written."""
+        records: list[dict[str, Any]] = json.loads(self.read_json(trace_id))
+        return records
 
 
 class FileSpanExporter(SpanExporter):
-    """Appends finished spans, one JSON record a line, to a file."""
+    """Keeps finished spans, as records, in a :class:`TraceStore`."""
 
-    def __init__(self, path: str | os.PathLike[str], max_bytes: int = MAX_SPANS_BYTES) -> None:
-        self.path = Path(path)
-        self.max_bytes = max_bytes
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, store: TraceStore) -> None:
+        self.store = store
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
-            append_records(self.path, [span_record(s) for s in spans], self.max_bytes)
+            self.store.write([span_record(s) for s in spans])
             return SpanExportResult.SUCCESS
         except Exception:
-            log.exception("could not write spans to %s", self.path)
+            log.exception("could not write spans to %s", self.store.root)
             return SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
@@ -155,24 +242,66 @@ class ForwardingSpanExporter(SpanExporter):
         pass
 
 
-def read_trace(spans_file: str | os.PathLike[str], trace_id: str) -> list[dict[str, Any]]:
-    """Every stored span of one trace (in the spans file and the one rotated before it), by start time."""
-    out = []
-    needle = f'"traceId":"{trace_id}"'
-    current = Path(spans_file)
-    for path in (current.with_name(ROTATED_SPANS_FILE), current):
-        try:
-            with open(path, encoding="utf-8") as fh:
-                for line in fh:
-                    if needle in line:
-                        try:
-                            out.append(json.loads(line))
-                        except ValueError:
-                            continue  # a line being written right now
-        except FileNotFoundError:
+# ----------------------------------------------------------------------------- a guest's spans
+
+def guest_span_records(trace: Trace, max_spans: int = DEFAULT_MAX_GUEST_SPANS,
+                       service: str = SERVICE_NAME) -> tuple[list[dict[str, Any]], int]:
+    """The spans of a guest's trace as records, parents before children, and how many were
+    dropped: past ``max_spans`` the rest are dropped, so every kept span's parent is kept.
+
+    Roots are parented on the trace's host span (``traceparent`` in its metadata, as the
+    Observe SDK's adapters do) and carry the trace-level attributes (``wasm.module``, ...);
+    faults and the dropped count go on the first root; events recorded with no span open go
+    on a ``wasm:<module>`` root.
+    """
+    parent = host_parent(trace)
+    trace_hex = f"{effective_trace_id(trace):032x}"
+    roots = [e for e in trace.roots if isinstance(e, Span)]
+    loose = [e for e in trace.roots if not isinstance(e, Span)]
+    if loose:
+        start = min(e.time_ns for e in loose)
+        roots.append(Span(f"wasm:{trace.module_name or 'module'}", "", 0, start, max(trace.end_ns, start),
+                          True, loose, [], None, new_span_id()))
+    root_attrs = trace_attributes(trace)
+    out: list[dict[str, Any]] = []
+    stack: list[tuple[Span, int]] = [(r, parent.span_id if parent else 0) for r in reversed(roots)]
+    dropped = 0
+    while stack:
+        span, parent_id = stack.pop()
+        if len(out) >= max_spans:
+            dropped += sum(1 for _ in span.walk())
             continue
-    out.sort(key=lambda s: (s["startTimeUnixNano"], s["endTimeUnixNano"]))
-    return out
+        record = _guest_record(span, trace_hex, parent_id, service)
+        if not parent_id or (parent is not None and parent_id == parent.span_id):
+            record["attributes"].update(root_attrs)
+        out.append(record)
+        stack.extend((c, span.span_id) for c in reversed(span.events) if type(c) is Span)
+    if out:
+        first = out[0]
+        first["events"].extend({"name": FAULT_EVENT, "timeUnixNano": trace.end_ns,
+                                "attributes": {ATTR_FAULT_MESSAGE: m}} for m in trace.errors)
+        if dropped:
+            first["attributes"][ATTR_GUEST_SPANS_DROPPED] = dropped
+    return out, dropped
+
+
+def _guest_record(span: Span, trace_hex: str, parent_id: int, service: str) -> dict[str, Any]:
+    attrs: dict[str, Any] = span_attributes(span)
+    if span.error is not None:
+        attrs[ATTR_ERROR_MESSAGE] = span.error
+    events = []
+    for e in span.events:
+        if type(e) is Log:
+            events.append({"name": EVENT_LOG, "timeUnixNano": e.time_ns, "attributes": log_attributes(e)})
+        elif type(e) is Metric:
+            events.append({"name": EVENT_METRIC, "timeUnixNano": e.time_ns, "attributes": metric_attributes(e)})
+    return {
+        "traceId": trace_hex, "spanId": f"{span.span_id:016x}",
+        "parentSpanId": f"{parent_id:016x}" if parent_id else "", "name": span.name, "kind": 1,
+        "startTimeUnixNano": span.start_ns, "endTimeUnixNano": span.end_ns, "attributes": attrs, "events": events,
+        "status": {"code": STATUS_ERROR if span.error is not None else 0, "message": span.error or ""},
+        "service": service, "scope": GUEST_SCOPE,
+    }
 
 
 def _any_value(value: Any) -> dict[str, Any]:
@@ -220,10 +349,12 @@ class Telemetry:
                  span_sink: Callable[[list[dict[str, Any]]], None] | None = None,
                  max_spans_bytes: int = MAX_SPANS_BYTES) -> None:
         """Spans go to the OTLP collector when one is configured, else to ``span_sink`` when given
-        (a node whose orchestrator keeps the trace), else to ``<data_dir>/traces/spans.jsonl``."""
-        self.spans_file: Path | None = None
-        self.max_spans_bytes = max_spans_bytes
+        (a node whose orchestrator keeps the trace), else to a :class:`TraceStore` in
+        ``<data_dir>/traces``."""
+        self.trace_store: TraceStore | None = None
+        self._span_sink = span_sink
         self.metric_reader = InMemoryMetricReader()
+        self._otlp = False
         if _disabled():
             self.tracer_provider: trace.TracerProvider = trace.NoOpTracerProvider()
             self.meter_provider: metrics.MeterProvider = metrics.NoOpMeterProvider()
@@ -232,11 +363,12 @@ class Telemetry:
         resource = Resource.create({"service.name": _env("OTEL_SERVICE_NAME") or service_name})
         tp = TracerProvider(resource=resource)
         exporter: SpanExporter | None = _otlp_span_exporter()
+        self._otlp = exporter is not None
         if exporter is None and span_sink is not None:
             exporter = ForwardingSpanExporter(span_sink)
         elif exporter is None and data_dir is not None:
-            self.spans_file = Path(data_dir) / "traces" / SPANS_FILE
-            exporter = FileSpanExporter(self.spans_file, max_spans_bytes)
+            self.trace_store = TraceStore(Path(data_dir) / "traces", max_spans_bytes)
+            exporter = FileSpanExporter(self.trace_store)
         if exporter is not None:
             tp.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=200))
         readers: list[MetricReader] = [self.metric_reader]
@@ -262,17 +394,34 @@ class Telemetry:
             except Exception:
                 log.exception("telemetry flush failed")
 
+    def trace_spans_json(self, trace_id: str) -> str:
+        """The stored spans of one trace as a JSON array of records (``[]`` when spans go to a
+        collector); served as it is read, with no decoding."""
+        if self.trace_store is None:
+            return "[]"
+        self.flush(spans_only=True)  # the meter provider too would push metrics to a collector per call
+        return self.trace_store.read_json(trace_id)
+
     def trace_spans(self, trace_id: str) -> list[dict[str, Any]]:
         """The stored spans of one trace (empty when spans go to a collector)."""
-        if self.spans_file is None:
-            return []
-        self.flush(spans_only=True)  # the meter provider too would push metrics to a collector per call
-        return read_trace(self.spans_file, trace_id)
+        records: list[dict[str, Any]] = json.loads(self.trace_spans_json(trace_id))
+        return records
 
     def store_spans(self, records: list[dict[str, Any]]) -> None:
         """Keep span records another node forwarded (with this node's own, for ``job trace``)."""
-        if self.spans_file is not None and records:
-            append_records(self.spans_file, records, self.max_spans_bytes)
+        if self.trace_store is not None and records:
+            self.trace_store.write(records)
+
+    @property
+    def guest_span_sink(self) -> Callable[[list[dict[str, Any]]], None] | None:
+        """Where an executor hands the spans of one execution, as one unit (see
+        :func:`guest_span_records`); None when spans go to an OTLP collector (or nowhere),
+        where guests' spans go through the tracer provider instead."""
+        if self._otlp or isinstance(self.tracer_provider, trace.NoOpTracerProvider):
+            return None
+        if self._span_sink is not None:
+            return self._span_sink
+        return self.store_spans if self.trace_store is not None else None
 
     def metrics_snapshot(self) -> dict[str, Any]:
         """Current values of the network's metrics, by instrument name."""

@@ -124,6 +124,8 @@ class WasmExecutor:
         max_cached_modules: int = 64,
         trace_flush_timeout_s: float = 2.0,
         max_output_bytes: int | None = DEFAULT_MAX_OUTPUT_BYTES,
+        guest_span_sink: Callable[[list[dict[str, Any]]], None] | None = None,
+        max_guest_spans: int | None = None,
     ) -> None:
         """
         :param cache_dir: where compiled modules are kept across restarts (None: memory only).
@@ -135,6 +137,12 @@ class WasmExecutor:
             spans to reach the tracer provider before returning.
         :param max_output_bytes: a guest whose stdout or stderr grows past this is stopped
             (error kind ``"output"``), so that it cannot fill the node's disk (None: no cap).
+        :param guest_span_sink: where the guest spans of one execution go, as one unit of span
+            records, parents first (:func:`cod_reference.telemetry.guest_span_records`), instead
+            of through the tracer provider's span queue, which drops spans when it is full.
+        :param max_guest_spans: spans of one execution kept (with ``guest_span_sink``; None:
+            :data:`cod_reference.telemetry.DEFAULT_MAX_GUEST_SPANS`); the number dropped past
+            it goes on the ``call`` span and the guest's first root span.
         """
         config = wasmtime.Config()
         config.epoch_interruption = True
@@ -161,6 +169,8 @@ class WasmExecutor:
         self._durations = meter.create_histogram(
             "wasm_execution_duration", unit="s", description="Wall time of Wasm executions, by outcome")
         self._observe_options = observe_options
+        self._guest_span_sink = guest_span_sink
+        self.max_guest_spans = max_guest_spans
         self._adapter: Any = None
         self._adapter_lock = threading.Lock()
         self._closed = False
@@ -451,7 +461,9 @@ class WasmExecutor:
                                 "guests run without their own spans", exc)
                     self._closed = True
                     return None
-                self._adapter = OpenTelemetryAdapter(tracer_provider=self._tracer_provider,
+                # with a span sink, the adapter gives the guest's logs and metrics; its spans go to the sink
+                tracer_provider = False if self._guest_span_sink is not None else self._tracer_provider
+                self._adapter = OpenTelemetryAdapter(tracer_provider=tracer_provider,
                                                      meter_provider=self._meter_provider)
             return self._adapter
 
@@ -466,9 +478,30 @@ class WasmExecutor:
         observed, run.observed = run.observed, []
         for ctx in observed:
             try:
-                ctx.finish()
+                finished = ctx.finish()
             except Exception:
                 log.exception("execution %s: observe finish failed", run.request.execution_id)
+                continue
+            if self._guest_span_sink is not None:
+                self._export_guest_spans(run, finished)
+
+    def _export_guest_spans(self, run: _Run, finished: Any) -> None:
+        """The guest's spans, as one unit, to the sink; what a limit dropped, on the current span."""
+        # imported here: the Observe SDK is loaded only once a guest needs it (see _execute)
+        from ..telemetry import ATTR_GUEST_SPANS_DROPPED, DEFAULT_MAX_GUEST_SPANS, guest_span_records
+
+        limit = DEFAULT_MAX_GUEST_SPANS if self.max_guest_spans is None else self.max_guest_spans
+        try:
+            records, dropped = guest_span_records(finished, limit)
+            if dropped:
+                trace.get_current_span().set_attribute(ATTR_GUEST_SPANS_DROPPED, dropped)
+                log.warning("execution %s: %d guest span(s) dropped (over %d per execution)",
+                            run.request.execution_id, dropped, limit)
+            if records:
+                assert self._guest_span_sink is not None
+                self._guest_span_sink(records)
+        except Exception:  # telemetry must not fail the job
+            log.exception("execution %s: cannot export the guest's spans", run.request.execution_id)
 
     # -- spans -------------------------------------------------------------------------
     @contextlib.contextmanager

@@ -25,7 +25,7 @@ def test_otel_env_sends_spans_and_metrics_to_a_collector(protocol, tmp_path, mon
         monkeypatch.setenv("OTEL_SERVICE_NAME", "cod-under-test")
         monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test")
         with Devstack(data_dir=tmp_path, computes=1, port=0) as stack:
-            assert stack.telemetry.spans_file is None  # spans go to the collector, not the data dir
+            assert stack.telemetry.trace_store is None  # spans go to the collector, not the data dir
             with Client(port=stack.port) as client:
                 job = run(client, tool_job("args"))
                 assert job["State"]["StateType"] == "Completed"

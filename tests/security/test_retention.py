@@ -131,14 +131,14 @@ def test_remove_tree_handles_any_depth_and_links(tmp_path: Path) -> None:
     assert not top.exists() and (outside / "keep.txt").read_text() == "keep"
 
 
-def test_stored_spans_are_rotated_at_their_size_cap(tmp_path: Path) -> None:
-    from cod_reference.telemetry import ROTATED_SPANS_FILE, append_records, read_trace
+def test_stored_spans_are_bounded_oldest_traces_first(tmp_path: Path) -> None:
+    from cod_reference.telemetry import TraceStore
 
-    spans = tmp_path / "spans.jsonl"
-    record = {"traceId": "ab" * 16, "spanId": "", "startTimeUnixNano": 0, "endTimeUnixNano": 0, "pad": "p" * 1000}
-    for i in range(100):   # ~100 KiB of spans, 16 KiB allowed per file
-        append_records(spans, [dict(record, spanId=f"{i:016x}", startTimeUnixNano=i)], max_bytes=16 << 10)
-    assert spans.stat().st_size <= (16 << 10) + 1100
-    assert (tmp_path / ROTATED_SPANS_FILE).stat().st_size <= (16 << 10) + 1100
-    kept = read_trace(spans, "ab" * 16)
-    assert [s["startTimeUnixNano"] for s in kept] == list(range(100 - len(kept), 100))   # the newest
+    store = TraceStore(tmp_path, max_bytes=16 << 10)
+    record = {"spanId": "", "startTimeUnixNano": 0, "endTimeUnixNano": 0, "pad": "p" * 1000}
+    traces = [f"{i:032x}" for i in range(100)]
+    for i, trace_id in enumerate(traces):   # ~100 KiB of spans, 16 KiB allowed (32 KiB at most)
+        store.write([dict(record, traceId=trace_id, spanId=f"{i:016x}")])
+        assert sum(f.stat().st_size for f in tmp_path.glob("*/*.jsonl")) <= (32 << 10) + 1100
+    kept = [t for t in traces if store.read(t)]
+    assert kept == traces[len(traces) - len(kept):] and len(kept) >= 10   # the newest

@@ -1,0 +1,81 @@
+"""No span lost between a job and its trace (issue #11): a 300k-span guest through the network."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cod_helpers import run, wait_for
+
+from cod_reference.client import Client
+from cod_reference.devstack import Devstack
+from cod_reference.models import wasm_job
+from cod_reference.telemetry import ATTR_GUEST_SPANS_DROPPED, Telemetry
+from observe_sdk import Options
+from observe_sdk.adapters.common import ATTR_FUNCTION_INDEX
+
+BRANCHES, LEAVES = 1000, 299       # 1 + 1000 + 299,000 = 300,001 guest spans
+# _start (5) -> branch (4) x BRANCHES -> leaf (3) x LEAVES each, instrumented by hand
+WIDE = f'''(module
+  (import "dylibso:observe/instrument" "enter" (func $enter (param i32)))
+  (import "dylibso:observe/instrument" "exit" (func $exit (param i32)))
+  (import "dylibso:observe/instrument" "memory-grow" (func $grow (param i32)))
+  (memory (export "memory") 1)
+  (func $leaf (call $enter (i32.const 3)) (call $exit (i32.const 3)))
+  (func $branch (local $i i32)
+    (call $enter (i32.const 4))
+    (loop $l (call $leaf) (local.set $i (i32.add (local.get $i) (i32.const 1)))
+             (br_if $l (i32.lt_u (local.get $i) (i32.const {LEAVES}))))
+    (call $exit (i32.const 4)))
+  (func (export "_start") (local $i i32)
+    (call $enter (i32.const 5))
+    (loop $l (call $branch) (local.set $i (i32.add (local.get $i) (i32.const 1)))
+             (br_if $l (i32.lt_u (local.get $i) (i32.const {BRANCHES}))))
+    (call $exit (i32.const 5))))'''.encode()
+
+
+def every_span_executor(node_dir: Path, telemetry: Telemetry):  # type: ignore[no-untyped-def]
+    from cod_reference.executor.wasm import WasmExecutor
+
+    return WasmExecutor(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider,
+                        guest_span_sink=telemetry.guest_span_sink,
+                        observe_options=Options(min_span_duration_us=0, max_events=10_000_000))
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
+    stack = Devstack(data_dir=tmp_path_factory.mktemp("cod-fidelity"), computes=1, port=0,
+                     executor_factory=every_span_executor, heartbeat_interval_s=0.5)
+    stack.start()
+    try:
+        with Client(port=stack.port) as c:
+            yield c
+    finally:
+        stack.stop()
+
+
+def test_a_300k_span_job_keeps_every_span_and_every_parent(client: Client) -> None:
+    job = run(client, wasm_job(WIDE), timeout=120)
+    assert job["State"]["StateType"] == "Completed", job["State"]
+
+    def spans():  # the network's own spans arrive in batches; the guest's in one unit
+        found = client.trace(job["ID"], "records")["Spans"]
+        return found if any(s["name"] == "publish" for s in found) else None
+
+    records = wait_for(spans, timeout=60, what="the job's spans")
+    by_id = {s["spanId"]: s for s in records}
+    assert len(by_id) == len(records)
+    guest = [s for s in records if s["scope"] == "observe_sdk"]
+    index = {s["spanId"]: s["attributes"][ATTR_FUNCTION_INDEX] for s in guest}
+    counts = {i: 0 for i in (3, 4, 5)}
+    for i in index.values():
+        counts[i] += 1
+    assert counts == {5: 1, 4: BRANCHES, 3: BRANCHES * LEAVES} and len(guest) == sum(counts.values())
+    # every parent is there: one trace, one root (the orchestrator's), the guest's root under `call`
+    roots = [s for s in records if not s["parentSpanId"]]
+    assert len(roots) == 1 and all(s["parentSpanId"] in by_id for s in records if s is not roots[0])
+    assert {s["traceId"] for s in records} == {roots[0]["traceId"]}
+    (start,) = [s for s in guest if index[s["spanId"]] == 5]
+    assert by_id[start["parentSpanId"]]["name"] == "call"
+    assert all(index[s["parentSpanId"]] == index[s["spanId"]] + 1 for s in guest if s is not start)
+    assert not any(ATTR_GUEST_SPANS_DROPPED in s["attributes"] for s in records)
