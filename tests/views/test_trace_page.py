@@ -215,3 +215,27 @@ def test_spans_that_outlive_their_parent_are_drawn_and_clickable(browser: Any, t
     wait_for(browser, "(document.querySelector('#details h3') || {}).textContent === 'late'")
     flame = {b["name"]: b for b in browser.execute_script("return window.traceView.flameBars()")}
     assert flame["execution"]["w"] <= flame["submit"]["w"] + 0.5    # the parent is as wide as what it started
+
+
+def test_wheel_zooms_around_the_pointer_and_drag_pans(browser: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
+
+    page = tmp_path / "zoom.html"
+    page.write_text(render_html([known_trace()]))
+    open_page(browser, page)
+    canvas = browser.find_element("id", "timeline")
+    before = bars(browser)["lex"]
+    centre_x = before["x"] + before["w"] / 2
+    origin = ScrollOrigin.from_element(canvas, int(centre_x - canvas.size["width"] / 2),
+                                       int(before["y"] + before["h"] / 2 - canvas.size["height"] / 2))
+    ActionChains(browser).scroll_from_origin(origin, 0, -400).perform()      # wheel up: zoom in
+    zoomed = wait_for(browser, f"(window.traceView.timelineBars().find(b => b.name === 'lex') || {{w: 0}}).w "
+                               f"> {before['w'] * 1.5} && window.traceView.timelineBars().find(b => b.name === 'lex')",
+                      what="lex wider after the wheel")
+    assert zoomed["x"] <= centre_x <= zoomed["x"] + zoomed["w"]              # still under the pointer
+    ActionChains(browser).move_to_element_with_offset(canvas, 0, 0).click_and_hold().move_by_offset(120, 0) \
+        .release().perform()
+    moved = wait_for(browser, "window.traceView.timelineBars().find(b => b.name === 'lex' && "
+                              f"b.x > {zoomed['x'] + 60})", what="lex moved right with the drag")
+    assert moved["x"] - zoomed["x"] == pytest.approx(120, abs=3) and moved["w"] == pytest.approx(zoomed["w"])
