@@ -516,8 +516,13 @@
       if (a) { e.preventDefault(); select(Number(a.dataset.row), true); }
     });
   }
+  // t0 is nanoseconds since the epoch, as a string: more digits than a double holds
+  const began = new Date(Number(BigInt(data.t0) / 1000000n) + traceStart / 1e6);
   document.getElementById('summary').textContent =
-    `${fmtInt(N)} spans · ${tracks.length} trace${tracks.length === 1 ? '' : 's'} · ${fmtDur(traceEnd - traceStart)}`;
+    `${fmtInt(N)} spans · ${tracks.length} trace${tracks.length === 1 ? '' : 's'} · ${fmtDur(traceEnd - traceStart)}` +
+    (data.t0 !== '0' ? ` · ${began.toISOString().replace('T', ' ').slice(0, 23)} UTC` : '');
+  tl.canvas.setAttribute('aria-label', `timeline of ${fmtInt(N)} spans`);
+  fl.canvas.setAttribute('aria-label', 'flame graph of the same spans, merged by call path');
   charWidth = (() => { const c = tl.ctx; c.font = '12px system-ui, sans-serif'; return c.measureText('abcdefghijklmnopqrstuvwxyz_0123').width / 31; })();
   draw();
 
