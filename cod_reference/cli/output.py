@@ -70,7 +70,7 @@ def print_rows(args: argparse.Namespace, data: Any, columns: Sequence[Column], r
     if args.output in ("json", "yaml"):
         print_data(data, args.output)
         return
-    texts = [["" if c is None else str(c) for c in row] for row in rows]
+    texts = _texts(rows)
     if args.output == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         if not args.hide_header:
@@ -79,23 +79,32 @@ def print_rows(args: argparse.Namespace, data: Any, columns: Sequence[Column], r
         return
     if not args.wide:
         texts = [[_fit(text, col) for text, col in zip(row, columns, strict=True)] for row in texts]
-    header = [] if args.hide_header else [[c.header for c in columns]]
-    cells = header + texts
-    if not cells:
-        return
-    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
-    bold = bool(header) and not args.no_style and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    for n, row in enumerate(cells):
-        line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-        print(f"\033[1m{line}\033[0m" if bold and n == 0 else line)
+    if args.hide_header:
+        lines = _aligned(texts)
+    else:
+        head, *lines = _aligned([[c.header for c in columns], *texts])
+        bold = not args.no_style and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        print(f"\033[1m{head}\033[0m" if bold else head)
+    for line in lines:
+        print(line)
 
 
 def table(rows: list[list[Any]], header: list[str]) -> None:
     """A plain aligned table inside a text view."""
-    cells = [header] + [["" if c is None else str(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    for row in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    for line in _aligned([header, *_texts(rows)]):
+        print(line)
+
+
+def _texts(rows: list[list[Any]]) -> list[list[str]]:
+    return [["" if c is None else str(c) for c in row] for row in rows]
+
+
+def _aligned(cells: list[list[str]]) -> list[str]:
+    """The rows as lines, each column as wide as its widest cell."""
+    if not cells:
+        return []
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
 
 
 def _fit(text: str, column: Column) -> str:

@@ -169,3 +169,19 @@ def test_without_the_cod_extra_cod_says_which_to_install(missing: str) -> None:
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [
         f"Error: the cod command needs the 'cod' extra ({missing} is not installed): pip install 'observe-sdk[cod]'"]
+
+
+def test_a_terminal_gets_a_bold_header_unless_no_style(monkeypatch, capsys) -> None:
+    import argparse
+    import sys
+
+    from cod_reference.cli.output import Column, print_rows
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    args = argparse.Namespace(output="table", wide=False, hide_header=False, no_style=False)
+    print_rows(args, [], [Column("ID", ident=True), Column("NAME", 5)], [["j-0123456789abcdef", "a long name"]])
+    assert capsys.readouterr().out == "\033[1mID          NAME\033[0m\nj-01234567  a lo…\n"
+    args.no_style = True
+    print_rows(args, [], [Column("ID", ident=True), Column("NAME", 5)], [["j-0123456789abcdef", "a long name"]])
+    assert capsys.readouterr().out == "ID          NAME\nj-01234567  a lo…\n"
