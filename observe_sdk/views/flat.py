@@ -1,10 +1,10 @@
 """Traces as one flat table of spans: what every view draws from.
 
 :func:`flatten` walks a list of :class:`~observe_sdk.trace.Trace` once, depth first,
-and gives each span a row: its track (one per trace), its parent's row, its depth,
-its self time (duration minus its children's), and an index into a table of
-distinct identities (display name, raw name, function index, kind), so that a
-view of 250k calls of one function names it once.
+and gives each span a row: its parent's row, its self time (duration minus its
+children's), and an index into a table of distinct identities (display name, raw
+name, function index, kind), so that a view of 250k calls of one function names it
+once.  Each trace is a track: a range of consecutive rows.
 """
 from __future__ import annotations
 
@@ -44,26 +44,12 @@ class FlatTrace:
     spans: list[Span] = field(default_factory=list)
     identity: list[int] = field(default_factory=list)
     parent: list[int] = field(default_factory=list)     # row of the parent span, -1 for a root
-    depth: list[int] = field(default_factory=list)
-    track: list[int] = field(default_factory=list)
     self_ns: list[int] = field(default_factory=list)
     with_events: list[int] = field(default_factory=list)  # rows whose span holds logs, metrics or growth
 
     @property
     def start_ns(self) -> int:
         return min((t.start_ns for t in self.tracks), default=0)
-
-    @property
-    def end_ns(self) -> int:
-        return max((t.end_ns for t in self.tracks), default=0)
-
-    def stack(self, row: int) -> list[str]:
-        """The display names from the root down to the span at ``row``."""
-        names = []
-        while row >= 0:
-            names.append(self.identities[self.identity[row]].name)
-            row = self.parent[row]
-        return names[::-1]
 
 
 def track_title(trace: Trace, number: int) -> str:
@@ -74,10 +60,8 @@ def flatten(traces: list[Trace]) -> FlatTrace:
     flat = FlatTrace()
     ids: dict[tuple[str, str, int, bool], int] = {}
     # the loop runs once per span (a quarter of a million for fib(25)): bound methods, no per-span objects
-    spans, identity, parents, depths, tracks, self_ns = (flat.spans.append, flat.identity.append,
-                                                         flat.parent.append, flat.depth.append,
-                                                         flat.track.append, flat.self_ns.append)
-    with_events = flat.with_events.append
+    spans, identity, parents = flat.spans.append, flat.identity.append, flat.parent.append
+    self_ns, with_events = flat.self_ns.append, flat.with_events.append
     for number, trace in enumerate(traces):
         roots = trace.root_spans
         track = Track(title=track_title(trace, number), trace_id=trace.trace_id_hex, module=trace.module_name,
@@ -85,12 +69,11 @@ def flatten(traces: list[Trace]) -> FlatTrace:
                       start_ns=trace.start_ns or min((s.start_ns for s in roots), default=0),
                       end_ns=max([trace.end_ns, *(s.end_ns for s in roots)]),
                       root_events=[e for e in trace.roots if type(e) is not Span], first=len(flat.spans))
-        t = len(flat.tracks)
         flat.tracks.append(track)
-        stack: list[tuple[Span, int, int]] = [(s, -1, 0) for s in reversed(roots)]
+        stack: list[tuple[Span, int]] = [(s, -1) for s in reversed(roots)]
         row = track.first
         while stack:
-            span, parent, depth = stack.pop()
+            span, parent = stack.pop()
             key = (span.name, span.raw_name, span.function_index, span.manual)
             ident = ids.get(key)
             if ident is None:
@@ -99,8 +82,6 @@ def flatten(traces: list[Trace]) -> FlatTrace:
             spans(span)
             identity(ident)
             parents(parent)
-            depths(depth)
-            tracks(t)
             own = span.end_ns - span.start_ns
             children = []
             other = False
@@ -113,8 +94,7 @@ def flatten(traces: list[Trace]) -> FlatTrace:
             self_ns(own if own > 0 else 0)
             if other:
                 with_events(row)
-            next_depth = depth + 1
-            stack.extend([(c, row, next_depth) for c in reversed(children)])
+            stack.extend([(c, row) for c in reversed(children)])
             row += 1
         track.count = len(flat.spans) - track.first
     return flat
