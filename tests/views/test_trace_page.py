@@ -21,7 +21,7 @@ from views_browser import ROOT, chromium, screenshot_dir, wait_for
 
 from observe_sdk.abi import LogLevel, MetricFormat
 from observe_sdk.trace import Allocation, Log, Metric, Span, Trace, new_trace_id
-from observe_sdk.views import chrome_trace_json, render_html
+from observe_sdk.views import chrome_trace_json, folded_text, render_html
 
 SPEEDSCOPE = Path(os.environ.get("VIEWS_SPEEDSCOPE",
                                  ROOT / ".views-tools" / "node_modules" / "speedscope" / "dist" / "release"))
@@ -239,3 +239,17 @@ def test_wheel_zooms_around_the_pointer_and_drag_pans(browser: Any, tmp_path: Pa
     moved = wait_for(browser, "window.traceView.timelineBars().find(b => b.name === 'lex' && "
                               f"b.x > {zoomed['x'] + 60})", what="lex moved right with the drag")
     assert moved["x"] - zoomed["x"] == pytest.approx(120, abs=3) and moved["w"] == pytest.approx(zoomed["w"])
+
+
+def test_speedscope_reads_our_folded_stacks(browser: Any, speedscope: tuple[str, Path]) -> None:
+    url, root = speedscope
+    (root / "known.folded").write_text(folded_text([known_trace()]))
+    browser.get(f"{url}/index.html#profileURL=/known.folded&title=folded")
+    wait_for(browser, "document.title === 'folded - speedscope'", what="speedscope to load the stacks")
+    browser.find_element("tag name", "body").send_keys("3")
+    wait_for(browser, "document.body.innerText.includes('Symbol Name')", what="speedscope's sandwich table")
+    lines = browser.find_element("tag name", "body").text.splitlines()
+    # weights are our microseconds: run 1000 in total, parse 300 in total and 200 of its own
+    parse = lines.index("parse")
+    assert lines[parse - 2].startswith("300 ") and lines[parse - 1].startswith("200 "), lines[parse - 2:parse + 1]
+    assert "lex" in lines and "emit" in lines
