@@ -31,7 +31,7 @@ from .abi import IMPORTS, NAMESPACES, NS_LEGACY
 from .adapters.base import Adapter
 from .component import is_component
 from .errors import CliError
-from .host.context import describe_trap
+from .host.context import TraceContext, describe_trap
 from .names import ModuleFormatError, ModuleInfo, read_module_info
 from .options import Options
 from .version import __version__
@@ -241,43 +241,45 @@ def cmd_run(ns: argparse.Namespace) -> int:
     linker.define_wasi()
     adapter = make_adapter(ns.adapter, ns.out)
     _note_nothing_to_trace(ns, info)
-    results = sys.stderr if _guest_stdout_to_stderr(ns) else sys.stdout
     options = Options(min_span_duration_us=ns.min_span_us, recorder=ns.recorder)
     ctx = adapter.start(linker, wasm, options, store=store)
     code = 0
     try:
-        try:
-            instance = linker.instantiate(store, module)
-        except wasmtime.ExitTrap as exc:  # the start function called proc_exit
-            code = exc.code
-            return code
-        except wasmtime.Trap as exc:      # the start function or a data segment trapped
-            ctx.record_trap(exc)
-            print(f"observe-sdk: error: {ns.module}: trapped while instantiating: {describe_trap(exc)}",
-                  file=sys.stderr)
-            code = 134
-            return code
-        except wasmtime.WasmtimeError as exc:
-            raise CliError(f"{ns.module}: cannot instantiate: {describe_trap(exc)}") from None
-        exports = instance.exports(store)
-        for name, args in calls:
-            func = exports[name]
-            assert isinstance(func, wasmtime.Func)  # _plan_calls checked the module's export types
-            try:
-                result = ctx.call(store, func, *args)
-            except wasmtime.ExitTrap as exc:
-                code = exc.code
-                break
-            except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-                print(f"observe-sdk: error: {ns.module}: {name} trapped: {describe_trap(exc)}", file=sys.stderr)
-                code = 134
-                break
-            if name not in ("_start", "_initialize") and result is not None:
-                print(result if not isinstance(result, list) else " ".join(map(str, result)), file=results)
+        code = _run_calls(ns, ctx, store, linker, module, calls)
     finally:
         ctx.finish()
         code = _report_delivery(ns, adapter, code)
     return code
+
+
+def _run_calls(ns: argparse.Namespace, ctx: TraceContext, store: wasmtime.Store, linker: wasmtime.Linker,
+               module: wasmtime.Module, calls: list[tuple[str, list[Any]]]) -> int:
+    """Instantiate the module and make the planned calls; the guest's exit status."""
+    try:
+        instance = linker.instantiate(store, module)
+    except wasmtime.ExitTrap as exc:  # the start function called proc_exit
+        return exc.code
+    except wasmtime.Trap as exc:      # the start function or a data segment trapped
+        ctx.record_trap(exc)
+        print(f"observe-sdk: error: {ns.module}: trapped while instantiating: {describe_trap(exc)}", file=sys.stderr)
+        return 134
+    except wasmtime.WasmtimeError as exc:
+        raise CliError(f"{ns.module}: cannot instantiate: {describe_trap(exc)}") from None
+    results = sys.stderr if _guest_stdout_to_stderr(ns) else sys.stdout
+    exports = instance.exports(store)
+    for name, args in calls:
+        func = exports[name]
+        assert isinstance(func, wasmtime.Func)  # _plan_calls checked the module's export types
+        try:
+            result = ctx.call(store, func, *args)
+        except wasmtime.ExitTrap as exc:
+            return exc.code
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+            print(f"observe-sdk: error: {ns.module}: {name} trapped: {describe_trap(exc)}", file=sys.stderr)
+            return 134
+        if name not in ("_start", "_initialize") and result is not None:
+            print(result if not isinstance(result, list) else " ".join(map(str, result)), file=results)
+    return 0
 
 
 def cmd_inspect_component(ns: argparse.Namespace, wasm: bytes) -> int:
