@@ -35,10 +35,11 @@ from observe_sdk.adapters.stdout import format_trace
 from observe_sdk.trace import Allocation, Event, Log, Metric, Span, Trace
 from observe_sdk.views import chrome_trace_json, folded_text, render_html
 
-from .telemetry import otlp_json
+from .telemetry import ATTR_GUEST_SPANS_DROPPED, GUEST_SCOPE, otlp_json
 
 FORMATS = ("tree", "json", "chrome-trace", "folded", "html")
-_NOT_TAGS = {ATTR_SPAN_KIND, ATTR_FUNCTION_INDEX, ATTR_FUNCTION_RAW_NAME, ATTR_ALLOCATION, ATTR_ERROR_MESSAGE}
+_NOT_TAGS = {ATTR_SPAN_KIND, ATTR_FUNCTION_INDEX, ATTR_FUNCTION_RAW_NAME, ATTR_ALLOCATION, ATTR_ERROR_MESSAGE,
+             ATTR_GUEST_SPANS_DROPPED}
 
 
 def _level(name: str) -> int:
@@ -99,6 +100,9 @@ def records_to_trace(records: list[dict[str, Any]], title: str = "") -> Trace:
     """One trace of the network's span records: each span under its parent, in time order."""
     faults: list[str] = []
     spans = {r["spanId"]: _span(r, faults) for r in records}
+    faults.extend(f"{r['attributes'][ATTR_GUEST_SPANS_DROPPED]} guest span(s) of one execution dropped "
+                  f"(over the limit of spans an execution keeps)"
+                  for r in records if r.get("scope") == GUEST_SCOPE and ATTR_GUEST_SPANS_DROPPED in r["attributes"])
     children: dict[str, list[Span]] = defaultdict(list)
     roots: list[Event] = []
     for record in records:

@@ -79,3 +79,22 @@ def test_a_300k_span_job_keeps_every_span_and_every_parent(client: Client) -> No
     assert by_id[start["parentSpanId"]]["name"] == "call"
     assert all(index[s["parentSpanId"]] == index[s["spanId"]] + 1 for s in guest if s is not start)
     assert not any(ATTR_GUEST_SPANS_DROPPED in s["attributes"] for s in records)
+
+
+def test_a_limit_keeps_parents_first_and_says_how_many_it_dropped() -> None:
+    from cod_reference.telemetry import GUEST_SCOPE, guest_span_records
+    from cod_reference.traceview import tree_text
+    from observe_sdk.trace import Span, Trace, new_span_id
+
+    def tree(depth: int, width: int) -> Span:
+        return Span("node", "node", 1, 0, 10, False, [tree(depth - 1, width) for _ in range(width)] if depth else [],
+                    span_id=new_span_id())
+
+    root = tree(4, 3)                                    # 1 + 3 + 9 + 27 + 81 = 121 spans
+    records, dropped = guest_span_records(Trace(b"\x01" * 16, roots=[root]), max_spans=50)
+    assert (len(records), dropped) == (50, 71)
+    ids = {r["spanId"] for r in records}
+    assert all(r["parentSpanId"] in ids for r in records[1:]) and not records[0]["parentSpanId"]
+    assert records[0]["attributes"][ATTR_GUEST_SPANS_DROPPED] == 71 and records[0]["scope"] == GUEST_SCOPE
+    assert "! 71 guest span(s) of one execution dropped (over the limit of spans an execution keeps)" in \
+        tree_text(records)

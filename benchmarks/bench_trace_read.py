@@ -1,0 +1,107 @@
+"""Reading a job's trace back: `cod job trace ID` on a 124k-span guest (issue #11).
+
+    .venv/bin/python benchmarks/bench_trace_read.py [SPANS]
+
+Runs a job whose guest makes SPANS (default 124,000) spans through a devstack that keeps
+every span, then times what `cod job trace ID` does: the API call (the orchestrator reads
+the trace's files and serves them; the client decodes them) and the tree it prints.  Side
+by side, in the same run: the layout the network used before, one spans.jsonl for every
+trace, read by a scan of every line and decoded line by line (the 124k spans of the job
+between the same number of another job's).
+"""
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cod_reference.client import Client  # noqa: E402
+from cod_reference.devstack import Devstack  # noqa: E402
+from cod_reference.models import wasm_job  # noqa: E402
+from cod_reference.telemetry import Telemetry  # noqa: E402
+from cod_reference.traceview import tree_text  # noqa: E402
+from observe_sdk import Options  # noqa: E402
+
+
+def wide(spans: int) -> bytes:
+    """_start -> 400 branches -> leaves: ``spans`` function spans in all."""
+    branches = 400
+    leaves = max(1, (spans - 1 - branches) // branches)
+    return f'''(module
+  (import "dylibso:observe/instrument" "enter" (func $enter (param i32)))
+  (import "dylibso:observe/instrument" "exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func $leaf (call $enter (i32.const 2)) (call $exit (i32.const 2)))
+  (func $branch (local $i i32) (call $enter (i32.const 3))
+    (loop $l (call $leaf) (local.set $i (i32.add (local.get $i) (i32.const 1)))
+             (br_if $l (i32.lt_u (local.get $i) (i32.const {leaves})))) (call $exit (i32.const 3)))
+  (func (export "_start") (local $i i32) (call $enter (i32.const 4))
+    (loop $l (call $branch) (local.set $i (i32.add (local.get $i) (i32.const 1)))
+             (br_if $l (i32.lt_u (local.get $i) (i32.const {branches})))) (call $exit (i32.const 4))))'''.encode()
+
+
+def every_span_executor(node_dir: Path, telemetry: Telemetry):  # type: ignore[no-untyped-def]
+    from cod_reference.executor.wasm import WasmExecutor
+
+    return WasmExecutor(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider,
+                        guest_span_sink=telemetry.guest_span_sink,
+                        observe_options=Options(min_span_duration_us=0, max_events=10_000_000))
+
+
+def old_layout_read(records: list[dict], tmp: Path) -> float:
+    """The previous store: every trace in one spans.jsonl, scanned and decoded line by line."""
+    path = tmp / "spans.jsonl"
+    other = [dict(r, traceId="f" * 32) for r in records]
+    with open(path, "w", encoding="utf-8") as fh:
+        for r in (*other, *records):
+            fh.write(json.dumps(r, separators=(",", ":")) + "\n")
+    t0 = time.perf_counter()
+    needle = f'"traceId":"{records[0]["traceId"]}"'
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if needle in line:
+                out.append(json.loads(line))
+    out.sort(key=lambda s: (s["startTimeUnixNano"], s["endTimeUnixNano"]))
+    body = json.dumps({"Spans": out})   # the API then encoded them again...
+    json.loads(body)                    # ...and the client decoded them
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    spans = int(sys.argv[1]) if len(sys.argv) > 1 else 124_000
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = Devstack(data_dir=Path(tmp) / "stack", computes=1, port=0, executor_factory=every_span_executor)
+        stack.start()
+        try:
+            with Client(port=stack.port) as client:
+                job_id = client.submit(wasm_job(wide(spans)))["JobID"]
+                client.wait(job_id, timeout=600, interval=0.05)
+                while not any(s["name"] == "publish" for s in client.trace(job_id, "records")["Spans"]):
+                    time.sleep(0.2)
+                t0 = time.perf_counter()
+                records = client.trace(job_id, "records")["Spans"]
+                t1 = time.perf_counter()
+                text = tree_text(records, f"job {job_id}")
+                t2 = time.perf_counter()
+        finally:
+            stack.stop()
+        store = Path(tmp) / "stack" / "traces"
+        size = sum(f.stat().st_size for f in store.glob("*/*.jsonl"))
+        old = old_layout_read(records, Path(tmp))
+    print(f"{len(records):,} spans, {size / 1e6:.1f} MB stored")
+    print(f"job trace, API call (read + serve + decode): {t1 - t0:6.2f} s")
+    print(f"job trace, tree printed ({len(text) / 1e6:.1f} MB):   {t2 - t1:6.2f} s")
+    print(f"job trace, total:                          {t2 - t0:6.2f} s")
+    print(f"before: one spans.jsonl, scanned and decoded line by line, encoded and decoded again: {old:6.2f} s "
+          f"(read only; {old / (t1 - t0):.1f}x the API call now)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
