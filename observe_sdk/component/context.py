@@ -2,26 +2,21 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Any
 
 import wasmtime
 from wasmtime import component
 
 from ..adapters.traceinfo import capture_host_parent, host_parent
-from ..host.context import describe_trap
 from ..host.recorder import time_ns
+from ..host.traps import describe_trap
 from ..options import Options
+from ..sink import TraceSink as TraceSink
 from ..trace import Span, Trace, new_span_id, new_trace_id
 from .collector import OtelCollector
 from .linking import link_wasi_otel
 
 log = logging.getLogger("observe_sdk")
-
-
-class TraceSink(Protocol):
-    """What the context hands finished traces to: any adapter."""
-
-    def submit(self, trace: Trace) -> None: ...
 
 
 class ComponentTraceContext:
