@@ -56,6 +56,13 @@ def _metric_format(name: str) -> int:
         return int(MetricFormat.STATSD)
 
 
+def _hex_id(text: str) -> int:
+    try:
+        return int(text, 16) if text else 0
+    except ValueError:    # not an id this network wrote: the span stays, without it
+        return 0
+
+
 def _span(record: dict[str, Any], faults: list[str]) -> Span:
     attrs = record["attributes"]
     status = record["status"]
@@ -67,8 +74,7 @@ def _span(record: dict[str, Any], faults: list[str]) -> Span:
                 function_index=int(attrs.get(ATTR_FUNCTION_INDEX, 0)) if function else 0,
                 start_ns=int(record["startTimeUnixNano"]), end_ns=int(record["endTimeUnixNano"]),
                 manual=not function, error=None if error is None else str(error),
-                span_id=int(record["spanId"], 16) if record["spanId"] else 0,
-                parent_id=int(record["parentSpanId"], 16) if record["parentSpanId"] else 0)
+                span_id=_hex_id(record["spanId"]), parent_id=_hex_id(record["parentSpanId"]))
     span.tags = [f"{k}:{v}" for k, v in attrs.items() if k not in _NOT_TAGS]
     if record.get("service"):
         span.tags.append(f"service:{record['service']}")
@@ -97,31 +103,54 @@ def _event(event: dict[str, Any], faults: list[str]) -> Event:
 
 
 def records_to_trace(records: list[dict[str, Any]], title: str = "") -> Trace:
-    """One trace of the network's span records: each span under its parent, in time order."""
+    """One trace of the network's span records: each span under its parent, in time order.
+
+    Every record becomes a span: one whose parent is missing, or that sits on a cycle of
+    parents (a corrupt store), becomes a root; a repeated span id keeps both spans."""
     faults: list[str] = []
-    spans = {r["spanId"]: _span(r, faults) for r in records}
+    spans = [_span(r, faults) for r in records]
     faults.extend(f"{r['attributes'][ATTR_GUEST_SPANS_DROPPED]} guest span(s) of one execution dropped "
                   f"(over the limit of spans an execution keeps)"
                   for r in records if r.get("scope") == GUEST_SCOPE and ATTR_GUEST_SPANS_DROPPED in r["attributes"])
-    children: dict[str, list[Span]] = defaultdict(list)
-    roots: list[Event] = []
-    for record in records:
-        span = spans[record["spanId"]]
-        parent = record["parentSpanId"]
-        if parent and parent in spans and parent != record["spanId"]:
-            children[parent].append(span)
+    by_id: dict[str, int] = {}
+    for i, record in enumerate(records):
+        by_id.setdefault(record["spanId"], i)
+    children: dict[int, list[int]] = defaultdict(list)
+    root_rows: list[int] = []
+    for i, record in enumerate(records):
+        parent = by_id.get(record["parentSpanId"]) if record["parentSpanId"] else None
+        if parent is None or parent == i:
+            root_rows.append(i)
         else:
-            roots.append(span)
-    for span_id, kids in children.items():
-        events = spans[span_id].events + kids
+            children[parent].append(i)
+    placed = _reachable(root_rows, children)
+    for i in range(len(spans)):     # on a cycle: nothing above reaches it
+        if i not in placed:
+            root_rows.append(i)
+            placed |= _reachable([i], children)
+            for kids in children.values():
+                if i in kids:
+                    kids.remove(i)
+    for parent, kids in children.items():
+        events: list[Event] = spans[parent].events + [spans[k] for k in kids]
         events.sort(key=lambda e: e.start_ns if isinstance(e, Span) else e.time_ns)
-        spans[span_id].events = events
-    roots.sort(key=lambda e: e.start_ns if isinstance(e, Span) else 0)
+        spans[parent].events = events
+    root_spans = sorted((spans[i] for i in root_rows), key=lambda s: s.start_ns)
+    roots: list[Event] = list(root_spans)
     trace_id = bytes.fromhex(records[0]["traceId"]) if records else bytes(16)
-    starts = [s.start_ns for s in spans.values()]
-    ends = [s.end_ns for s in spans.values()]
     return Trace(trace_id=trace_id, roots=roots, errors=faults, module_name=title,
-                 start_ns=min(starts, default=0), end_ns=max(ends, default=0))
+                 start_ns=min((s.start_ns for s in spans), default=0), end_ns=max((s.end_ns for s in spans), default=0))
+
+
+def _reachable(rows: list[int], children: dict[int, list[int]]) -> set[int]:
+    seen: set[int] = set()
+    stack = list(rows)
+    while stack:
+        row = stack.pop()
+        if row not in seen:
+            seen.add(row)
+            stack.extend(children.get(row, ()))
+    return seen
 
 
 # Attributes every span of a job repeats, or too long for a line of the tree.

@@ -93,3 +93,19 @@ def test_demo_prints_the_tree_writes_the_page_and_names_the_web_ui(tmp_path: Pat
     assert f"the trace view (timeline, flame graph, span details; one file, works offline): {tmp_path}" in out
     assert "== web UI: http://127.0.0.1:" in out and "COD_DEMO_KEEP=1 make demo" in out
     assert "log_write" in (tmp_path / "trace.html").read_text()
+
+
+def _record(span_id: str, parent: str, name: str, start: int, end: int) -> dict[str, Any]:
+    return {"traceId": "ab" * 16, "spanId": span_id, "parentSpanId": parent, "name": name, "kind": 1,
+            "startTimeUnixNano": start, "endTimeUnixNano": end, "attributes": {}, "events": [],
+            "status": {"code": 0, "message": ""}, "service": "cod", "scope": "test"}
+
+
+def test_a_corrupt_store_loses_no_span() -> None:
+    records = [_record("a", "", "root", 0, 100), _record("b", "c", "loop1", 10, 20),
+               _record("c", "b", "loop2", 30, 40), _record("d", "zz", "orphan", 50, 60),
+               _record("a", "", "again", 70, 80)]
+    trace = records_to_trace(records)
+    names = sorted(s.name for s in trace.spans())
+    assert names == ["again", "loop1", "loop2", "orphan", "root"]
+    assert [s.name for s in trace.root_spans] == ["root", "loop1", "orphan", "again"]
