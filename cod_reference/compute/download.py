@@ -14,10 +14,12 @@ every few seconds cannot hold it), and at the operator's size and time limits.
 """
 from __future__ import annotations
 
+import errno
 import http.client
 import ipaddress
 import os
 import posixpath
+import select
 import socket
 import ssl
 import threading
@@ -26,13 +28,14 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..executor.output import open_nofollow
+from ..executor.fs import open_nofollow
 from .paths import plain_name
 
 __all__ = ["Cancelled", "Deadline", "DownloadError", "UrlGuard", "download"]
 
 MAX_REDIRECTS = 5
 IDLE_TIMEOUT_S = 30.0       # a connection silent this long is given up (a retry may follow)
+_CONNECT_POLL_S = 0.05
 _CHUNK = 1 << 16
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -177,18 +180,37 @@ def _fetch(url: str, path: Path, guard: UrlGuard, end: Deadline, max_bytes: int,
 
 
 def _connect(url: str, addresses: list[str], port: int, end: Deadline, why: str) -> socket.socket:
-    last: OSError | None = None
+    """A socket connected to one of ``addresses``; a connection that hangs is waited for in
+    short steps, so that cancellation and the deadline end it too."""
+    last = "timed out"
     for address in addresses:
-        if end.cancel.is_set():
-            raise Cancelled()
-        remaining = end.remaining()
-        if remaining is not None and remaining <= 0:
-            raise DownloadTimeout(f"{url}: the download was stopped by {why}")
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            return socket.create_connection((address, port), timeout=min(IDLE_TIMEOUT_S, remaining or IDLE_TIMEOUT_S))
-        except OSError as exc:
-            last = exc
-    raise DownloadError(f"{url}: cannot connect: {last.strerror if last and last.strerror else last or 'timed out'}")
+            sock.setblocking(False)
+            err = sock.connect_ex((address, port))
+            give_up = time.monotonic() + IDLE_TIMEOUT_S
+            while err in (errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK):
+                if end.cancel.is_set():
+                    raise Cancelled()
+                remaining = end.remaining()
+                if remaining is not None and remaining <= 0:
+                    raise DownloadTimeout(f"{url}: the download was stopped by {why}")
+                if time.monotonic() > give_up:
+                    err = errno.ETIMEDOUT
+                    break
+                if select.select([], [sock], [], _CONNECT_POLL_S)[1]:
+                    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err == 0:
+                sock.setblocking(True)
+                sock.settimeout(IDLE_TIMEOUT_S)
+                return sock
+            last = os.strerror(err)
+        except BaseException:
+            sock.close()
+            raise
+        sock.close()
+    raise DownloadError(f"{url}: cannot connect: {last}")
 
 
 class _Watch:

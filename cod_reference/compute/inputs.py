@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..executor.output import open_nofollow
+from ..executor.fs import open_nofollow
 from ..executor.types import Mount
 from ..models import AllowedPath, decode_data_url
 from .download import Cancelled, Deadline, DownloadError, DownloadTimeout, UrlGuard, download

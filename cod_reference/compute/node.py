@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from ..transport import Transport
 from ..transport import messages as msg
 from .download import Cancelled, Deadline, UrlGuard
 from .inputs import InputContext, InputError, InputTimeout, module_name, prepare_inputs, read_module
-from .paths import PathError, open_nofollow, plain_name, resolve_allowed
+from .paths import PathError, open_nofollow, plain_name, remove_tree, resolve_allowed
 from .policy import NodePolicy
 from .publisher import publish_local, result_archive
 from .reconcile import reconcile
@@ -319,7 +318,7 @@ class ComputeNode:
                                      "Retryable": True}, msg.COMPUTE_ERROR
                 finally:  # the inputs were copies (inline data, downloads) needed only while the guest ran
                     run.keep_open.close()
-                    shutil.rmtree(self.dir / "executions" / exec_id / "inputs", ignore_errors=True)
+                    _remove_quietly(self.dir / "executions" / exec_id / "inputs")
                 if kind == msg.COMPUTE_ERROR:
                     span.set_status(Status(StatusCode.ERROR, payload["Error"]))
                     if self.store.set_state(exec_id, ComputeState.FAILED, payload["Error"], result=payload):
@@ -418,7 +417,7 @@ class ComputeNode:
 
     def read_output(self, execution_id: str, stream: str, offset: int, limit: int = 1 << 20) -> tuple[bytes, bool]:
         """Bytes of an execution's stdout/stderr from ``offset``, and whether it has ended."""
-        if stream not in ("stdout", "stderr") or "/" in execution_id:
+        if stream not in ("stdout", "stderr") or plain_name(execution_id):
             raise ValueError(f"no such stream {stream!r}")
         rec = self.store.get(execution_id)
         done = rec is None or ComputeState(rec["State"]).terminal or ComputeState(rec["State"]) == ComputeState.PUBLISHING
@@ -434,6 +433,13 @@ class ComputeNode:
 
     def result_archive(self, execution_id: str) -> Path | None:
         return result_archive(self.results_dir, execution_id)
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        remove_tree(path)
+    except OSError as exc:
+        log.warning("cannot remove %s: %s", path, exc)
 
 
 def _write_node_file(path: Path, text: str) -> None:

@@ -19,7 +19,7 @@ import os
 import stat
 from dataclasses import dataclass
 
-from ..executor.output import open_nofollow
+from ..executor.fs import open_nofollow, remove_tree
 from ..models import AllowedPath
 
 __all__ = ["PathError", "PinnedPath", "open_beneath", "open_nofollow", "plain_name", "remove_tree", "resolve_allowed",
@@ -127,43 +127,6 @@ class PinnedPath:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-
-
-def remove_tree(path: str | os.PathLike[str]) -> None:
-    """``rm -rf path`` that never follows a link and needs neither recursion nor long paths,
-    however deep a guest nested its directories (``shutil.rmtree`` recurses once per level)."""
-    try:
-        if not stat.S_ISDIR(os.lstat(path).st_mode):
-            os.unlink(path)
-            return
-    except FileNotFoundError:
-        return
-    fd = open_nofollow(path, os.O_RDONLY | _DIRECTORY)
-    names: list[str] = []   # the way down from ``path``, one name per level
-    try:
-        while True:
-            below = None
-            with os.scandir(fd) as entries:
-                for entry in entries:
-                    if entry.is_dir(follow_symlinks=False):
-                        below = entry.name
-                        break
-                    os.unlink(entry.name, dir_fd=fd)
-            if below is not None:
-                child = open_nofollow(below, os.O_RDONLY | _DIRECTORY, dir_fd=fd)
-                os.close(fd)
-                fd = child
-                names.append(below)
-                continue
-            if not names:
-                break
-            parent = os.open("..", os.O_RDONLY | _DIRECTORY | _CLOEXEC, dir_fd=fd)
-            os.close(fd)
-            fd = parent
-            os.rmdir(names.pop(), dir_fd=fd)
-    finally:
-        os.close(fd)
-    os.rmdir(path)
 
 
 def tree_size(path: str | os.PathLike[str]) -> int:

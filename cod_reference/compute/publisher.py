@@ -9,8 +9,9 @@ The result paths were written by the guest, so they are read as an attacker's fi
 walked from directory file descriptors without following any link (no path is ever
 re-resolved, however deep), regular files opened with ``O_NOFOLLOW`` and checked to be
 what was listed, symbolic links kept only when they stay inside their result path,
-anything else (FIFOs, sockets, devices) and whatever lies deeper than
-:data:`MAX_DEPTH` left out. What was left out is counted in the published result.
+anything else (FIFOs, sockets, devices), whatever lies deeper than :data:`MAX_DEPTH`
+and whatever comes after the first :data:`MAX_ENTRIES` entries left out. What was left
+out is counted in the published result.
 """
 from __future__ import annotations
 
@@ -22,11 +23,12 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from ..executor.output import open_nofollow
+from ..executor.fs import open_nofollow
 
 log = logging.getLogger(__name__)
 
 MAX_DEPTH = 64
+MAX_ENTRIES = 100_000
 NODE_FILES = ("stdout", "stderr", "exitCode")
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
 
@@ -37,13 +39,13 @@ def publish_local(exec_id: str, exec_dir: Path, results_dir: Path, url_base: str
     partial = archive.with_suffix(".part")
     skipped = 0
     with tarfile.open(partial, "w:gz") as tar:
+        for name in NODE_FILES:  # first: the entry cap must not leave them out
+            if (exec_dir / name).exists():
+                skipped += _add_tree(tar, str(exec_dir), name, depth=MAX_DEPTH)
         outputs = exec_dir / "outputs"
         if outputs.is_dir():
             for name in sorted(os.listdir(outputs)):
                 skipped += _add_tree(tar, str(outputs), name)
-        for name in NODE_FILES:
-            if (exec_dir / name).exists():
-                skipped += _add_tree(tar, str(exec_dir), name, depth=MAX_DEPTH)
     partial.replace(archive)
     if skipped:
         log.warning("execution %s: %d entries of its results were left out (links out, special files, too deep)",
@@ -65,6 +67,8 @@ def _add_tree(tar: tarfile.TarFile, parent: str, name: str, depth: int = 0) -> i
 
 
 def _add_entry(tar: tarfile.TarFile, dir_fd: int, name: str, arcname: str, top: str, depth: int) -> int:
+    if len(tar.members) >= MAX_ENTRIES:  # type: ignore[attr-defined]  # the entries added so far
+        return 1
     try:
         st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except OSError:

@@ -20,15 +20,21 @@ both spellings.
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import posixpath
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass, field
 
 import wasmtime
 
+from .fs import open_nofollow, remove_tree
 from .types import Mount
+
+log = logging.getLogger("cod_reference.executor")
 
 __all__ = ["MountError", "PreparedMounts", "prepare_mounts"]
 
@@ -61,18 +67,24 @@ class PreparedMounts:
             wasi.preopen_dir(p.host_dir, p.guest_dir, p.writable)
 
     def finish(self) -> None:
-        """Copy writable file mounts back to the host and remove the staging directories."""
+        """Copy writable file mounts back to the host and remove the staging directories.
+
+        The guest may have replaced its staged copy with a link (to a host file it could then
+        have copied into the mounted file): only a regular file is copied back, opened
+        without following links, and it is written into the host file itself."""
         try:
             for staged, host in self._copy_back:
-                if os.path.isfile(staged):
-                    shutil.copyfile(staged, host)
+                _copy_back(staged, host)
         finally:
             self.cleanup()
 
     def cleanup(self) -> None:
         """Remove the staging directories (without copying anything back)."""
         for d in self._temp_dirs:
-            shutil.rmtree(d, ignore_errors=True)
+            try:
+                remove_tree(d)
+            except OSError as exc:
+                log.warning("cannot remove the staging directory %s: %s", d, exc)
         self._temp_dirs.clear()
         self._copy_back.clear()
 
@@ -152,6 +164,25 @@ def prepare_mounts(mounts: list[Mount], *, staging_root: str | None = None) -> P
         prepared.cleanup()
         raise
     return prepared
+
+
+def _copy_back(staged: str, host: str) -> None:
+    try:
+        src = open_nofollow(staged)
+    except FileNotFoundError:
+        return  # the guest removed it: the host file stays as it was
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise MountError(f"{posixpath.basename(staged)} was replaced by a symbolic link; not copied back") from None
+        raise
+    with open(src, "rb") as fin:
+        if not stat.S_ISREG(os.fstat(fin.fileno()).st_mode):
+            raise MountError(f"{posixpath.basename(staged)} is no longer a regular file; not copied back")
+        pinned = host.startswith(_PINNED_PREFIX)  # the node's pin is a link to the checked file itself
+        flags = os.O_WRONLY | os.O_TRUNC
+        dst = os.open(host, flags) if pinned else open_nofollow(host, flags)
+        with open(dst, "wb") as fout:
+            shutil.copyfileobj(fin, fout)
 
 
 def _through_link(host: str) -> bool:

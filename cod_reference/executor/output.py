@@ -11,24 +11,14 @@ import codecs
 import os
 from typing import TYPE_CHECKING
 
+from .fs import open_nofollow
+
 if TYPE_CHECKING:  # only in annotations: the compute node reads outputs without loading wasmtime
     import wasmtime
 
-__all__ = ["FileOutput", "MemoryOutput", "open_nofollow", "open_output", "read_head", "read_tail", "shrink_file"]
+__all__ = ["FileOutput", "MemoryOutput", "open_output", "read_head", "read_tail", "shrink_file"]
 
 TAIL_BYTES = 2048
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-
-
-def open_nofollow(path: str | os.PathLike[str], flags: int = os.O_RDONLY, mode: int = 0o644,
-                  dir_fd: int | None = None) -> int:
-    """``os.open`` that fails (``ELOOP``) when the last component is a symbolic link.
-
-    Every file the node writes or reads back next to a guest's files is opened this way.
-    """
-    return os.open(path, flags | _NOFOLLOW, mode, dir_fd=dir_fd)
-
-
 def _decode(raw: bytes, *, cut_at_end: bool, cut_at_start: bool = False) -> str:
     if cut_at_start:
         # skip UTF-8 continuation bytes of a character cut in half

@@ -248,7 +248,7 @@ class WasmExecutor:
             if mounts is not None:
                 try:
                     mounts.finish()
-                except OSError as exc:
+                except (OSError, MountError) as exc:
                     log.error("execution %s: cannot copy a writable file mount back: %s",
                               request.execution_id, exc)
                     if kind is None:

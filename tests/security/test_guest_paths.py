@@ -94,3 +94,15 @@ def test_a_pinned_path_survives_a_swap_for_a_link(tmp_path) -> None:
         pinned.close()
     with pytest.raises(PathError):
         PinnedPath.open(str(root / "sub" / "f.txt"), AllowedPath(str(root), False))
+
+
+def test_published_results_stop_at_the_entry_cap(client: Client, host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cod_reference.compute import publisher
+
+    monkeypatch.setattr(publisher, "MAX_ENTRIES", 50)
+    job = submit_or_refused(client, attack("many /out 200", ResultPaths=[{"Name": "out", "Path": "/out"}]))
+    assert job is not None and job["State"]["StateType"] == "Completed", job and job["State"]
+    names = {m.name for m in result_members(client, job)}
+    assert len(names) == 50 and {"stdout", "stderr", "exitCode"} <= names
+    (result,) = client.results(job["ID"])
+    assert result["Params"]["Skipped"] >= 150

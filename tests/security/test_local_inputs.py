@@ -67,3 +67,26 @@ def test_a_read_write_input_that_is_a_link_is_refused(client: Client, host: Host
     assert job is not None and job["State"]["StateType"] == "Completed", job and job["State"]
     assert (host.rw / "real.txt").read_text() == "written"
     (host.rw / "real.txt").write_bytes(before)
+
+
+def test_a_read_write_file_swapped_for_a_link_is_not_copied_back(client: Client, host: Host) -> None:
+    # the guest replaces its staged copy of the file with a link to a host file: the copy-back
+    # would write the host file's content into the allowed file, for the next job to read
+    target = host.rw / "copied.txt"
+    target.write_text("mine\n")
+    job = submit_or_refused(client, attack(
+        "rm /data/f.txt", f"symlink ../../../../../../../../../../../../../../..{host.secret} /data/f.txt",
+        inputs=[local(str(target), "/data/f.txt", read_write=True)]))
+    assert job is not None
+    assert host.secret_text not in target.read_text()
+    assert target.read_text() == "mine\n" and not target.is_symlink()
+    host.assert_untouched()
+
+
+def test_deep_trees_in_a_writable_file_mount_do_not_break_the_node(client: Client, host: Host) -> None:
+    target = host.rw / "deep-host.txt"
+    target.write_text("x\n")
+    job = submit_or_refused(client, attack("deep /data 1500", inputs=[local(str(target), "/data/f.txt",
+                                                                          read_write=True)]))
+    assert job is not None and job["State"]["StateType"] == "Completed", job and job["State"]
+    assert_node_alive(client)
