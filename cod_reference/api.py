@@ -35,6 +35,8 @@ from .webui import register as register_web_ui
 log = logging.getLogger(__name__)
 
 PREFIX = "/api/v1/orchestrator"
+#: a submission repeating an Idempotency-Key header gets the job its first one created
+MAX_IDEMPOTENCY_KEY = 256
 VIEW_MEDIA_TYPES = {"html": "text/html; charset=utf-8", "chrome-trace": "application/json",
                     "folded": "text/plain; charset=utf-8"}
 
@@ -135,8 +137,11 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
     # ------------------------------------------------------------------ jobs
 
     def submit(request: Request, body: SubmitRequest) -> SubmitResponse:
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if len(key) > MAX_IDEMPOTENCY_KEY:
+            raise SpecError([("Idempotency-Key", f"is longer than {MAX_IDEMPOTENCY_KEY} characters")])
         job = parse_job(body.Job)
-        return SubmitResponse(**orch().submit(job, extract_context(dict(request.headers))))
+        return SubmitResponse(**orch().submit(job, extract_context(dict(request.headers)), key))
 
     app.put(f"{PREFIX}/jobs", response_model=SubmitResponse, summary="Submit a job", tags=["jobs"])(submit)
     app.post(f"{PREFIX}/jobs", response_model=SubmitResponse, summary="Submit a job", tags=["jobs"],

@@ -65,8 +65,20 @@ class Client:
 
     # ------------------------------------------------------------------ jobs
 
-    def submit(self, job: dict[str, Any]) -> dict[str, Any]:
-        return self._call("PUT", f"{PREFIX}/jobs", json={"Job": job})
+    def submit(self, job: dict[str, Any], idempotency_key: str = "", retry_s: float = 0.0) -> dict[str, Any]:
+        """Submit ``job``. With an ``idempotency_key`` a repeated submission returns the job the first
+        one created, so one whose answer was lost (the orchestrator unreachable or restarting) is
+        retried for up to ``retry_s`` seconds without creating a second job."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        deadline = time.monotonic() + retry_s
+        while True:
+            try:
+                return self._call("PUT", f"{PREFIX}/jobs", json={"Job": job}, headers=headers)
+            except APIError as exc:
+                retryable = exc.status in (0, 502, 503, 504)
+                if not (idempotency_key and retryable and time.monotonic() < deadline):
+                    raise
+                time.sleep(0.2)
 
     def get_job(self, ref: str, include: str = "") -> dict[str, Any]:
         return self._call("GET", _job_path(ref), params={"include": include} if include else None)

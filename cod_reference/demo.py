@@ -1,11 +1,12 @@
 """``python -m cod_reference.demo``: the whole network in one go.
 
-Starts a devstack (3 compute nodes, a free port, a temporary data dir), submits an
-instrumented guest example as a Wasm job, waits for it, prints its output and its whole
-trace — the orchestrator's submit/evaluation/scheduling spans, the compute node's bid,
-execution and publish spans, the executor's compile/instantiate/call spans and, inside
-``call``, the guest's own function spans —, writes the trace view (``trace.html``) and
-stops; with ``--keep`` (or ``COD_DEMO_KEEP=1``) the devstack and its web UI stay up until Ctrl-C.
+Starts a multi-process devstack (nats-server, the orchestrator and 3 compute nodes as separate
+processes; a free port, a temporary data dir), submits an instrumented guest example as a Wasm job,
+waits for it, prints its output and its whole trace — the orchestrator's
+submit/evaluation/scheduling spans, the compute node's bid, execution and publish spans, the
+executor's compile/instantiate/call spans and, inside ``call``, the guest's own function spans —,
+writes the trace view (``trace.html``) and stops; with ``--keep`` (or ``COD_DEMO_KEEP=1``) the
+devstack and its web UI stay up until Ctrl-C.
 """
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ import time
 from pathlib import Path
 
 from .client import Client
-from .devstack import Devstack
 from .models import wasm_job
+from .procstack import ProcessDevstack
 from .signals import wait_for_stop
 from .traceview import tree_text, write_trace_page
 
@@ -43,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep the devstack and its web UI running until Ctrl-C (or COD_DEMO_KEEP=1)")
     ns = parser.parse_args(argv)
     module = ns.module or pick_example()
-    print("== starting a devstack (orchestrator + 3 compute nodes)")
-    with Devstack(computes=3, port=0) as stack:
+    print("== starting a devstack (NATS, an orchestrator and 3 compute nodes, each its own process)")
+    with ProcessDevstack(computes=3, port=0) as stack:
         print(stack.describe())
         with Client(port=stack.port) as client:
             print(f"\n== submitting {module.name} as a Wasm job")

@@ -193,13 +193,25 @@ class Devstack:
 def run_devstack(*, computes: int, port: int, data_dir: str | None, bad_computes: int = 0,
                  allowed_local_paths: list[str] | None = None, default_queue_timeout_s: float = 0.0,
                  host: str = "127.0.0.1", auth_token: str = "", insecure: bool = False,
-                 node_policy: NodePolicy | None = None) -> int:
-    """Run until Ctrl-C (SIGINT) or SIGTERM; returns the process exit code."""
-    config = OrchestratorConfig(disconnect_timeout_s=10.0,
-                                scheduler=SchedulerConfig(default_queue_timeout_s=default_queue_timeout_s))
-    stack = Devstack(data_dir=data_dir, computes=computes, port=port, bad_computes=bad_computes,
-                     allowed_local_paths=allowed_local_paths, orchestrator_config=config, host=host,
-                     auth_token=auth_token, insecure=insecure, node_policy=node_policy)
+                 node_policy: NodePolicy | None = None, transport: str = "nats") -> int:
+    """Run until Ctrl-C (SIGINT) or SIGTERM; returns the process exit code. ``transport="nats"``
+    runs NATS and every node as separate processes, ``"inprocess"`` everything in this one."""
+    from .procstack import ProcessDevstack
+
+    stack: Devstack | ProcessDevstack
+    if transport == "nats":
+        stack = ProcessDevstack(data_dir=data_dir, computes=computes, port=port, bad_computes=bad_computes,
+                                allowed_local_paths=allowed_local_paths, host=host, auth_token=auth_token,
+                                insecure=insecure, node_policy=node_policy,
+                                default_queue_timeout_s=default_queue_timeout_s)
+    elif transport == "inprocess":
+        config = OrchestratorConfig(disconnect_timeout_s=10.0,
+                                    scheduler=SchedulerConfig(default_queue_timeout_s=default_queue_timeout_s))
+        stack = Devstack(data_dir=data_dir, computes=computes, port=port, bad_computes=bad_computes,
+                         allowed_local_paths=allowed_local_paths, orchestrator_config=config, host=host,
+                         auth_token=auth_token, insecure=insecure, node_policy=node_policy)
+    else:
+        raise ValueError(f"--transport {transport!r} is not nats or inprocess")
     try:
         stack.start()
         print(stack.describe(), flush=True)

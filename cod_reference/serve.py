@@ -19,6 +19,7 @@ from .api import create_app
 from .api_guard import check_exposure, is_loopback
 from .apiserver import ApiServer
 from .compute.node import ComputeConfig, ComputeNode, default_capacity
+from .compute.policy import NodePolicy
 from .natsserver import NatsAuth, NatsServer
 from .orchestrator import Orchestrator, OrchestratorConfig, SchedulerConfig
 from .signals import wait_for_stop
@@ -56,6 +57,8 @@ class ServeConfig:
     #: bearer token the API requires (needed when api_host is not loopback, unless insecure)
     auth_token: str = ""
     insecure: bool = False
+    #: compute: the operator's limits (docs/security.md)
+    policy: NodePolicy = field(default_factory=NodePolicy)
 
 
 def persistent_node_id(data_dir: Path) -> str:
@@ -133,14 +136,15 @@ class NodeService:
         cfg = self.config
         assert self.transport is not None and self.telemetry is not None and self.api is not None
         node_id = self.compute_id
-        node_dir = cfg.data_dir / "compute"
+        node_dir = cfg.data_dir / "compute" if cfg.orchestrator else cfg.data_dir  # a compute node's dir is its own
         self._executor = wasm_executor(node_dir, self.telemetry)
         host = cfg.public_host or ("127.0.0.1" if cfg.api_host in ("", "0.0.0.0") else cfg.api_host)
         labels = {"id": node_id, "name": node_id, **cfg.labels}
         config = ComputeConfig(node_id=node_id, labels=labels, capacity=dict(cfg.capacity),
                                allowed_local_paths=list(cfg.allowed_local_paths), bad=cfg.bad,
                                heartbeat_interval_s=cfg.heartbeat_interval_s,
-                               results_url=f"http://{host}:{self.api.port}/api/v1/compute/{node_id}/results")
+                               results_url=f"http://{host}:{self.api.port}/api/v1/compute/{node_id}/results",
+                               policy=cfg.policy)
         node = ComputeNode(node_dir, self.transport, self._executor, self.telemetry, config)
         node.start()
         return node

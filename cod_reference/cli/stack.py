@@ -1,4 +1,4 @@
-"""``cod devstack``: an orchestrator and compute nodes in this process."""
+"""``cod devstack``: NATS, an orchestrator and compute nodes, as separate processes or in this one."""
 from __future__ import annotations
 
 import argparse
@@ -22,7 +22,7 @@ def _flag(parse: Callable[[str], T]) -> Callable[[str], T]:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    dev = sub.add_parser("devstack", help="run an orchestrator and compute nodes in this process")
+    dev = sub.add_parser("devstack", help="run NATS, an orchestrator and compute nodes (each its own process)")
     dev.add_argument("--computes", type=int, default=3, help="compute nodes (default 3)")
     dev.add_argument("--bad-computes", type=int, default=0, help="extra nodes that fail every execution")
     dev.add_argument("--port", type=int, default=1234, help="API port (default 1234; 0 = any free port)")
@@ -38,7 +38,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                      help="bearer token every API request must carry (env COD_AUTH_TOKEN)")
     dev.add_argument("--insecure", action="store_true",
                      help="serve a non-loopback address without a token (anyone who reaches it can run jobs)")
-    node = dev.add_argument_group("compute node limits (docs/security.md)")
+    dev.add_argument("--transport", choices=("nats", "inprocess"), default="nats",
+                     help="nats (default): NATS and each node as separate processes; inprocess: all in this process")
+    add_node_policy_flags(dev)
+    dev.set_defaults(func=devstack)
+
+
+def add_node_policy_flags(parser: argparse.ArgumentParser) -> None:
+    """The compute node limits of :class:`NodePolicy` (``devstack``, ``serve --compute``)."""
+    node = parser.add_argument_group("compute node limits (docs/security.md)")
     default = NodePolicy()
     node.add_argument("--allow-url-host", action="append", default=[], metavar="HOST|IP|CIDR",
                       help="a loopback, private or link-local host or network urlDownload inputs may reach "
@@ -59,7 +67,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     node.add_argument("--retention-size", type=_flag(parse_optional(parse_byte_size)), metavar="SIZE|none",
                       default=default.retention_bytes,
                       help="... and the oldest first while they take more than this on a node (default 10GiB)")
-    dev.set_defaults(func=devstack)
+
+
+def node_policy(args: argparse.Namespace) -> NodePolicy:
+    return NodePolicy(allow_url_hosts=args.allow_url_host, default_execution_timeout_s=args.default_execution_timeout,
+                      max_running_executions=args.max_running_executions, max_download_bytes=args.max_download_size, download_timeout_s=args.download_timeout,
+                      retention_s=args.retention, retention_bytes=args.retention_size)
 
 
 def devstack(args: argparse.Namespace) -> int:
@@ -68,8 +81,5 @@ def devstack(args: argparse.Namespace) -> int:
     return run_devstack(computes=args.computes, port=args.port, data_dir=args.data_dir,
                         bad_computes=args.bad_computes, allowed_local_paths=args.allow_local_path,
                         default_queue_timeout_s=args.default_queue_timeout, host=args.host,
-                        auth_token=args.auth_token, insecure=args.insecure, node_policy=NodePolicy(
-                            allow_url_hosts=args.allow_url_host, max_running_executions=args.max_running_executions,
-                            default_execution_timeout_s=args.default_execution_timeout,
-                            max_download_bytes=args.max_download_size, download_timeout_s=args.download_timeout,
-                            retention_s=args.retention, retention_bytes=args.retention_size))
+                        auth_token=args.auth_token, insecure=args.insecure, node_policy=node_policy(args),
+                        transport=args.transport)

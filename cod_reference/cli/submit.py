@@ -20,6 +20,9 @@ def wait_flags() -> argparse.ArgumentParser:
     flags.add_argument("--follow", "-f", action="store_true", help="stream the job's output while it runs")
     flags.add_argument("--id-only", action="store_true", help="print only the job ID")
     flags.add_argument("--wait-timeout", type=float, default=600, help="seconds to wait at most")
+    flags.add_argument("--id", dest="idempotency_key", default="", metavar="KEY",
+                       help="idempotency key: submitting again with the same KEY returns the first job (and a "
+                            "submission whose answer was lost is retried for up to 30 s)")
     return flags
 
 
@@ -36,7 +39,8 @@ def submit_and_follow(client: Client, doc: dict[str, Any], args: argparse.Namesp
     if data_output and (args.id_only or args.follow):
         raise UsageError(f"--output {args.output} prints the job as data; it cannot be combined with "
                          f"{'--id-only' if args.id_only else '--follow'}")
-    result = client.submit(doc)
+    key = getattr(args, "idempotency_key", "")
+    result = client.submit(doc, key, retry_s=30.0 if key else 0.0)
     job_id = result["JobID"]
     if data_output and not args.wait:
         print_data(result, args.output)

@@ -67,6 +67,9 @@ class OrchestratorMetrics:
                                                      description="time jobs spent queued for a node")
         self.outcomes = meter.create_counter("cod.scheduler.outcomes", description="scheduler decisions")
         self.bids = meter.create_counter("cod.bids", description="bid results received, by outcome")
+        self.stale = meter.create_counter(
+            "cod.messages.stale", description="reports about executions already final here (late or repeated), "
+                                              "ignored; by message type")
         meter.create_observable_gauge(
             "cod.evaluations.pending", callbacks=[lambda _opts: [metrics.Observation(broker.pending())]],
             description="evaluations waiting in the broker")
@@ -132,11 +135,12 @@ class Orchestrator:
 
     # ------------------------------------------------------------------ API operations
 
-    def submit(self, job: Job, parent: otel_context.Context | None = None) -> dict[str, Any]:
+    def submit(self, job: Job, parent: otel_context.Context | None = None,
+               idempotency_key: str = "") -> dict[str, Any]:
         with self.tracer.start_as_current_span("submit", context=parent or otel_context.Context()) as span:
             carrier: dict[str, str] = {}
             propagate.inject(carrier)
-            record, eval_id = self.store.create_job(job, carrier.get("traceparent", ""))
+            record, eval_id = self.store.create_job(job, carrier.get("traceparent", ""), idempotency_key)
             span.set_attributes({"cod.job_id": record.ID, "cod.job_name": record.Name,
                                  "cod.job_type": record.Type.value, "cod.count": record.Count})
         return {"JobID": record.ID, "EvaluationID": eval_id, "Warnings": []}
@@ -275,8 +279,10 @@ class Orchestrator:
             else:
                 log.warning("unexpected message %s from %s", message.type, message.source)
                 return
-            if updated is None:
-                return  # a late report about an execution already terminal here
+            if updated is None:  # a late or repeated report about an execution already final here
+                self.metrics.stale.add(1, {"type": message.type})
+                log.info("ignored %s from %s: execution %s is already final", message.type, message.source, exec_id)
+                return
             job = self.store.get_job(ex.JobID)
             self.store.create_evaluation(job.ID, "exec-update", job.TraceParent)
             if freed:  # capacity came free: queued jobs may fit now (unless a pass is due anyway)

@@ -69,6 +69,7 @@ CREATE TABLE IF NOT EXISTS history (
 );
 CREATE INDEX IF NOT EXISTS history_job ON history(job_id, seq);
 CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS submissions (key TEXT PRIMARY KEY, job_id TEXT NOT NULL, eval_id TEXT NOT NULL);
 """
 
 _FULL_ID = re.compile(r"^j-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -138,18 +139,25 @@ class JobStore:
 
     # ------------------------------------------------------------------ jobs
 
-    def create_job(self, spec: Job, trace_parent: str) -> tuple[Job, str]:
-        """Store a new job (Pending), its history event and a job-register evaluation."""
+    def create_job(self, spec: Job, trace_parent: str, idempotency_key: str = "") -> tuple[Job, str]:
+        """Store a new job (Pending), its history event and a job-register evaluation; a submission
+        repeating an ``idempotency_key`` gets the job its first one created (whatever the spec)."""
         now = time.time_ns()
         job_id = new_job_id()
         doc = spec_to_dict(replace(spec, Name=spec.Name or job_id))
         with self.tx():
+            if idempotency_key:
+                seen = self._query("SELECT job_id, eval_id FROM submissions WHERE key=?", (idempotency_key,))
+                if seen:
+                    return self.get_job(seen[0]["job_id"]), seen[0]["eval_id"]
             self._write("INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                         (job_id, doc["Name"], doc["Namespace"], doc["Type"], JobState.PENDING.value, "", 1,
                          json.dumps(doc), trace_parent, now, now))
             self.add_history(job_id, "", "JobLevel", "Submission", "Job submitted",
                              {"NewState": JobState.PENDING.value})
             eval_id = self.create_evaluation(job_id, "job-register", trace_parent)
+            if idempotency_key:
+                self._write("INSERT INTO submissions VALUES (?,?,?)", (idempotency_key, job_id, eval_id))
         return self.get_job(job_id), eval_id
 
     def get_job(self, job_id: str) -> Job:

@@ -12,6 +12,8 @@ from cod_helpers import EXAMPLES, TOOL, inline, run, stdout_of, tool_job, wait_f
 from cod_reference.client import APIError, Client
 from cod_reference.models import wasm_job
 
+COD_TRANSPORTS = ("inprocess", "nats")  # every test here runs on both devstacks
+
 
 def test_hello_world(cod_client: Client) -> None:
     job = run(cod_client, wasm_job((EXAMPLES / "hello.wasm").read_bytes(), name="hello"))
@@ -258,3 +260,16 @@ def test_total_timeout(cod_client: Client) -> None:
     job = run(cod_client, tool_job("spin", Timeouts={"TotalTimeout": 0.5}))
     assert job["State"]["StateType"] == "Failed"
     assert "timeout" in job["State"]["Message"].lower()
+
+
+def test_idempotency_key(cod_client: Client) -> None:
+    key = f"test-{time.monotonic_ns()}"
+    first = cod_client.submit(tool_job("args", "once"), idempotency_key=key)
+    again = cod_client.submit(tool_job("args", "twice"), idempotency_key=key)  # the answer of the first was "lost"
+    assert again == first
+    assert cod_client.wait(first["JobID"], timeout=30)["State"]["StateType"] == "Completed"
+    assert stdout_of(cod_client, cod_client.get_job(first["JobID"])["Job"])[0].endswith("once\n")
+    other = cod_client.submit(tool_job("args"), idempotency_key=key + "-2")
+    assert other["JobID"] != first["JobID"]
+    with pytest.raises(APIError, match="Idempotency-Key: is longer than 256"):
+        cod_client.submit(tool_job("args"), idempotency_key="k" * 257)
