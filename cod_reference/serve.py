@@ -107,7 +107,8 @@ class NodeService:
             self.transport = NatsTransport(urls, client_options=cfg.auth.client_options(),
                                            name=self.compute_id if cfg.compute else msg.ORCHESTRATOR)
             forward = None if cfg.orchestrator else self._forward_spans
-            self.telemetry = Telemetry(cfg.data_dir, span_sink=forward)
+            self.telemetry = Telemetry(cfg.data_dir, span_sink=forward,
+                                       instance_id=self.compute_id if cfg.compute else msg.ORCHESTRATOR)
             computes: dict[str, ComputeNode] = {}
             app = create_app(lambda: self.orchestrator, computes,  # type: ignore[arg-type, return-value]
                              auth_token=cfg.auth_token, loopback_only=is_loopback(cfg.api_host))

@@ -347,10 +347,11 @@ class Telemetry:
 
     def __init__(self, data_dir: str | os.PathLike[str] | None, service_name: str = SERVICE_NAME,
                  span_sink: Callable[[list[dict[str, Any]]], None] | None = None,
-                 max_spans_bytes: int = MAX_SPANS_BYTES) -> None:
+                 max_spans_bytes: int = MAX_SPANS_BYTES, instance_id: str = "") -> None:
         """Spans go to the OTLP collector when one is configured, else to ``span_sink`` when given
         (a node whose orchestrator keeps the trace), else to a :class:`TraceStore` in
-        ``<data_dir>/traces``."""
+        ``<data_dir>/traces``. ``instance_id`` (a node's id) is the resource's ``service.instance.id``:
+        which process wrote what."""
         self.trace_store: TraceStore | None = None
         self._span_sink = span_sink
         self.metric_reader = InMemoryMetricReader()
@@ -360,7 +361,10 @@ class Telemetry:
             self.meter_provider: metrics.MeterProvider = metrics.NoOpMeterProvider()
             self._sdk_providers: list[Any] = []
             return
-        resource = Resource.create({"service.name": _env("OTEL_SERVICE_NAME") or service_name})
+        identity = {"service.name": _env("OTEL_SERVICE_NAME") or service_name}
+        if instance_id:
+            identity["service.instance.id"] = instance_id
+        resource = Resource.create(identity)
         tp = TracerProvider(resource=resource)
         exporter: SpanExporter | None = _otlp_span_exporter()
         self._otlp = exporter is not None

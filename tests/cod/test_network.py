@@ -237,6 +237,8 @@ def test_trace_of_an_instrumented_guest(cod_client: Client) -> None:
     roots = [s for s in guest if by_id.get(s["parentSpanId"], {}).get("scope") in ours]
     assert roots and all(by_id[s["parentSpanId"]]["scope"] == "cod_reference.executor" for s in roots)
     assert any(s["name"] == "main" for s in guest)
+    # the compute node's spans hang under the orchestrator's scheduling pass that sent the message
+    assert {by_id[s["parentSpanId"]]["name"] for s in records if s["name"] in ("bid", "execution")} == {"scheduling"}
     otlp = cod_client.trace(job["ID"])
     assert otlp["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"] in trace_ids
 

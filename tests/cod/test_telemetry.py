@@ -5,10 +5,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from cod_helpers import run, tool_job
+from cod_helpers import EXAMPLES, run, tool_job
 
 from cod_reference.client import Client
 from cod_reference.devstack import Devstack
+from cod_reference.models import wasm_job
+from cod_reference.procstack import ProcessDevstack
 from cod_reference.telemetry import otlp_json
 from cod_reference.traceview import tree_text
 
@@ -77,3 +79,19 @@ def test_tree_deeper_than_the_recursion_limit() -> None:
     spans = [record(f"{i:04x}", f"{i - 1:04x}" if i else "", f"f{i}", i, i + 1) for i in range(depth)]
     lines = tree_text(spans).splitlines()
     assert len(lines) == depth + 1 and lines[-1].endswith(f"[depth {depth}] f{depth - 1}  1 ns")
+
+
+def test_every_process_of_a_network_exports_to_the_collector(tmp_path, monkeypatch) -> None:
+    with OtlpReceiver() as receiver:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.http_endpoint)  # inherited by every process
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+        with ProcessDevstack(data_dir=tmp_path, computes=1, port=0) as stack, Client(port=stack.port) as client:
+            job = run(client, wasm_job((EXAMPLES / "hello.instr.wasm").read_bytes()))
+            assert job["State"]["StateType"] == "Completed"
+            assert client.trace(job["ID"], "records")["Spans"] == []  # nothing kept: the collector has it all
+        assert receiver.store.wait(lambda s: {"submit", "execution", "call", "main"} <= {sp.name for sp in s.spans()})
+        assert {r.get("service.instance.id") for r in receiver.store.resources()} == {"orchestrator", "node-1"}
+        spans = {sp.name: sp for sp in receiver.store.spans()}
+        assert len({spans[name].trace_id for name in ("submit", "bid", "execution", "call", "main")}) == 1
+        by_id = {sp.span_id: sp for sp in receiver.store.spans()}
+        assert by_id[spans["execution"].parent_span_id].name == "scheduling"  # written by the orchestrator
