@@ -2,7 +2,9 @@
 
 The traces are kept as they finish and the document is written once, when the
 adapter is shut down; ``out`` (a path, a stream, or None for stdout) is checked
-when the adapter is made, so an unwritable path is an error up front.
+when the adapter is made, so an unwritable path is an error up front.  They suit a
+run (``observe-sdk run``, a test, a batch job): a long-lived host that wants a view
+now and then renders the traces it holds with :mod:`observe_sdk.views` instead.
 """
 from __future__ import annotations
 
