@@ -28,7 +28,7 @@ test: install ddagent
 	$(BIN)/python -m pytest -q tests
 
 bench: install
-	$(BIN)/python -m pytest -q benchmarks --benchmark-only -p no:cacheprovider
+	$(BIN)/python -m pytest -q benchmarks --benchmark-only -p no:cacheprovider --benchmark-autosave
 
 # ruff and mypy, configured in pyproject.toml (mypy: strict for observe_sdk).
 lint: install

@@ -26,10 +26,7 @@ import argparse
 import json
 import os
 import resource
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -268,6 +265,8 @@ def plan_calls(module: wasmtime.Module, guest: Guest) -> list[tuple[str, list[An
 def run_in_process(guest: Guest, config: Config) -> Sample:
     """Run ``config`` once in a new Python process; its wall time is ``process_s``."""
     spec = json.dumps({"guest": asdict(guest), "config": asdict(config)})
+    import subprocess
+
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "observe_sdk.bench", "--worker", spec],
                           capture_output=True, text=True, check=False)
@@ -299,6 +298,9 @@ class Row:
     skipped: str = ""
 
     def stat(self, name: str) -> tuple[float, float]:
+        """(minimum, median) of one measure over the rounds."""
+        import statistics
+
         values = [getattr(s, name) for s in self.samples]
         return min(values), statistics.median(values)
 
@@ -415,6 +417,8 @@ def prepared_guest(path: str, invoke: str | None, args: Sequence[str], min_span_
         return
     if plain is not None:
         raise CliError(f"--plain {plain}: {path} is not instrumented; it is the plain module")
+    import tempfile
+
     from .instrument import instrument
 
     with tempfile.TemporaryDirectory(prefix="observe-bench-") as tmp:
