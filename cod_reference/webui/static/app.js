@@ -205,10 +205,11 @@
     }
   }
 
-  // results are API routes too: fetched with the token, then saved from memory
+  // results are API routes too: fetched with the token, then saved from memory (a result on another
+  // node's API, another origin, is a plain link: the browser may not read it from here)
   app.addEventListener('click', async (e) => {
     const link = e.target.closest('a[data-download]');
-    if (!link || link.dataset.fetched) return;
+    if (!link || link.dataset.fetched || new URL(link.href).origin !== location.origin) return;
     e.preventDefault();
     try {
       const response = await fetch(link.href, { headers: headers() });
