@@ -66,6 +66,7 @@ def test_job_page_shows_output_and_the_trace(browser: Any, views_stack: Any, vow
     assert "Completed" in browser.find_element("id", "executions").text
     assert "EntryModule" in browser.find_element("id", "spec").text
     assert browser.find_element("id", "history").text.count("\n") >= 3
+    wait_for(browser, "document.querySelector('#results a[data-download$=\".tar.gz\"]')", what="the result's link")
     frame = wait_for(browser, "document.querySelector('iframe.trace')", what="the trace view")
     assert "chrome-trace" in browser.find_element("id", "trace-note").text
     browser.execute_script("arguments[0].scrollIntoView()", frame)
