@@ -56,6 +56,7 @@ from .common import (
     EVENT_LOG,
     EVENT_METRIC,
     FAULT_EVENT,
+    AttrValue,
     log_attributes,
     metric_attributes,
     span_attributes,
@@ -253,10 +254,10 @@ class DatadogAdapter(CapturesHostParent, Adapter):
         except ImportError:  # pragma: no cover - the datadog extra is not installed
             log.warning("datadog: datadog-api-client is not installed; guest logs are not sent")
             return None
-        config = Configuration(host=logs_url or f"https://http-intake.logs.{site}",
+        config = Configuration(host=logs_url or f"https://http-intake.logs.{site}",  # type: ignore[no-untyped-call]
                                request_timeout=self.timeout, enable_retry=False)
         config.api_key["apiKeyAuth"] = api_key
-        return LogsApi(ApiClient(config))
+        return LogsApi(ApiClient(config))  # type: ignore[no-untyped-call]
 
     # -- encoding ----------------------------------------------------------
     def trace_chunks(self, trace: Trace) -> tuple[list[tuple[int, bytes]], list[dict[str, Any]], list[str]]:
@@ -321,13 +322,14 @@ class DatadogAdapter(CapturesHostParent, Adapter):
                   for i in range(0, len(spans), per_chunk)]
         return chunks, logs, lines
 
-    def _span_map(self, span: Span, tid_low: int, parent_id: int, service: str) -> dict:
+    def _span_map(self, span: Span, tid_low: int, parent_id: int, service: str) -> dict[str, Any]:
         meta: dict[str, str] = dict(self._base_meta)
         metrics: dict[str, float] = {}
         split_attributes(span_attributes(span), meta, metrics)
-        events = [{"name": EVENT_LOG if type(e) is Log else EVENT_METRIC, "time_unix_nano": e.time_ns,
-                   "attributes": log_attributes(e) if type(e) is Log else metric_attributes(e)}
-                  for e in span.events if type(e) is Log or type(e) is Metric]
+        events = [{"name": EVENT_LOG, "time_unix_nano": e.time_ns, "attributes": log_attributes(e)}
+                  if isinstance(e, Log) else
+                  {"name": EVENT_METRIC, "time_unix_nano": e.time_ns, "attributes": metric_attributes(e)}
+                  for e in span.events if isinstance(e, (Log, Metric))]
         if events:
             meta["events"] = json.dumps(events, separators=(",", ":"))
         out = {
@@ -351,7 +353,8 @@ class DatadogAdapter(CapturesHostParent, Adapter):
             meta[ATTR_ERROR_MESSAGE] = span.error
         return out
 
-    def _decorate_root(self, root: dict, dd_meta: dict, extra: dict, priority: int, trace: Trace) -> None:
+    def _decorate_root(self, root: dict[str, Any], dd_meta: dict[str, Any], extra: Mapping[str, AttrValue],
+                       priority: int, trace: Trace) -> None:
         meta, metrics = root["meta"], root["metrics"]
         metrics["_sampling_priority_v1"] = float(priority)
         for key, value in extra.items():
@@ -380,7 +383,7 @@ class DatadogAdapter(CapturesHostParent, Adapter):
         except (TypeError, ValueError):
             pass
 
-    def _log_item(self, entry: Log, tid_low: int, span_id: int, trace: Trace) -> dict:
+    def _log_item(self, entry: Log, tid_low: int, span_id: int, trace: Trace) -> dict[str, Any]:
         item = {
             "message": entry.message,
             "status": _LOG_STATUS.get(entry.level, "info"),
@@ -442,13 +445,13 @@ class DatadogAdapter(CapturesHostParent, Adapter):
         send(self.agent_url, body, headers, timeout=self.timeout, method="PUT",
              path=self._traces_path, what="Datadog agent")
 
-    def _send_logs(self, items: list[dict]) -> None:
+    def _send_logs(self, items: list[dict[str, Any]]) -> None:
         from datadog_api_client.exceptions import ApiException
         from datadog_api_client.v2.model.http_log import HTTPLog
         from datadog_api_client.v2.model.http_log_item import HTTPLogItem
         from urllib3.exceptions import HTTPError as Urllib3Error
 
-        body = HTTPLog([HTTPLogItem(**item) for item in items])
+        body = HTTPLog([HTTPLogItem(**item) for item in items])  # type: ignore[no-untyped-call]
         try:
             self._logs_api.submit_log(body=body)
         except ApiException as exc:
@@ -465,7 +468,7 @@ class DatadogAdapter(CapturesHostParent, Adapter):
         target = self._statsd_target
         if isinstance(target, tuple):     # a UDP host name: resolved once per batch, not per datagram
             try:
-                target = socket.getaddrinfo(*target, sock.family, socket.SOCK_DGRAM)[0][4]
+                target = socket.getaddrinfo(target[0], target[1], sock.family, socket.SOCK_DGRAM)[0][4]
             except OSError as exc:
                 log.debug("datadog: DogStatsD host %s: %s", target[0], exc)
                 return

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -52,13 +53,14 @@ from .common import (
     EVENT_LOG,
     EVENT_METRIC,
     FAULT_EVENT,
+    AttrValue,
     log_attributes,
     metric_attributes,
     span_attributes,
 )
 from .statsd import IgnoredMetrics, StatsdError, StatsdMetric, parse_metric
 from .traceinfo import CapturesHostParent, host_parent, trace_attributes
-from .walk import LOG, METRIC, SPAN_END, SPAN_START, walk
+from .walk import SPAN_END, walk
 
 log = logging.getLogger("observe_sdk.adapters")
 
@@ -114,14 +116,17 @@ def log_to_python(logger: logging.Logger, entry: Log, pylevel: int, ctx: Any, mo
         otel_context.detach(token)
 
 
+_Attrs = frozenset[tuple[str, str]]
+
+
 class _MetricRecorder:
     """StatsD lines to OpenTelemetry instruments, with the state gauges and sets need."""
 
     def __init__(self, meter: Any, who: str) -> None:
         self._meter = meter
         self._instruments: dict[tuple[str, str], Any] = {}
-        self._gauges: dict[tuple[str, frozenset], float] = {}
-        self._sets: dict[tuple[str, frozenset], set[str]] = {}
+        self._gauges: dict[tuple[str, _Attrs], float] = {}
+        self._sets: dict[tuple[str, _Attrs], set[str]] = {}
         self._set_members = 0     # over all sets
         self.ignored = IgnoredMetrics(who)   # lines that could not be used
         self.recorded = 0      # lines recorded
@@ -147,7 +152,7 @@ class _MetricRecorder:
             self._instruments[key] = inst
         return inst
 
-    def record_text(self, metric: Metric, ctx: Any, extra_attrs: dict) -> None:
+    def record_text(self, metric: Metric, ctx: Any, extra_attrs: Mapping[str, str]) -> None:
         try:
             lines = parse_metric(metric)
         except StatsdError as exc:
@@ -156,7 +161,7 @@ class _MetricRecorder:
         for line in lines:
             self.record(line, ctx, extra_attrs)
 
-    def record(self, m: StatsdMetric, ctx: Any, extra_attrs: dict) -> None:
+    def record(self, m: StatsdMetric, ctx: Any, extra_attrs: Mapping[str, str]) -> None:
         name = instrument_name(m.name)
         kind = m.kind
         inst = self._instrument("histogram" if kind == "distribution" else kind, name)
@@ -164,8 +169,9 @@ class _MetricRecorder:
             return
         self.recorded += 1
         attrs = {**extra_attrs, **m.tag_dict}
+        numbers = [v for v in m.values if not isinstance(v, str)]     # strings are set members only
         if kind == "counter":
-            for v in m.values:
+            for v in numbers:
                 if v < 0:
                     self.ignored.add(f"counter {m.name}: negative increment {v:g} skipped "
                                      "(OpenTelemetry counters only go up)")
@@ -177,7 +183,7 @@ class _MetricRecorder:
             if m.delta and not room:
                 self.ignored.add(f"too many gauge series (> {_MAX_SERIES}); change to {m.name} dropped")
                 return
-            for v in m.values:
+            for v in numbers:
                 value = self._gauges.get(key, 0.0) + v if m.delta else v
                 if room:
                     self._gauges[key] = value
@@ -188,15 +194,15 @@ class _MetricRecorder:
                 self.ignored.add(f"too many set series (> {_MAX_SERIES}); {m.name} dropped")
                 return
             members = self._sets.setdefault(key, set())
-            for v in m.values:
-                member = str(v)
+            for raw in m.values:
+                member = str(raw)
                 if (member not in members and len(members) < _MAX_SET_MEMBERS
                         and self._set_members < _MAX_SET_MEMBERS_TOTAL):
                     members.add(member)
                     self._set_members += 1
             inst.set(len(members), attrs, context=ctx)
         else:
-            for v in m.values:
+            for v in numbers:
                 inst.record(v, attrs, context=ctx)
 
 
@@ -284,39 +290,43 @@ class OpenTelemetryAdapter(CapturesHostParent, Adapter):
         faults = trace.errors
         open_spans: list[tuple[Any, Any]] = []     # (SDK span, its context), innermost last
         for step, item, owner in walk(trace):
-            if step == SPAN_START and tracer is not None:
+            if type(item) is Span:
+                if tracer is None:
+                    continue
+                if step == SPAN_END:
+                    open_spans.pop()[0].end(end_time=item.end_ns)
+                    continue
                 ctx = open_spans[-1][1] if owner is not None else root_ctx
-                otel_span = self._start(item, ctx, root_attrs if owner is None else None)
+                otel_span = self._start(tracer, item, ctx, root_attrs if owner is None else None)
                 if owner is None:
                     for message in faults:   # guest faults recorded on the trace, as in OTLP/JSON
                         otel_span.add_event(FAULT_EVENT, {ATTR_FAULT_MESSAGE: message},
                                             timestamp=trace.end_ns or item.end_ns)
                     faults = []
                 open_spans.append((otel_span, otel_trace.set_span_in_context(otel_span, ctx)))
-            elif step == SPAN_END and tracer is not None:
-                open_spans.pop()[0].end(end_time=item.end_ns)
-            elif step == LOG or step == METRIC:
-                otel_span, ctx = open_spans[-1] if open_spans else (None, root_ctx)
-                if step == LOG:
-                    self._emit_log(item, ctx, otel_span, extra)
-                else:
-                    self._emit_metric(item, ctx, otel_span, extra)
+                continue
+            otel_span, ctx = open_spans[-1] if open_spans else (None, root_ctx)
+            if type(item) is Log:
+                self._emit_log(item, ctx, otel_span, extra)
+            elif type(item) is Metric:
+                self._emit_metric(item, ctx, otel_span, extra)
         if holder is not None:
             holder.end(end_time=max(trace.end_ns, max(r.end_ns for r in trace.root_spans)))
 
-    def _start(self, span: Span, ctx: Any, extra_attrs: dict | None) -> Any:
+    @staticmethod
+    def _start(tracer: Any, span: Span, ctx: Any, extra_attrs: Mapping[str, AttrValue] | None) -> Any:
         attrs = span_attributes(span)
         if extra_attrs:
             attrs.update(extra_attrs)
         if span.error:
             attrs[ATTR_ERROR_MESSAGE] = span.error
-        otel_span = self._tracer.start_span(span.name, context=ctx, kind=SpanKind.INTERNAL,
-                                            attributes=attrs, start_time=span.start_ns)
+        otel_span = tracer.start_span(span.name, context=ctx, kind=SpanKind.INTERNAL,
+                                      attributes=attrs, start_time=span.start_ns)
         if span.error:
             otel_span.set_status(Status(StatusCode.ERROR, span.error))
         return otel_span
 
-    def _emit_log(self, entry: Log, ctx: Any, otel_span: Any, extra: dict) -> None:
+    def _emit_log(self, entry: Log, ctx: Any, otel_span: Any, extra: dict[str, str]) -> None:
         if otel_span is not None and self._span_events:
             otel_span.add_event(EVENT_LOG, log_attributes(entry), timestamp=entry.time_ns)
         severity, pylevel = severity_of(entry.level)
@@ -327,7 +337,7 @@ class OpenTelemetryAdapter(CapturesHostParent, Adapter):
         if self._pylog is not None and self._pylog.isEnabledFor(pylevel):
             log_to_python(self._pylog, entry, pylevel, ctx, extra.get(ATTR_MODULE, ""))
 
-    def _emit_metric(self, metric: Metric, ctx: Any, otel_span: Any, extra: dict) -> None:
+    def _emit_metric(self, metric: Metric, ctx: Any, otel_span: Any, extra: dict[str, str]) -> None:
         if otel_span is not None and self._span_events:
             otel_span.add_event(EVENT_METRIC, metric_attributes(metric), timestamp=metric.time_ns)
         if self._metrics is not None:

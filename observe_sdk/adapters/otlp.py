@@ -51,7 +51,7 @@ from .opentelemetry import (
 from .otlp_transport import PROTOCOLS, SIGNALS, Sender, make_sender, signal_protocol
 from .resume import ResumableSends, Send
 from .traceinfo import CapturesHostParent, host_parent, trace_attributes
-from .walk import LOG, METRIC, SPAN_START, walk
+from .walk import SPAN_START, walk
 
 __all__ = ["OtlpAdapter", "PROTOCOLS", "SIGNALS", "default_resource", "parse_headers", "signal_protocol"]
 
@@ -200,43 +200,41 @@ class OtlpAdapter(CapturesHostParent, Adapter):
         root_attrs = trace_attributes(trace)
         faults = trace.errors
         module = {ATTR_MODULE: trace.module_name} if trace.module_name else {}
-        logs_on = "logs" in self._senders
         log_attrs = otlp_proto.attributes(0x32, module)
         observed = time.time_ns()
         local = otlp_proto.LOCAL
         for step, item, owner in walk(trace):
-            if step == SPAN_START:
-                if encode is None:
+            if type(item) is Span:
+                if step != SPAN_START or encode is None:
                     continue
-                assert type(item) is Span
                 if owner is None:
                     events = self._encoder.fault_events(faults, trace.end_ns or item.end_ns) if faults else b""
                     faults = []
                     spans.append(encode(item, head, root_parent, root_flags, root_attrs, events))
                 else:
                     spans.append(encode(item, head, owner.span_id, local))
-            elif step == LOG or step == METRIC:
-                # in a span: that span's ids (the spans' own trace when traces are off: the host's)
-                if owner is not None and with_spans:
-                    ids = (trace_id, owner.span_id, sampled)
-                elif parent is not None:
-                    ids = (trace_id, parent.span_id, sampled)
-                else:
-                    ids = (0, 0, False)
-                if step == LOG:
-                    assert type(item) is Log
-                    if logs_on:
-                        severity, _ = severity_of(item.level)
-                        logs.append(otlp_proto.log_record(
-                            item.time_ns, severity.value, item.severity, item.message, log_attrs,
-                            int(ids[2] and ids[0] != 0), *ids[:2], observed))
-                    if self._pylog is not None:
-                        pylevel = severity_of(item.level)[1]
-                        if self._pylog.isEnabledFor(pylevel):
-                            log_to_python(self._pylog, item, pylevel, _context(*ids), trace.module_name)
-                elif self._metrics is not None:
-                    assert type(item) is Metric
-                    self._metrics.record_text(item, _context(*ids), module)
+                continue
+            # a log or a metric: in a span, that span's ids (with traces off, the host's)
+            if owner is not None and with_spans:
+                ids = (trace_id, owner.span_id, sampled)
+            elif parent is not None:
+                ids = (trace_id, parent.span_id, sampled)
+            else:
+                ids = (0, 0, False)
+            if type(item) is Log:
+                self._log(item, ids, log_attrs, observed, logs, trace.module_name)
+            elif type(item) is Metric and self._metrics is not None:
+                self._metrics.record_text(item, _context(*ids), module)
+
+    def _log(self, entry: Log, ids: tuple[int, int, bool], attrs: bytes, observed_ns: int, logs: list[bytes],
+             module: str) -> None:
+        severity, pylevel = severity_of(entry.level)
+        trace_id, span_id, sampled = ids
+        if "logs" in self._senders:
+            logs.append(otlp_proto.log_record(entry.time_ns, severity.value, entry.severity, entry.message, attrs,
+                                              int(sampled and trace_id != 0), trace_id, span_id, observed_ns))
+        if self._pylog is not None and self._pylog.isEnabledFor(pylevel):
+            log_to_python(self._pylog, entry, pylevel, _context(*ids), module)
 
     def _send(self, signal: str, body: bytes) -> None:
         sender = self._senders[signal]

@@ -18,7 +18,7 @@ from itertools import islice
 from typing import Any
 
 from ..gcpause import gc_paused
-from ..trace import Log, Metric, Span, Trace, new_span_id
+from ..trace import Event, Log, Metric, Span, Trace, new_span_id
 from ..version import __version__
 from .common import (
     ATTR_ALLOCATION,
@@ -44,7 +44,7 @@ _dumps = json.JSONEncoder(ensure_ascii=False).encode
 _INF = float("inf")
 
 
-class _Strings(dict):
+class _Strings(dict[str, str]):
     """JSON string literals, encoded once each (names and keys repeat a lot);
     ``identities`` holds the encoded identity attributes of each function."""
 
@@ -99,10 +99,9 @@ def _span_json(span: Span, trace_hex: str, parent_id: int, q: _Strings, extra_ev
                extra_attrs: dict[str, AttrValue]) -> str:
     events = []
     for e in span.events:
-        te = type(e)
-        if te is Log:
+        if type(e) is Log:
             events.append(_event_json(EVENT_LOG, e.time_ns, log_attributes(e), q))
-        elif te is Metric:
+        elif type(e) is Metric:
             events.append(_event_json(EVENT_METRIC, e.time_ns, metric_attributes(e), q))
     events.extend(extra_events)
     parts = [f'{{"traceId":"{trace_hex}","spanId":"{span.span_id:016x}"']
@@ -121,9 +120,13 @@ def _span_json(span: Span, trace_hex: str, parent_id: int, q: _Strings, extra_ev
 
 def _roots_with_loose_events(trace: Trace) -> list[Span]:
     roots = [e for e in trace.roots if type(e) is Span]
-    loose = [e for e in trace.roots if type(e) is not Span]
+    loose: list[Event] = []
+    start = 0
+    for e in trace.roots:
+        if not isinstance(e, Span):
+            start = min(start, e.time_ns) if loose else e.time_ns
+            loose.append(e)
     if loose:  # events with no span open: a synthetic root keeps them
-        start = min(e.time_ns for e in loose)
         roots.append(Span(f"wasm:{trace.module_name or 'module'}", "", 0, start,
                           max(trace.end_ns, start), True, loose, [], None, new_span_id()))
     return roots
@@ -193,4 +196,5 @@ def traces_data_json_parts(traces: list[Trace], service_name: str = DEFAULT_SERV
 def traces_data(traces: list[Trace], service_name: str = DEFAULT_SERVICE_NAME,
                 resource_attributes: dict[str, AttrValue] | None = None) -> dict[str, Any]:
     """The same document as :func:`traces_data_json`, parsed into dicts."""
-    return json.loads(traces_data_json(traces, service_name, resource_attributes))
+    document: dict[str, Any] = json.loads(traces_data_json(traces, service_name, resource_attributes))
+    return document

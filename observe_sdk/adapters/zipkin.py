@@ -129,7 +129,7 @@ class ZipkinAdapter(CapturesHostParent, Adapter):
         return (f'{head}{span.span_id:016x}"{before}{start_us},"duration":{max(1, span.end_ns // 1000 - start_us)}'
                 f'{after}{parent_id:016x}"}}')
 
-    def _span(self, span: Span, trace_hex: str, parent_hex: str, endpoint: dict) -> dict[str, Any]:
+    def _span(self, span: Span, trace_hex: str, parent_hex: str, endpoint: dict[str, str]) -> dict[str, Any]:
         start_us = span.start_ns // 1000
         out: dict[str, Any] = {
             "traceId": trace_hex,
@@ -165,7 +165,7 @@ class ZipkinAdapter(CapturesHostParent, Adapter):
 
 
 def _annotation(e: Log | Metric) -> dict[str, Any]:
-    if type(e) is Log:
+    if isinstance(e, Log):
         value = f"{EVENT_LOG} {e.severity}: {e.message}"
     else:
         value = f"{EVENT_METRIC} {e.format_name}: {e.value}"
