@@ -42,10 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--html", type=Path, default=Path("trace.html"), help="where to write the trace view")
     parser.add_argument("--keep", action="store_true", default=os.environ.get("COD_DEMO_KEEP", "") not in ("", "0"),
                         help="keep the devstack and its web UI running until Ctrl-C (or COD_DEMO_KEEP=1)")
+    parser.add_argument("--computes", type=int, default=3, help="compute nodes (default 3)")
     ns = parser.parse_args(argv)
     module = ns.module or pick_example()
-    print("== starting a devstack (NATS, an orchestrator and 3 compute nodes, each its own process)")
-    with ProcessDevstack(computes=3, port=0) as stack:
+    print(f"== starting a devstack (NATS, an orchestrator and {ns.computes} compute node(s), each its own process)")
+    with ProcessDevstack(computes=ns.computes, port=0) as stack:
         print(stack.describe())
         with Client(port=stack.port) as client:
             print(f"\n== submitting {module.name} as a Wasm job")

@@ -87,7 +87,7 @@ def test_demo_prints_the_tree_writes_the_page_and_names_the_web_ui(tmp_path: Pat
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     from cod_reference.demo import main as demo
 
-    assert demo(["--html", str(tmp_path / "trace.html")]) == 0
+    assert demo(["--html", str(tmp_path / "trace.html"), "--computes", "1"]) == 0
     out = capsys.readouterr().out
     assert "log_write" in out and "Vowels: 3" in out
     assert f"the trace view (timeline, flame graph, span details; one file, works offline): {tmp_path}" in out
