@@ -164,16 +164,12 @@ class OtlpAdapter(CapturesHostParent, Adapter):
     def encode(self, traces: list[Trace]) -> list[tuple[str, bytes]]:
         """The requests that deliver ``traces``: (signal, encoded Export*ServiceRequest), in sending order."""
         recorded = self._metrics.recorded if self._metrics else 0
-        spans: list[bytes] = []
-        logs: list[bytes] = []
+        spans = otlp_proto.Batches(self._resource_attrs, self._scope, self.max_request_items)
+        logs = otlp_proto.Batches(self._resource_attrs, self._scope, self.max_request_items)
         with gc_paused():
             for trace in traces:
                 self.encode_trace(trace, spans, logs)
-        out: list[tuple[str, bytes]] = []
-        n = self.max_request_items
-        for signal, items in (("traces", spans), ("logs", logs)):
-            for i in range(0, len(items), n):
-                out.append((signal, otlp_proto.request(self._resource_attrs, self._scope, items[i:i + n])))
+        out = [("traces", body) for body in spans.requests()] + [("logs", body) for body in logs.requests()]
         if self._metrics and self._metrics.recorded != recorded:
             data = self._reader.get_metrics_data()   # cumulative: a later export repairs a lost one
             if data is not None and data.resource_metrics:
@@ -184,7 +180,7 @@ class OtlpAdapter(CapturesHostParent, Adapter):
                 out.append(("metrics", encode_metrics(data).SerializeToString()))
         return out
 
-    def encode_trace(self, trace: Trace, spans: list[bytes], logs: list[bytes]) -> None:
+    def encode_trace(self, trace: Trace, spans: otlp_proto.Items, logs: otlp_proto.Items) -> None:
         """Append ``trace``'s spans (if traces are sent and the trace is sampled) and log records
         (if logs are sent) to ``spans`` and ``logs``, as :mod:`.otlp_proto` fields; record its metrics."""
         parent = host_parent(trace)
@@ -226,7 +222,7 @@ class OtlpAdapter(CapturesHostParent, Adapter):
             elif type(item) is Metric and self._metrics is not None:
                 self._metrics.record_text(item, _context(*ids), module)
 
-    def _log(self, entry: Log, ids: tuple[int, int, bool], attrs: bytes, observed_ns: int, logs: list[bytes],
+    def _log(self, entry: Log, ids: tuple[int, int, bool], attrs: bytes, observed_ns: int, logs: otlp_proto.Items,
              module: str) -> None:
         severity, pylevel = severity_of(entry.level)
         trace_id, span_id, sampled = ids

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from ..trace import Allocation, Log, Metric, Span
 from .common import (
@@ -218,3 +218,36 @@ def request(resource_attrs: bytes, scope_bytes: bytes, items: Sequence[bytes]) -
     scoped = field(0x0A, scope_bytes) + b"".join(items)
     resource_part = field(0x0A, resource_attrs) + field(0x12, scoped)
     return field(0x0A, resource_part)
+
+
+class Items(Protocol):
+    """Where encoded spans or log records go (a list, or :class:`Batches`)."""
+
+    def append(self, item: bytes, /) -> None: ...
+
+
+class Batches:
+    """Items become requests of ``size`` items as they are appended, so that a large trace
+    is held once, as requests, rather than also as a list of its spans."""
+
+    def __init__(self, resource_attrs: bytes, scope_bytes: bytes, size: int) -> None:
+        self._resource_attrs = resource_attrs
+        self._scope = scope_bytes
+        self._size = size
+        self._items: list[bytes] = []
+        self._requests: list[bytes] = []
+
+    def append(self, item: bytes) -> None:
+        self._items.append(item)
+        if len(self._items) >= self._size:
+            self._close_request()
+
+    def requests(self) -> list[bytes]:
+        """The requests, the last one possibly short."""
+        if self._items:
+            self._close_request()
+        return self._requests
+
+    def _close_request(self) -> None:
+        self._requests.append(request(self._resource_attrs, self._scope, self._items))
+        self._items = []

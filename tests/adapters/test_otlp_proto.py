@@ -158,3 +158,15 @@ def test_varints_and_lengths_across_the_table(n: int) -> None:
     assert otlp_proto.any_value(n) == AnyValue(int_value=n).SerializeToString()
     text = "y" * (n if n < 20000 else 5)
     assert otlp_proto.any_value(text) == AnyValue(string_value=text).SerializeToString()
+
+
+def test_requests_hold_at_most_max_request_items() -> None:
+    adapter = _adapter()
+    adapter.max_request_items = 1000
+    trace = deep_trace(2500)
+    requests = adapter.encode([trace])
+    assert [signal for signal, _ in requests] == ["traces"] * 3
+    sizes = [len(ExportTraceServiceRequest.FromString(body).resource_spans[0].scope_spans[0].spans)
+             for _, body in requests]
+    assert sizes == [1000, 1000, 500]
+    adapter.shutdown(1)
