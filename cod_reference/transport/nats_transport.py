@@ -21,7 +21,6 @@ import logging
 import queue
 import re
 import threading
-import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -104,6 +103,7 @@ class NatsTransport(Transport):
         self._outbox: asyncio.Queue[tuple[str, bytes, dict[str, str]]] | None = None
         self._publisher: asyncio.Task[None] | None = None
         self._closing = False
+        self._last_error: Exception | None = None
         try:
             self._run(self._connect(connect_timeout_s), timeout=connect_timeout_s + 5)
         except BaseException:
@@ -119,25 +119,25 @@ class NatsTransport(Transport):
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
     async def _connect(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                self._nc = await nats.connect(
-                    servers=self.servers, name=self._name, connect_timeout=2, allow_reconnect=True,
-                    max_reconnect_attempts=-1, reconnect_time_wait=0.25, error_cb=self._on_error,
-                    disconnected_cb=self._on_disconnect, reconnected_cb=self._on_reconnect, **self._options)
-                break
-            except (TimeoutError, nats.errors.NoServersError, OSError) as exc:
-                if time.monotonic() > deadline:
-                    raise ConnectionError(f"cannot reach NATS at {', '.join(self.servers)}: {exc or type(exc).__name__}"
-                                          ) from None
-                await asyncio.sleep(0.2)
+        # the client retries forever (a node may start before NATS): give up after timeout_s with the last error
+        try:
+            self._nc = await asyncio.wait_for(nats.connect(
+                servers=self.servers, name=self._name, connect_timeout=2, allow_reconnect=True,
+                max_reconnect_attempts=-1, reconnect_time_wait=0.25, error_cb=self._on_error,
+                disconnected_cb=self._on_disconnect, reconnected_cb=self._on_reconnect, **self._options), timeout_s)
+        except (TimeoutError, nats.errors.Error, OSError) as exc:
+            why = self._last_error or exc
+            hint = (" (check --nats-token / --nats-user and --nats-password)"
+                    if "authorization" in str(why).lower() else "")
+            raise ConnectionError(f"cannot connect to NATS at {', '.join(self.servers)}: "
+                                  f"{str(why) or type(why).__name__}{hint}") from None
         self._js = self._nc.jetstream()
         await self._ensure_stream()
         self._outbox = asyncio.Queue()
         self._publisher = asyncio.ensure_future(self._publish_loop())
 
     async def _on_error(self, exc: Exception) -> None:
+        self._last_error = exc
         if not self._closing:
             log.debug("NATS: %s", exc)
 
