@@ -241,7 +241,8 @@ def cmd_run(ns: argparse.Namespace) -> int:
     linker.define_wasi()
     adapter = make_adapter(ns.adapter, ns.out)
     _note_nothing_to_trace(ns, info)
-    options = Options(min_span_duration_us=ns.min_span_us, recorder=ns.recorder)
+    options = Options(min_span_duration_us=ns.min_span_us, recorder=ns.recorder,
+                      module_name=os.path.basename(ns.module))
     ctx = adapter.start(linker, wasm, options, store=store)
     code = 0
     try:

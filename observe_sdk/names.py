@@ -106,6 +106,7 @@ class ModuleInfo:
     global_i32_consts: dict[int, int] = field(default_factory=dict)    # global index -> i32.const init
     imported_functions: int = 0
     function_names: dict[int, str] = field(default_factory=dict)      # raw names by function index
+    function_exports: dict[int, str] = field(default_factory=dict)    # function index -> its first export name
     module_name: str = ""
 
     @property
@@ -133,6 +134,11 @@ class ModuleInfo:
         except KeyError:
             return None
         return major, minor
+
+    @property
+    def span_names(self) -> dict[int, str]:
+        """Raw names for spans: the ``name`` section's, else the function's export name."""
+        return {**self.function_exports, **self.function_names}
 
     def exported_functions(self) -> list[str]:
         return [n for n, kind in self.exports if kind == _EXTERN_FUNC]
@@ -171,6 +177,8 @@ def read_module_info(wasm: bytes) -> ModuleInfo:
                     info.exports.append((name, kind))
                     if kind == 3:
                         info.export_index[name] = index
+                    elif kind == _EXTERN_FUNC:
+                        info.function_exports.setdefault(index, name)
             elif sec_id == _SEC_GLOBAL:
                 _read_globals(body, info)
             elif sec_id == _SEC_CUSTOM:

@@ -20,6 +20,10 @@ class Options:
     never enters Python per event (needs ``store=`` and WASI); ``auto`` picks
     it when it can work."""
 
+    module_name: str = ""
+    """The module's name in traces (``wasm.module``) when its ``name`` section gives
+    none, e.g. the file it was read from."""
+
     def __post_init__(self) -> None:
         if not 0 <= self.min_span_duration_us < float("inf"):  # also refuses NaN
             raise ValueError(f"min_span_duration_us must be a finite number >= 0, not {self.min_span_duration_us!r}")

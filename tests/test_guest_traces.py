@@ -257,3 +257,24 @@ def test_one_span_per_host_call(guest_factory, name):
     for s in host_spans:
         counts[s.name] = counts.get(s.name, 0) + 1
     assert {n: counts.get(n) for n in HOST_CALLS[name]} == HOST_CALLS[name]
+
+
+# ------------------------------------------------------------------------ names and attributes (issue #11)
+
+def test_wasm_module_on_every_root_from_the_file_name(guest_factory):
+    """The C reactor's name section has no module name: the host's name for it goes on every root."""
+    from observe_sdk.adapters.otlp_json import traces_data
+
+    adapter = InMemoryAdapter()
+    g = guest_factory((BUILD / "reactor.instr.wasm").read_bytes(), adapter,
+                      Options(min_span_duration_us=0, module_name="reactor.instr.wasm"))
+    for call in ("_initialize", ("add", 2, 3), ("add", 40, 2)):
+        fname, *args = call if isinstance(call, tuple) else (call,)
+        g.call(fname, *args)
+    trace = g.ctx.finish()
+    adapter.shutdown()
+    assert trace.module_name == "reactor.instr.wasm" and len(trace.root_spans) == 3
+    spans = traces_data([trace])["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    roots = [s for s in spans if "parentSpanId" not in s]
+    assert len(roots) == 3
+    assert all({"key": "wasm.module", "value": {"stringValue": "reactor.instr.wasm"}} in s["attributes"] for s in roots)

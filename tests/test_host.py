@@ -345,3 +345,17 @@ def test_faulthandler_never_turns_a_guest_trap_into_a_crash(tmp_path, flags, sti
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == f"trapped {still_enabled}"
     assert ("faulthandler was enabled after wasmtime" in r.stderr) == (not still_enabled)
+
+
+def test_functions_without_a_name_are_named_after_their_export():
+    """No name-section entry: the export name (``_start``, not ``func[3]``), then ``func[N]``."""
+    from observe_sdk.names import FunctionNames, read_module_info
+
+    wasm = wasmtime.wat2wasm('''(module
+      (import "dylibso:observe/instrument" "enter" (func (param i32)))
+      (import "dylibso:observe/instrument" "exit" (func (param i32)))
+      (func (export "_start") (export "also") (call 3))
+      (func)
+      (func $named (export "exported_too")))''')
+    names = FunctionNames(read_module_info(wasm).span_names)
+    assert [names(i)[0] for i in (2, 3, 4)] == ["_start", "func[3]", "named"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import posixpath
 import threading
 import time
 from dataclasses import dataclass, field
@@ -379,7 +380,8 @@ class ComputeNode:
             args=list(params.get("Parameters") or []), env=env, mounts=mounts, import_modules=imports,
             memory_limit_bytes=int(spec.needs().Memory),  # what the scheduler charged, default included
             timeout_s=max(deadline.remaining() or 0.0, 0.001), stdout_path=str(exec_dir / "stdout"),
-            stderr_path=str(exec_dir / "stderr"), output_head_bytes=OUTPUT_HEAD_BYTES)
+            stderr_path=str(exec_dir / "stderr"), output_head_bytes=OUTPUT_HEAD_BYTES,
+            module_name=posixpath.basename(str(params["EntryModule"]).rstrip("/")))
         outcome = self.executor.run(request, run.cancel)
         _write_node_file(exec_dir / "exitCode", "" if outcome.exit_code is None else str(outcome.exit_code))
         run_output = {"Stdout": outcome.stdout_head, "StdoutTruncated": outcome.stdout_truncated,

@@ -59,6 +59,9 @@ class ExecutionRequest:
     stderr_path: str = ""
     #: How many leading bytes of each stream are returned in the outcome.
     output_head_bytes: int = 4096
+    #: The entry module's name in the guest's trace (``wasm.module``) when its name section has
+    #: none: the file name (``""``: the executor's ``argv0``).
+    module_name: str = ""
 
 
 @dataclass

@@ -27,6 +27,7 @@ same trace; a trap closes them as errors.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -346,7 +347,7 @@ class WasmExecutor:
         assert run.store is not None and run.linker is not None
         self._check_interrupt(run)
         if _observed(compiled):
-            self._observe(run, compiled)
+            self._observe(run, compiled, run.request.module_name or self.argv0 if name == ENTRY_MODULE_NAME else name)
         try:
             instance = run.linker.instantiate(run.store, compiled.module)
         except wasmtime.ExitTrap as exc:
@@ -440,12 +441,16 @@ class WasmExecutor:
         return message if exit_code is None else f"{message} (the guest exited with code {exit_code})"
 
     # -- the Observe SDK -----------------------------------------------------------
-    def _observe(self, run: _Run, compiled: CompiledModule) -> None:
+    def _observe(self, run: _Run, compiled: CompiledModule, module_name: str) -> None:
+        """Attach the Observe SDK; ``module_name`` names the module in its trace when its name section does not."""
         adapter = self._observe_adapter()
         if adapter is None:
             return
+        from observe_sdk import Options
+
         try:
-            ctx = adapter.start(run.linker, compiled.wasm, self._observe_options, store=run.store)
+            options = dataclasses.replace(self._observe_options or Options(), module_name=module_name)
+            ctx = adapter.start(run.linker, compiled.wasm, options, store=run.store)
         except Exception:  # telemetry must not stop the job
             log.exception("execution %s: cannot attach the Observe SDK", run.request.execution_id)
             return

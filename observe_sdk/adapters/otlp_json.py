@@ -150,14 +150,14 @@ def iter_trace_spans_json(trace: Trace, q: _Strings | None = None) -> Iterator[s
     trace_hex = f"{effective_trace_id(trace):032x}"
     roots = _roots_with_loose_events(trace)
     faults = [_event_json(FAULT_EVENT, trace.end_ns, {ATTR_FAULT_MESSAGE: m}, q) for m in trace.errors]
-    first_attrs: dict[str, AttrValue] = dict(trace_attributes(trace))
-    stack: list[tuple[Span, int]] = [(r, host.span_id if host else 0) for r in reversed(roots)]
-    first = True
+    root_attrs: dict[str, AttrValue] = dict(trace_attributes(trace))
+    root_parent = host.span_id if host else 0
+    stack: list[tuple[Span, int]] = [(r, root_parent) for r in reversed(roots)]
     while stack:
         span, parent = stack.pop()
-        if first:
-            first = False
-            yield _span_json(span, trace_hex, parent, q, faults, first_attrs)
+        if parent == root_parent:   # a root: the trace's attributes (wasm.module, ...); faults on the first
+            yield _span_json(span, trace_hex, parent, q, faults, root_attrs)
+            faults = []
         else:
             yield _span_json(span, trace_hex, parent, q, [], {})
         sid = span.span_id

@@ -105,7 +105,7 @@ class TraceContext:
                 raise ValueError("store= is closed") from None
         guard_trap_handlers()
         self.module = read_module_info(wasm_bytes)
-        self.names = FunctionNames(self.module.function_names)
+        self.names = FunctionNames(self.module.span_names)
         self._store = store
         self._lock = threading.Lock()
         self._faults_logged: set[str] = set()
@@ -213,7 +213,7 @@ class TraceContext:
                 trace_id=self._trace_id,
                 metadata=self._metadata,
             )
-            trace.module_name = self.module.module_name
+            trace.module_name = self.module.module_name or self.options.module_name
             trace.start_ns = min(self._started_ns, trace.start_ns or self._started_ns)
             trace.end_ns = max(time_ns(), trace.end_ns)
             self._new_trace()

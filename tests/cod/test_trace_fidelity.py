@@ -77,6 +77,7 @@ def test_a_300k_span_job_keeps_every_span_and_every_parent(client: Client) -> No
     assert {s["traceId"] for s in records} == {roots[0]["traceId"]}
     (start,) = [s for s in guest if index[s["spanId"]] == 5]
     assert by_id[start["parentSpanId"]]["name"] == "call"
+    assert start["attributes"]["wasm.module"] == "main.wasm"   # the entry module's file name (no name section)
     assert all(index[s["parentSpanId"]] == index[s["spanId"]] + 1 for s in guest if s is not start)
     assert not any(ATTR_GUEST_SPANS_DROPPED in s["attributes"] for s in records)
 
