@@ -17,7 +17,6 @@ import wasmtime
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import wat_modules as W  # noqa: E402
-
 from observe_sdk import Options  # noqa: E402
 from observe_sdk.adapters.memory import InMemoryAdapter  # noqa: E402
 from observe_sdk.adapters.otlp_json import traces_data_json  # noqa: E402

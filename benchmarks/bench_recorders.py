@@ -24,9 +24,10 @@ import gc
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import wasmtime
 
@@ -56,7 +57,7 @@ class Guest:
     instrumented_bytes: bytes
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled(path: Path) -> tuple[bytes, wasmtime.Module]:
     data = path.read_bytes()
     return data, wasmtime.Module(ENGINE, data)
@@ -160,7 +161,8 @@ def table(guest: Guest, rounds: int, tmp: Path, say: Callable[[str], None]) -> d
             say(f"  {mode:8s} {min_us:5.0f} {ex:9.4f} {ex / plain:9.1f} {total:16.4f} {spans:8d}")
     py0, py20 = out["python", 0.0], out["python", 20.0]
     w0, w20 = out["wasm", 0.0], out["wasm", 20.0]
-    say(f"  fast path vs Python recorder, exec:      x{py0[0] / w0[0]:.1f} (min 0)   x{py20[0] / w20[0]:.1f} (min 20us)")
+    say(f"  fast path vs Python recorder, exec:      x{py0[0] / w0[0]:.1f} (min 0)   "
+        f"x{py20[0] / w20[0]:.1f} (min 20us)")
     say(f"  fast path vs Python recorder, exec+asm+OTLP: x{py0[1] / w0[1]:.1f} (min 0)   "
         f"x{py20[1] / w20[1]:.1f} (min 20us)")
     say(f"  fast path vs no-op Python hooks, exec:   x{out['noop', 0.0][0] / w0[0]:.1f}")

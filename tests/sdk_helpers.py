@@ -1,10 +1,9 @@
 """Helpers for the SDK's tests: building modules, running observed guests, comparing trees."""
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
-
-from functools import lru_cache
 
 import wasmtime
 
@@ -16,13 +15,13 @@ ENGINE = wasmtime.Engine()
 """One engine for the tests that share compiled modules (the Go example takes ~2 s to compile)."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def wasm_bytes(path: Path) -> bytes:
     """A .wat or .wasm file's module bytes, read once per session."""
     return wasmtime.wat2wasm(path.read_text()) if path.suffix == ".wat" else path.read_bytes()
 
 
-@lru_cache(maxsize=None)
+@cache
 def compiled(path: Path) -> wasmtime.Module:
     """A guest example compiled once per session, with :data:`ENGINE`."""
     return wasmtime.Module(ENGINE, wasm_bytes(path))

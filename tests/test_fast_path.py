@@ -16,8 +16,6 @@ from typing import Any
 import pytest
 import wasmtime
 
-from sdk_helpers import ENGINE, compiled, wasm_bytes
-
 from observe_sdk import Options
 from observe_sdk.abi import EventKind
 from observe_sdk.adapters.memory import InMemoryAdapter
@@ -25,9 +23,14 @@ from observe_sdk.assemble import assemble
 from observe_sdk.host import context as context_module
 from observe_sdk.host.recorder import EventLog
 from observe_sdk.host.wasm_recorder import (
-    CAPACITY, STACK, STACK_END, RecorderUnavailable, WasmRecorder,
+    CAPACITY,
+    STACK,
+    STACK_END,
+    RecorderUnavailable,
+    WasmRecorder,
 )
 from observe_sdk.trace import Allocation, Log, Metric, Span
+from sdk_helpers import ENGINE, compiled, wasm_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 WAT = ROOT / "guest-examples" / "wat"
@@ -151,13 +154,13 @@ def test_examples_same_trace_with_both_recorders(path: Path, tmp_path: Path) -> 
     assert fast.outcome == py.outcome
     assert len(fast.traces) == len(py.traces)
     if path.name in NONDETERMINISTIC:
-        for log_py, log_fast, t_py, t_fast in zip(py.logs, fast.logs, py.traces, fast.traces):
+        for log_py, log_fast, t_py, t_fast in zip(py.logs, fast.logs, py.traces, fast.traces, strict=True):
             assert log_fast.payloads == log_py.payloads
             assert manual_view(t_fast) == manual_view(t_py)
             assert [r.name for r in t_fast.roots if type(r) is Span] == [r.name for r in t_py.roots if type(r) is Span]
             assert total_pages(t_fast.roots) == total_pages(t_py.roots)
         return
-    for log_py, log_fast in zip(py.logs, fast.logs):
+    for log_py, log_fast in zip(py.logs, fast.logs, strict=True):
         # min 0: nothing is filtered in wasm, so the raw logs agree event for event
         assert list(log_fast.events[0::3]) == list(log_py.events[0::3])
         assert list(log_fast.events[1::3]) == list(log_py.events[1::3])
@@ -165,7 +168,7 @@ def test_examples_same_trace_with_both_recorders(path: Path, tmp_path: Path) -> 
         assert log_fast.dropped == log_py.dropped
         times = list(log_fast.events[2::3])
         assert times == sorted(times)  # one wall clock for wasm and Python events
-    for t_py, t_fast in zip(py.traces, fast.traces):
+    for t_py, t_fast in zip(py.traces, fast.traces, strict=True):
         assert canon(t_fast.roots) == canon(t_py.roots)
         assert t_fast.errors == t_py.errors
         assert t_fast.dropped_events == t_py.dropped_events
@@ -177,7 +180,7 @@ def test_examples_with_the_default_filter(name: str, tmp_path: Path) -> None:
     path = (WAT if name.endswith(".wat") else BUILD) / name
     py = run(path, tmp_path, "python", 20)
     fast = run(path, tmp_path, "wasm", 20)
-    for t_py, t_fast in zip(py.traces, fast.traces):
+    for t_py, t_fast in zip(py.traces, fast.traces, strict=True):
         roots = [(r.name, r.error) for r in t_fast.roots if type(r) is Span]
         assert roots == [(r.name, r.error) for r in t_py.roots if type(r) is Span]
         assert total_pages(t_fast.roots) == total_pages(t_py.roots)

@@ -7,17 +7,17 @@ tests check the traces built from these modules; these check the modules.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import wasmtime
 
-from sdk_helpers import ENGINE, compiled, wasm_bytes
-
 from observe_sdk.abi import I32, I64, IMPORTS
 from observe_sdk.names import read_module_info
+from sdk_helpers import ENGINE, compiled, wasm_bytes
 
 GUESTS = Path(__file__).resolve().parent.parent / "guest-examples"
 BUILD = GUESTS / "build"

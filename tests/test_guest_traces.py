@@ -221,8 +221,10 @@ def test_dylibso_compiler_pattern_wraps_the_api_imports_too(guest_factory, recor
 HOST_CALLS = {  # deterministic host calls of each example (Go's runtime also reads the clock a varying number of times)
     "kitchensink.instr": {"__imported_wasi_snapshot_preview1_fd_fdstat_get": 1,
                           "__imported_wasi_snapshot_preview1_fd_write": 1},
-    "hello.instr": {"__imported_wasi_snapshot_preview1_args_sizes_get": 1, "__imported_wasi_snapshot_preview1_args_get": 1,
-                    "__imported_wasi_snapshot_preview1_fd_fdstat_get": 1, "__imported_wasi_snapshot_preview1_fd_write": 3},
+    "hello.instr": {"__imported_wasi_snapshot_preview1_args_sizes_get": 1,
+                    "__imported_wasi_snapshot_preview1_args_get": 1,
+                    "__imported_wasi_snapshot_preview1_fd_fdstat_get": 1,
+                    "__imported_wasi_snapshot_preview1_fd_write": 3},
     "ledger.instr": {"wasi::lib_generated::wasi_snapshot_preview1::fd_write": 7,
                      "wasi::lib_generated::wasi_snapshot_preview1::random_get": 1},
     "inventory.instr": {"__imported_wasi_snapshot_preview1_fd_write": 5,

@@ -7,13 +7,13 @@ import threading
 import pytest
 import wasmtime
 
-from sdk_helpers import tree, wasm_of
+import wat_modules as W
 from observe_sdk import Options
 from observe_sdk.abi import NAMESPACES
 from observe_sdk.adapters.memory import InMemoryAdapter
 from observe_sdk.names import ModuleFormatError
-from observe_sdk.trace import Allocation, Log, Metric, Span
-import wat_modules as W
+from observe_sdk.trace import Allocation, Log, Metric
+from sdk_helpers import tree, wasm_of
 
 PY = dict(recorder="python")
 
@@ -75,7 +75,7 @@ def test_manual_and_automatic_spans_share_one_stack(guest_factory):
     statsd = run_span.children[1]
     assert [(m.format_name, m.value) for m in statsd.events if type(m) is Metric] == [("statsd", "vowels.count:1|c")]
     logs = [e for e in trace.root_spans[0].events if type(e) is Log]
-    assert [(l.severity, l.message) for l in logs] == [("ERROR", "Vowels Counted: 3")]
+    assert [(entry.severity, entry.message) for entry in logs] == [("ERROR", "Vowels Counted: 3")]
 
 
 def test_deprecated_namespace_with_64_bit_pointers(guest_factory, caplog):

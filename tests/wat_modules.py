@@ -1,6 +1,7 @@
 """Small guests for the SDK's own tests, written in WAT."""
 
-from observe_sdk.abi import IMPORTS as ABI_IMPORTS, NS_API, NS_INSTRUMENT, NS_LEGACY
+from observe_sdk.abi import IMPORTS as ABI_IMPORTS
+from observe_sdk.abi import NS_API, NS_INSTRUMENT, NS_LEGACY
 
 # WAT names of the imports, by canonical operation (the same in every namespace)
 WAT_NAMES = {"enter": "$enter", "exit": "$exit", "memory-grow": "$grow", "span-enter": "$span_enter",
