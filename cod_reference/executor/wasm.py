@@ -57,6 +57,8 @@ __all__ = ["DEFAULT_ARGV0", "WasmExecutor"]
 Output = FileOutput | MemoryOutput
 
 log = logging.getLogger("cod_reference.executor")
+guest_log = logging.getLogger("cod_reference.guest")
+"""The guests' own log lines (the Observe API's ``log``), one record each, saying whose they are."""
 
 DEFAULT_ARGV0 = "main.wasm"
 DEFAULT_MAX_OUTPUT_BYTES = 1 << 30   # per stream, as Bacalhau caps its stdout/stderr files
@@ -469,7 +471,8 @@ class WasmExecutor:
                 # with a span sink, the adapter gives the guest's logs and metrics; its spans go to the sink
                 tracer_provider = False if self._guest_span_sink is not None else self._tracer_provider
                 self._adapter = OpenTelemetryAdapter(tracer_provider=tracer_provider,
-                                                     meter_provider=self._meter_provider)
+                                                     meter_provider=self._meter_provider,
+                                                     python_logging=False)  # _log_guest says whose they are
             return self._adapter
 
     def _record_trap(self, run: _Run, exc: BaseException) -> None:
@@ -487,8 +490,28 @@ class WasmExecutor:
             except Exception:
                 log.exception("execution %s: observe finish failed", run.request.execution_id)
                 continue
+            self._log_guest(run, finished)
             if self._guest_span_sink is not None:
                 self._export_guest_spans(run, finished)
+
+    def _log_guest(self, run: _Run, finished: Any) -> None:
+        """The guest's log lines to :data:`guest_log`, with the job, the execution and the level."""
+        from observe_sdk.adapters.opentelemetry import severity_of
+        from observe_sdk.trace import Log, Span
+
+        request = run.request
+        job = request.env.get("BACALHAU_JOB_ID", "-")
+        stack = list(reversed(finished.roots))
+        while stack:
+            event = stack.pop()
+            if isinstance(event, Span):
+                stack.extend(reversed(event.events))
+            elif isinstance(event, Log):
+                level = severity_of(event.level)[1]
+                if guest_log.isEnabledFor(level):
+                    guest_log.log(level, "job %s execution %s %s %s: %s", job, request.execution_id, event.severity,
+                                  finished.module_name or "guest", event.message,
+                                  extra={"cod_job_id": job, "cod_execution_id": request.execution_id})
 
     def _export_guest_spans(self, run: _Run, finished: Any) -> None:
         """The guest's spans, as one unit, to the sink; what a limit dropped, on the current span."""

@@ -6,6 +6,8 @@ import sys
 
 from .errors import InstrumentError, WasmFormatError
 from .instrumenter import instrument_module
+from .module import read_module
+from .validate import validation_error
 
 
 def build_parser(prog: str = "observe-sdk instrument") -> argparse.ArgumentParser:
@@ -38,12 +40,25 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"observe-sdk: error: cannot read {args.input}: {exc.strerror or exc}", file=sys.stderr)
         return 1
+    invalid = validation_error(wasm)
+    if invalid is not None:
+        try:  # our reader names the section and offset of a malformed module
+            read_module(wasm)
+        except WasmFormatError as exc:
+            invalid = str(exc)
+        print(f"observe-sdk: error: {args.input}: not a valid WebAssembly module: {invalid}", file=sys.stderr)
+        return 1
     try:
         result = instrument_module(wasm, include=args.include, exclude=args.exclude,
                                    min_instructions=args.min_instructions, memory=not args.no_memory,
                                    imports=not args.no_imports)
     except (WasmFormatError, InstrumentError) as exc:
         print(f"observe-sdk: error: {args.input}: {exc}", file=sys.stderr)
+        return 1
+    invalid = validation_error(result.wasm)
+    if invalid is not None:  # a bug of ours: never write an invalid module
+        print(f"observe-sdk: error: {args.input}: the instrumented module does not validate ({invalid}); "
+              "nothing written", file=sys.stderr)
         return 1
     try:
         with open(args.output, "wb") as f:

@@ -594,3 +594,16 @@ def test_first_observed_guest_of_a_process_gets_the_fast_recorder() -> None:
                           capture_output=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr.decode()
     assert b"Python recorder" not in proc.stderr, proc.stderr.decode()
+
+
+def test_guest_logs_say_job_execution_and_level(executor: WasmExecutor, caplog: pytest.LogCaptureFixture) -> None:
+    """A guest's log line, as the devstack prints it, names its job, execution and level (issue #11)."""
+    import wasmtime
+
+    wasm = wasmtime.wat2wasm((EXAMPLES / "wat" / "mixed.instr.wat").read_text())
+    with caplog.at_level("INFO", logger="cod_reference.guest"):
+        out = executor.run(ExecutionRequest("exec-logs", wasm, env={"BACALHAU_JOB_ID": "job-7"}))
+    assert out.succeeded
+    (record,) = [r for r in caplog.records if r.name == "cod_reference.guest"]
+    assert record.levelname == "ERROR" and (record.cod_job_id, record.cod_execution_id) == ("job-7", "exec-logs")
+    assert record.getMessage() == "job job-7 execution exec-logs ERROR mixed: Vowels Counted: 3"

@@ -94,3 +94,14 @@ def test_observe_sdk_instrument_subcommand(module_file: Path, tmp_path: Path, ca
     assert observe_main(["instrument", str(module_file), "-o", str(out)]) == 0
     assert "instrumented 2 of 2 functions" in capsys.readouterr().err
     assert wasm_tools_validate(out.read_bytes()) is None
+
+
+def test_input_that_does_not_validate_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Well formed but invalid (a type error): refused with one line, nothing written (issue #11)."""
+    bad = tmp_path / "bad.wasm"
+    bad.write_bytes(b"\0asm\1\0\0\0\1\5\1\x60\0\1\x7e\3\2\1\0\n\4\1\2\0\x0b")   # () -> i64 with an empty body
+    out = tmp_path / "out.wasm"
+    assert main([str(bad), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"observe-sdk: error: {bad}: not a valid WebAssembly module: ")
+    assert "type mismatch" in err and not out.exists()
