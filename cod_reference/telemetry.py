@@ -101,6 +101,7 @@ def _otlp_metric_reader() -> MetricReader | None:
 def span_record(span: ReadableSpan) -> dict[str, Any]:
     """A finished span as one JSON-ready record (OTLP/JSON names, ids in hex)."""
     ctx = span.get_span_context()
+    assert ctx is not None, "a finished span has a context"
     parent = span.parent
     return {
         "traceId": format(ctx.trace_id, "032x"),
@@ -261,7 +262,7 @@ def guest_span_records(trace: Trace, max_spans: int = DEFAULT_MAX_GUEST_SPANS,
     if loose:
         start = min(e.time_ns for e in loose)
         roots.append(Span(f"wasm:{trace.module_name or 'module'}", "", 0, start, max(trace.end_ns, start),
-                          True, loose, [], None, new_span_id()))
+                          True, [*loose], [], None, new_span_id()))
     root_attrs = trace_attributes(trace)
     out: list[dict[str, Any]] = []
     stack: list[tuple[Span, int]] = [(r, parent.span_id if parent else 0) for r in reversed(roots)]

@@ -163,7 +163,7 @@ def to_wasm_binary(data: bytes) -> bytes:
     except UnicodeDecodeError:
         raise InvalidModule("not a WebAssembly binary (no \\0asm header) and not WAT text") from None
     try:
-        return wasmtime.wat2wasm(text)
+        return bytes(wasmtime.wat2wasm(text))
     except wasmtime.WasmtimeError as exc:
         raise InvalidModule("not a WebAssembly binary (no \\0asm header), and as WAT text: "
                             f"{_one_line(str(exc))}") from None
