@@ -49,6 +49,9 @@ class Sender(Protocol):
 
     def close(self) -> None: ...
 
+    def usable(self) -> bool:
+        """Whether the exporter has what this sender uses of it."""
+
 
 def make_exporter(signal: str, protocol: str, endpoint: str | None, headers: dict[str, str] | None,
                   timeout: float | None) -> Any:
@@ -78,7 +81,12 @@ def make_sender(signal: str, protocol: str, endpoint: str | None, headers: dict[
                 timeout: float | None) -> Sender:
     """A sender of encoded ``signal`` requests over ``protocol`` (None arguments come from the env)."""
     exporter = make_exporter(signal, protocol, endpoint, headers, timeout)
-    return _GrpcSender(exporter, signal) if protocol == "grpc" else _HttpSender(exporter, signal)
+    sender = _GrpcSender(exporter, signal) if protocol == "grpc" else _HttpSender(exporter, signal)
+    if not sender.usable():     # what we rely on is not public API: a changed exporter fails here, clearly
+        exporter.shutdown()
+        raise ImportError(f"this version of opentelemetry-exporter-otlp-proto-{protocol.split('/')[0]} cannot "
+                          "send encoded requests; install a version the observe-sdk[otel] extra allows")
+    return sender
 
 
 class _HttpSender:
@@ -86,6 +94,9 @@ class _HttpSender:
         self._exporter = exporter
         self.endpoint = str(exporter._endpoint)
         self._signal = signal
+
+    def usable(self) -> bool:
+        return callable(getattr(getattr(self._exporter, "_client", None), "export", None))
 
     def send(self, body: bytes) -> None:
         result = self._exporter._client.export(body)     # compression, headers, retries: the exporter's
@@ -102,6 +113,9 @@ class _GrpcSender:
         self._exporter = exporter
         self.endpoint = str(exporter._endpoint)
         self._signal = signal
+
+    def usable(self) -> bool:
+        return callable(getattr(self._exporter, "_export", None)) and self._exporter._stub is not None
 
     def send(self, body: bytes) -> None:
         if self._exporter._export(body).name != "SUCCESS":
