@@ -27,10 +27,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # run as a script: measure this checkout, not whatever is installed
 
-from cod_reference.executor.types import ExecutionRequest
-from cod_reference.executor.wasm import WasmExecutor
+from cod_reference.executor.types import ExecutionRequest  # noqa: E402 (after the sys.path line above)
+from cod_reference.executor.wasm import WasmExecutor  # noqa: E402
 
 TOOL = (ROOT / "tests" / "cod" / "test_executor_data" / "tool.wasm").read_bytes()
 NESTED = (ROOT / "guest-examples" / "wat" / "nested.instr.wat").read_bytes()

@@ -22,7 +22,8 @@ the Observe imports themselves in functions of their own.  So:
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .abi import EventKind
 from .gcpause import gc_paused
@@ -123,7 +124,7 @@ def _assemble(
 
     t = ev[-1] if ev else 0
     it = iter(ev)
-    for k, a, t in zip(it, it, it):
+    for k, a, t in zip(it, it, it, strict=False):  # the log holds whole (kind, arg, t_ns) triples
         if k == K_ENTER:
             # a negative index (a malformed guest) cannot be a function: show it as func[<unsigned>]
             if a < 0:

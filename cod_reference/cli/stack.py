@@ -71,7 +71,8 @@ def add_node_policy_flags(parser: argparse.ArgumentParser) -> None:
 
 def node_policy(args: argparse.Namespace) -> NodePolicy:
     return NodePolicy(allow_url_hosts=args.allow_url_host, default_execution_timeout_s=args.default_execution_timeout,
-                      max_running_executions=args.max_running_executions, max_download_bytes=args.max_download_size, download_timeout_s=args.download_timeout,
+                      max_running_executions=args.max_running_executions, max_download_bytes=args.max_download_size,
+                      download_timeout_s=args.download_timeout,
                       retention_s=args.retention, retention_bytes=args.retention_size)
 
 

@@ -33,5 +33,5 @@ class Transport(ABC):
         """Call ``listener`` (on a thread of its own) whenever the connection to the other nodes comes
         back after it was lost; a transport without a connection never calls it."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional, not abstract)
         """Release threads and connections."""

@@ -29,18 +29,43 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import pydemumble
 
-from ..abi import (NAMESPACES, NS_INSTRUMENT, NS_LEGACY, SUPPORTED_VERSION_MAJOR, SUPPORTED_VERSION_MINOR,
-                   VERSION_MAJOR_EXPORT, VERSION_MINOR_EXPORT)
+from ..abi import (
+    NAMESPACES,
+    NS_INSTRUMENT,
+    NS_LEGACY,
+    SUPPORTED_VERSION_MAJOR,
+    SUPPORTED_VERSION_MINOR,
+    VERSION_MAJOR_EXPORT,
+    VERSION_MINOR_EXPORT,
+)
 from .binary import encode_name, read_u32, sleb, uleb
 from .code import CALLS, EDIT_FUNC, EDIT_GROW, EDIT_RETURN, EXNREF_EH, LEGACY_EH, THROWS
 from .errors import InstrumentError, WasmFormatError
-from .module import (CODE, CUSTOM, DATA, ELEMENT, EXPORT, EXTERN_FUNC, EXTERN_GLOBAL, FUNCTION, GLOBAL, IMPORT,
-                     START, TABLE, TYPE, Body, FuncType, Module, Section, read_module)
+from .module import (
+    CODE,
+    CUSTOM,
+    DATA,
+    ELEMENT,
+    EXPORT,
+    EXTERN_FUNC,
+    EXTERN_GLOBAL,
+    FUNCTION,
+    GLOBAL,
+    IMPORT,
+    START,
+    TABLE,
+    TYPE,
+    Body,
+    FuncType,
+    Module,
+    Section,
+    read_module,
+)
 from .namesec import function_names, name_section, rewrite_name_section
 
 MARKER_SECTION = "observe_sdk.instrumented"

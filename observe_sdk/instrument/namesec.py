@@ -5,7 +5,7 @@ Only the subsections that hold function indices are re-encoded (1: function name
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from .binary import encode_name, read_name, read_u32, uleb
 from .errors import WasmFormatError

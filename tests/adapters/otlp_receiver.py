@@ -163,7 +163,7 @@ class OtlpReceiver:
     def http_endpoint(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
-    def start(self) -> "OtlpReceiver":
+    def start(self) -> OtlpReceiver:
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=[
             ("grpc.max_receive_message_length", _MAX_MESSAGE), ("grpc.so_reuseport", 0)])
         servicer = _Servicer(self.store)
@@ -184,7 +184,7 @@ class OtlpReceiver:
         stop_http(self._http)
         self._http = None
 
-    def __enter__(self) -> "OtlpReceiver":
+    def __enter__(self) -> OtlpReceiver:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -118,7 +118,7 @@ class HttpCapture:
             self._cond.wait_for(lambda: len(self.requests) >= count, timeout)
             return list(self.requests)
 
-    def start(self) -> "HttpCapture":
+    def start(self) -> HttpCapture:
         self._server = serve_http(self.port, self._handler())
         self.port = self._server.server_address[1]
         return self
@@ -127,7 +127,7 @@ class HttpCapture:
         stop_http(self._server)
         self._server = None
 
-    def __enter__(self) -> "HttpCapture":
+    def __enter__(self) -> HttpCapture:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -155,7 +155,7 @@ class UdpListener:
         while not self._stop:
             try:
                 data = self.sock.recv(65536)
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -194,7 +194,7 @@ class DdTestAgent:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "DdTestAgent":
+    def start(self) -> DdTestAgent:
         args = [str(DDAGENT_BIN), "--host", "127.0.0.1", "--port", str(self.port),
                 "--otlp-http-port", str(free_port()), "--otlp-grpc-port", str(free_port()),
                 "--log-level", "WARNING"]

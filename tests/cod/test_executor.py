@@ -139,7 +139,8 @@ def test_file_mount_shows_only_that_file(executor: WasmExecutor, tmp_path: Path)
 def test_write_output_dir(executor: WasmExecutor, tmp_path: Path) -> None:
     outputs = tmp_path / "out"
     outputs.mkdir()
-    out = tool(executor, "write", "outputs/result.txt", "42\n", mounts=[Mount(str(outputs), "/outputs", readonly=False)])
+    out = tool(executor, "write", "outputs/result.txt", "42\n",
+               mounts=[Mount(str(outputs), "/outputs", readonly=False)])
     assert out.exit_code == 0, out
     assert (outputs / "result.txt").read_text() == "42\n"
 
@@ -147,7 +148,8 @@ def test_write_output_dir(executor: WasmExecutor, tmp_path: Path) -> None:
 def test_writable_file_mount_is_copied_back(executor: WasmExecutor, tmp_path: Path) -> None:
     target = tmp_path / "state.txt"
     target.write_text("old")
-    out = tool(executor, "write", "/work/state.txt", "new", mounts=[Mount(str(target), "/work/state.txt", readonly=False)])
+    out = tool(executor, "write", "/work/state.txt", "new",
+               mounts=[Mount(str(target), "/work/state.txt", readonly=False)])
     assert out.exit_code == 0, out
     assert target.read_text() == "new"
 
@@ -513,7 +515,8 @@ def test_internal_errors_fail_the_execution_not_the_caller(monkeypatch: pytest.M
             raise RuntimeError("disk on fire")
         monkeypatch.setattr(ex.modules, "get", broken)
         out = ex.run(ExecutionRequest("i", TOOL))
-    assert (out.error_kind, out.error, out.exit_code) == ("internal", "internal error: RuntimeError: disk on fire", None)
+    assert (out.error_kind, out.error, out.exit_code) == \
+        ("internal", "internal error: RuntimeError: disk on fire", None)
 
 
 def test_sleeping_guest(executor: WasmExecutor) -> None:

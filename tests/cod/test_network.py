@@ -92,7 +92,8 @@ def test_local_input_outside_allow_list_is_refused(cod_client: Client, tmp_path)
 def test_import_modules(cod_client: Client) -> None:
     math = b'(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))'
     entry = b"""(module (import "math" "add" (func $add (param i32 i32) (result i32)))
-      (func (export "_start") (if (i32.ne (call $add (i32.const 2) (i32.const 3)) (i32.const 5)) (then unreachable))))"""
+      (func (export "_start")
+        (if (i32.ne (call $add (i32.const 2) (i32.const 3)) (i32.const 5)) (then unreachable))))"""
     doc = wasm_job(entry, inputs=[inline(math, "/lib/math.wasm")])
     doc["Tasks"][0]["Engine"]["Params"]["ImportModules"] = ["/lib/math.wasm"]
     job = run(cod_client, doc)

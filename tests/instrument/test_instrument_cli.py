@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import wasmtime
-
 from instr_helpers import ROOT, wasm_tools_validate
+
 from observe_sdk.instrument.cli import main
 
 WASM = wasmtime.wat2wasm("""

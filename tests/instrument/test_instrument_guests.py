@@ -3,14 +3,14 @@ same stdout/stderr/exit code, and the expected function tree in the SDK's trace.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 import wasmtime
-
 from instr_helpers import BUILD, ENGINE, wasm_tools_validate
+
 from observe_sdk import Options
 from observe_sdk.adapters.memory import InMemoryAdapter
 from observe_sdk.instrument import instrument_module, read_module
@@ -25,17 +25,17 @@ RUNS: dict[str, list[tuple[tuple[str, ...], str, tuple[tuple[str, tuple], ...]]]
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def plain_bytes(name: str) -> bytes:
     return (BUILD / f"{name}.wasm").read_bytes()
 
 
-@lru_cache(maxsize=None)
+@cache
 def instrumented(name: str) -> Any:
     return instrument_module(plain_bytes(name))
 
 
-@lru_cache(maxsize=None)
+@cache
 def compiled(wasm: bytes) -> wasmtime.Module:
     return wasmtime.Module(ENGINE, wasm)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import wasmtime
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-
 from instr_helpers import Recording, all_features_config, define_hooks
 from instr_samples import SAMPLES
+
 from observe_sdk.instrument import InstrumentError, WasmFormatError, instrument_module, read_module
 
 MAX_LEVEL = 4

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import wasmtime
-
 from instr_helpers import run_exports, wasm_tools_validate, wasmtime_validate
 from instr_samples import SAMPLES
+
 from observe_sdk.instrument import instrument_module, read_module
 
 MODULES = {name: wasmtime.wat2wasm(wat) for name, (wat, _, _) in SAMPLES.items()}

