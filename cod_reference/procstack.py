@@ -159,7 +159,8 @@ class ProcessDevstack:
         while True:
             for name, proc in self.processes.items():
                 if proc.poll() is not None and (name == ORCHESTRATOR or name in wanted):
-                    raise RuntimeError(f"{name} exited with status {proc.returncode}: {self.log_tail(name)}")
+                    # an OSError: the CLI says it in one line (the child's own error is in the tail)
+                    raise ChildProcessError(f"{name} exited with status {proc.returncode}: {self.log_tail(name)}")
             try:
                 answer = httpx.get(f"{self.url}/api/v1/orchestrator/nodes", timeout=2, headers=headers)
                 nodes = answer.json()["Nodes"]

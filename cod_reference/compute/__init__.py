@@ -1,6 +1,10 @@
 """The compute node: bids on executions, runs them through the Wasm executor, publishes results.
 
-:mod:`.node` is the node itself; :mod:`.inputs` prepares a job's input sources,
-:mod:`.publisher` publishes its outputs, :mod:`.store` keeps the node's
-executions (SQLite) and :mod:`.reconcile` answers the orchestrator's view of them.
+Its parts, as in Bacalhau: :mod:`.node` wires them and owns the lifecycle and heartbeats;
+:mod:`.handler` routes the orchestrator's messages; :mod:`.bidder` accepts or refuses;
+:mod:`.buffer` queues accepted executions until capacity is free; :mod:`.runner` runs one
+execution (:mod:`.inputs` prepares its input sources, :mod:`.publisher` its results);
+:mod:`.store` keeps the node's executions (SQLite), :mod:`.reconcile` answers the
+orchestrator's view of them, :mod:`.retention` clears old ones; :mod:`.config` is what
+the operator sets.
 """

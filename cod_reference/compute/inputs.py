@@ -16,11 +16,10 @@ import stat
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..executor.fs import open_nofollow
 from ..executor.types import Mount
-from ..models import AllowedPath, decode_data_url
+from ..models import AllowedPath, InputSource, SourceType, decode_data_url
 from .download import Cancelled, Deadline, DownloadError, DownloadTimeout, UrlGuard, download
 from .paths import PathError, PinnedPath, open_beneath, plain_name, resolve_allowed
 from .policy import NodePolicy
@@ -52,20 +51,20 @@ class InputContext:
     keep_open: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
 
-def prepare_inputs(sources: list[dict[str, Any]], work_dir: Path, ctx: InputContext) -> list[Mount]:
+def prepare_inputs(sources: list[InputSource], work_dir: Path, ctx: InputContext) -> list[Mount]:
     """Mounts for the job's input sources; raises InputError (InputTimeout) or Cancelled."""
     mounts = []
-    for i, spec in enumerate(sources):
-        kind, params, target = spec["Source"]["Type"], spec["Source"].get("Params") or {}, spec["Target"]
-        where = f"input {i} ({kind} at {target})"
-        if kind == "inline":
-            mounts.append(_inline(params["URL"], target, work_dir / f"input-{i}", where))
-        elif kind in ("local", "localDirectory"):
-            mounts.append(_local(params, target, ctx.allowed, where, ctx.keep_open))
-        elif kind == "urlDownload":
-            mounts.append(_download(params["URL"], target, work_dir / f"input-{i}", where, ctx))
+    for i, source in enumerate(sources):
+        kind, target = source.Type, source.Target
+        where = f"input {i} ({kind.value} at {target})"
+        if kind is SourceType.INLINE:
+            mounts.append(_inline(source.URL, target, work_dir / f"input-{i}", where))
+        elif kind is SourceType.LOCAL:
+            mounts.append(_local(source, target, ctx.allowed, where, ctx.keep_open))
+        elif kind is SourceType.URL_DOWNLOAD:
+            mounts.append(_download(source.URL, target, work_dir / f"input-{i}", where, ctx))
         else:
-            raise InputError(f"{where}: source type {kind!r} is not supported on this node")
+            raise InputError(f"{where}: source type {kind.value!r} is not supported on this node")
     return mounts
 
 
@@ -89,12 +88,12 @@ def _inline(url: str, target: str, dest: Path, where: str) -> Mount:
     return Mount(str(path), target, readonly=True)
 
 
-def _local(params: dict[str, Any], target: str, allowed: list[AllowedPath], where: str,
+def _local(spec: InputSource, target: str, allowed: list[AllowedPath], where: str,
            keep_open: contextlib.ExitStack) -> Mount:
     """Resolved, checked against the allow-list, then pinned: the executor mounts the very
     file or directory that was checked, even if a path component is swapped for a link later."""
-    source = str(params["SourcePath"])
-    writable = bool(params.get("ReadWrite"))
+    source = spec.SourcePath
+    writable = spec.ReadWrite
     try:
         real, rule = resolve_allowed(source, allowed, writable)
         if not os.path.exists(real):

@@ -34,20 +34,20 @@ def reconcile(node: ComputeNode, message: msg.Message) -> None:
                 node.report(msg.COMPUTE_ERROR, {"ExecutionID": exec_id, "Retryable": True,
                                                 "Error": f"node {node.node_id} does not know this execution"})
             continue
-        state = ComputeState(rec["State"])
-        if state == ComputeState.COMPLETED and rec["Result"]:
-            node.report(msg.RUN_RESULT, rec["Result"])
+        state = rec.state
+        if state == ComputeState.COMPLETED and rec.result:
+            node.report(msg.RUN_RESULT, rec.result)
         elif state == ComputeState.FAILED:
-            node.report(msg.COMPUTE_ERROR, rec["Result"] or {"ExecutionID": exec_id, "Retryable": True,
-                                                              "Error": rec["Message"] or "failed"})
+            node.report(msg.COMPUTE_ERROR, rec.result or {"ExecutionID": exec_id, "Retryable": True,
+                                                          "Error": rec.message or "failed"})
         elif state == ComputeState.ASK_FOR_BID_REJECTED:
-            node.report(msg.BID_RESULT, {"ExecutionID": exec_id, "Accepted": False, "Reason": rec["Message"]})
+            node.report(msg.BID_RESULT, {"ExecutionID": exec_id, "Accepted": False, "Reason": rec.message})
         elif state.terminal:  # cancelled or rejected here while the orchestrator still counts on it
             node.report(msg.COMPUTE_ERROR, {"ExecutionID": exec_id, "Retryable": True,
                                             "Error": f"execution was {state.value.lower()} on {node.node_id}"})
         elif state == ComputeState.ASK_FOR_BID_ACCEPTED and theirs.get("DesiredState") == "Running":
             node.approve(exec_id, message)  # the BidAccepted message was lost
     for rec in node.store.live():
-        if rec["ID"] not in listed and (now - rec["CreateTime"]) / 1e9 > SETTLE_S:
-            log.info("%s: cancelling %s, which the orchestrator no longer counts on", node.node_id, rec["ID"])
-            node.cancel(rec["ID"], "the orchestrator no longer counts on this execution")
+        if rec.ID not in listed and (now - rec.create_time) / 1e9 > SETTLE_S:
+            log.info("%s: cancelling %s, which the orchestrator no longer counts on", node.node_id, rec.ID)
+            node.cancel(rec.ID, "the orchestrator no longer counts on this execution")

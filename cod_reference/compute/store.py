@@ -1,13 +1,19 @@
-"""The compute node's execution store (SQLite): what it was asked to run and how it went."""
+"""The compute node's execution store (SQLite): what it was asked to run and how it went.
+
+It takes and returns :class:`LocalExecution` records; the job and the execution are kept
+as their wire JSON (:mod:`cod_reference.models.serialize`).
+"""
 from __future__ import annotations
 
 import json
 import sqlite3
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..models import Execution, Job, execution_from_dict, execution_to_dict, job_from_dict, job_to_dict
 from ..sqlite import open_db
 from ..states import ComputeState, check_execution_transition
 
@@ -20,6 +26,28 @@ CREATE TABLE IF NOT EXISTS executions (
 """
 
 
+#: what a node reported when an execution ended (a RunResult or ComputeError payload)
+Report = dict[str, Any]
+
+
+@dataclass
+class LocalExecution:
+    """One execution as this node keeps it (Bacalhau's LocalExecutionState)."""
+
+    execution: Execution
+    job: Job
+    state: ComputeState = ComputeState.NEW
+    message: str = ""
+    result: Report | None = None
+    #: the W3C trace context of the message that brought it (its spans join the job's trace)
+    trace: dict[str, str] = field(default_factory=dict)
+    create_time: int = 0
+
+    @property
+    def ID(self) -> str:
+        return self.execution.ID
+
+
 class ExecutionStore:
     def __init__(self, path: str | Path) -> None:
         self._db = open_db(path, SCHEMA)
@@ -29,25 +57,25 @@ class ExecutionStore:
         with self._lock:
             self._db.close()
 
-    def add(self, execution: dict[str, Any], job: dict[str, Any], trace: dict[str, str]) -> bool:
+    def add(self, execution: Execution, job: Job, trace: dict[str, str]) -> bool:
         """Record a new execution; False if it is already known (a repeated message)."""
         now = time.time_ns()
         with self._lock:
             try:
                 self._db.execute("INSERT INTO executions VALUES (?,?,?,?,?,?,?,?,?)",
-                                 (execution["ID"], json.dumps(job), json.dumps(execution), ComputeState.NEW.value,
-                                  "", None, json.dumps(trace), now, now))
+                                 (execution.ID, json.dumps(job_to_dict(job)), json.dumps(execution_to_dict(execution)),
+                                  ComputeState.NEW.value, "", None, json.dumps(trace), now, now))
             except sqlite3.IntegrityError:
                 return False
         return True
 
-    def get(self, exec_id: str) -> dict[str, Any] | None:
+    def get(self, exec_id: str) -> LocalExecution | None:
         with self._lock:
             row = self._db.execute("SELECT * FROM executions WHERE id=?", (exec_id,)).fetchone()
         return _row(row) if row else None
 
     def set_state(self, exec_id: str, state: ComputeState, message: str = "",
-                  result: dict[str, Any] | None = None) -> bool:
+                  result: Report | None = None) -> bool:
         """Move an execution on; False (and no change) when it is already terminal."""
         with self._lock:
             row = self._db.execute("SELECT state FROM executions WHERE id=?", (exec_id,)).fetchone()
@@ -71,7 +99,7 @@ class ExecutionStore:
                                     "ORDER BY modify_ns", terminal).fetchall()
         return [(r["id"], r["modify_ns"]) for r in rows]
 
-    def live(self) -> list[dict[str, Any]]:
+    def live(self) -> list[LocalExecution]:
         terminal = tuple(s.value for s in ComputeState if s.terminal)
         marks = ",".join("?" for _ in terminal)
         with self._lock:
@@ -79,8 +107,8 @@ class ExecutionStore:
         return [_row(r) for r in rows]
 
 
-def _row(row: sqlite3.Row) -> dict[str, Any]:
-    return {"ID": row["id"], "Job": json.loads(row["job"]), "Execution": json.loads(row["execution"]),
-            "State": row["state"], "Message": row["message"],
-            "Result": json.loads(row["result"]) if row["result"] else None, "Trace": json.loads(row["trace"]),
-            "CreateTime": row["create_ns"]}
+def _row(row: sqlite3.Row) -> LocalExecution:
+    return LocalExecution(execution=execution_from_dict(json.loads(row["execution"])),
+                          job=job_from_dict(json.loads(row["job"])), state=ComputeState(row["state"]),
+                          message=row["message"], result=json.loads(row["result"]) if row["result"] else None,
+                          trace=json.loads(row["trace"]), create_time=row["create_ns"])

@@ -187,7 +187,7 @@ class WasmExecutor:
         started = time.perf_counter()
         self._active.add(1)
         try:
-            outcome = self._run(request, cancel, started)
+            outcome = self._supervise(request, cancel, started)
         finally:
             self._active.add(-1)
         self._durations.record(outcome.duration_s, {"outcome": outcome.error_kind or "exit"})
@@ -214,7 +214,9 @@ class WasmExecutor:
         self.close()
 
     # -- one execution -----------------------------------------------------------
-    def _run(self, request: ExecutionRequest, cancel: threading.Event | None, started: float) -> ExecutionOutcome:
+    def _supervise(self, request: ExecutionRequest, cancel: threading.Event | None, started: float
+                   ) -> ExecutionOutcome:
+        """Outputs, mounts and the interrupter around the guest; every failure becomes an outcome."""
         error = _validate(request)
         if error:
             return _outcome(request, None, None, None, "request", error, started)
@@ -232,7 +234,7 @@ class WasmExecutor:
             with self._root_span(request), Interrupter(self._watchdog, request.timeout_s, cancel, limit) as intr:
                 run = _Run(request, intr, stderr)
                 try:
-                    exit_code = self._execute(run, stdout, stderr, mounts)
+                    exit_code = self._instantiate_and_call(run, stdout, stderr, mounts)
                 except _Failure as failure:
                     kind, message, exit_code = failure.kind, failure.message, failure.exit_code
                 finally:
@@ -277,7 +279,7 @@ class WasmExecutor:
                 first = first or f"output limit of {_format_bytes(cap)} exceeded on {stream}"
         return first
 
-    def _execute(self, run: _Run, stdout: Output, stderr: Output, mounts: PreparedMounts) -> int:
+    def _instantiate_and_call(self, run: _Run, stdout: Output, stderr: Output, mounts: PreparedMounts) -> int:
         request = run.request
         if is_component(bytes(request.module[:8])):
             return execute_component(self, run, stdout, stderr, mounts)

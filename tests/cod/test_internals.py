@@ -236,7 +236,7 @@ def test_logs_follow_a_running_job(tmp_path, capsys) -> None:
 
 def test_a_rejected_bid_moves_the_job_to_another_node(tmp_path) -> None:
     with Devstack(data_dir=tmp_path, computes=2, port=0, executor_factory=lambda d, t: FakeExecutor()) as stack:
-        stack.computes["node-1"].bid = lambda job: "busy with something else"  # type: ignore[method-assign]
+        stack.computes["node-1"].bidder.refusal = lambda job: "busy with something else"  # type: ignore[method-assign]
         with Client(port=stack.port) as client:
             doc = tool_job("hi")
             doc["Count"] = 2  # one partition would land on node-1 by spreading

@@ -112,9 +112,11 @@ def test_a_corrupt_database_is_named_in_one_line(tmp_path: Path, content: bytes,
     db.write_bytes(content)
     with pytest.raises(UnusableDatabase, match=f"{db} is damaged or not a cod database.*--data-dir"):
         Devstack(data_dir=tmp_path, computes=0, port=0).start()
-    code = main(["devstack", "--port", "0", "--computes", "0", "--data-dir", str(tmp_path)])
-    err = capsys.readouterr().err
-    assert code == 1 and err.count("\n") == 1 and str(db) in err and "Traceback" not in err, err
+    for transport in ("inprocess", "nats"):  # the orchestrator in this process, or in its own
+        code = main(["devstack", "--port", "0", "--computes", "0", "--data-dir", str(tmp_path),
+                     "--transport", transport])
+        err = capsys.readouterr().err
+        assert code == 1 and err.count("\n") == 1 and str(db) in err and "Traceback" not in err, err
     assert db.read_bytes() == content  # left as it was, for the operator to look at
 
 

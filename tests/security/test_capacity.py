@@ -39,7 +39,7 @@ def test_tiny_cpu_requests_cannot_start_unbounded_executions(small_node: tuple[D
     most = 0
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        most = max(most, node.info()["RunningExecutions"])
+        most = max(most, node.info().RunningExecutions)
         if all(client.get_job(i)["Job"]["State"]["StateType"] in ("Failed", "Completed") for i in ids):
             break
         time.sleep(0.05)
