@@ -236,21 +236,31 @@ def _read_globals(r: _Reader, info: ModuleInfo) -> None:
 
 
 def _read_name_section(r: _Reader, info: ModuleInfo) -> None:
-    # A malformed name section is ignored past what could be read: names are a courtesy.
+    info.module_name, info.function_names = read_name_subsections(r.data, r.pos, r.end)
+
+
+def read_name_subsections(data: bytes | memoryview, start: int, end: int) -> tuple[str, dict[int, str]]:
+    """The module name and the function names of a ``name`` section whose subsections span
+    ``data[start:end]`` (after the section's own name).  A malformed section is read as far
+    as it can be: names are a courtesy.  The one reader of names (the instrumenter's too)."""
+    module_name = ""
+    functions: dict[int, str] = {}
+    r = _Reader(data, start, end)
     try:
         while r.pos < r.end:
             sub_id = r.byte()
             size = r.u32()
-            end = r.pos + size
+            sub_end = r.pos + size
             if sub_id == 0:
-                info.module_name = r.name()
+                module_name = r.name()
             elif sub_id == 1:
                 for _ in range(r.u32()):
                     idx = r.u32()
-                    info.function_names[idx] = r.name()
-            r.pos = end
+                    functions[idx] = r.name()
+            r.pos = sub_end
     except ModuleFormatError:
         pass
+    return module_name, functions
 
 
 class FunctionNames:

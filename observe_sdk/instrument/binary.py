@@ -43,6 +43,13 @@ def skip_leb(data: bytes, pos: int, section: str = "module") -> int:
     return pos + 1
 
 
+def skip_heaptype(data: bytes, pos: int, section: str = "module") -> int:
+    """The position after a heap type: a shared abstract type (``0x65`` and one byte) or an s33."""
+    if data[pos] == 0x65:
+        return pos + 2
+    return skip_leb(data, pos, section)
+
+
 def read_name(data: bytes, pos: int, end: int, section: str = "module") -> tuple[str, int]:
     """Decode a length-prefixed UTF-8 name."""
     length, p = read_u32(data, pos, section)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import opcodes as op
-from .binary import read_u32
+from .binary import read_u32, skip_heaptype
 from .errors import WasmFormatError
 
 # edit kinds
@@ -40,25 +40,17 @@ class Scan:
     edits: list[tuple[int, int, int, int]] = field(default_factory=list)
 
 
-def _skip_heaptype(data: bytes, pos: int) -> int:
-    if data[pos] == 0x65:           # shared abstract heap type
-        return pos + 2
-    while data[pos] & 0x80:
-        pos += 1
-    return pos + 1
-
-
 def _skip_valtype(data: bytes, pos: int) -> int:
     b = data[pos]
     if b == 0x63 or b == 0x64:
-        return _skip_heaptype(data, pos + 1)
+        return skip_heaptype(data, pos + 1, "code")
     return pos + 1
 
 
 def _skip_blocktype(data: bytes, pos: int) -> int:
     b = data[pos]
     if b == 0x63 or b == 0x64:
-        return _skip_heaptype(data, pos + 1)
+        return skip_heaptype(data, pos + 1, "code")
     while data[pos] & 0x80:
         pos += 1
     return pos + 1
@@ -162,7 +154,7 @@ def scan(data: bytes, pos: int, limit: int, section: str = "code", what: str = "
             elif kind == 24:                                # F64
                 pos += 8
             elif kind == 25:                                # HEAPTYPE
-                pos = _skip_heaptype(data, pos)
+                pos = skip_heaptype(data, pos, "code")
             elif kind == 21:                                # SELECT_T
                 n, pos = read_u32(data, pos, section)
                 for _ in range(n):
@@ -238,14 +230,14 @@ def scan(data: bytes, pos: int, limit: int, section: str = "code", what: str = "
                             pos += 1
                         pos += 1
                 elif sub_kind == 25:
-                    pos = _skip_heaptype(data, pos)
+                    pos = skip_heaptype(data, pos, "code")
                 elif sub_kind == 31:                        # br_on_cast(_fail)
                     pos += 1
                     while data[pos] & 0x80:
                         pos += 1
                     pos += 1
-                    pos = _skip_heaptype(data, pos)
-                    pos = _skip_heaptype(data, pos)
+                    pos = skip_heaptype(data, pos, "code")
+                    pos = skip_heaptype(data, pos, "code")
                 elif sub_kind == 32:
                     pos += 16
                 elif sub_kind == 33 or sub_kind == 35:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .binary import encode_section, read_name, read_u32, skip_leb
+from .binary import encode_section, read_name, read_u32, skip_heaptype, skip_leb
 from .code import EDIT_FUNC, Scan, scan
 from .errors import WasmFormatError
 
@@ -188,16 +188,10 @@ def _split_sections(data: bytes) -> list[Section]:
 
 # --- section parsers ------------------------------------------------------------
 
-def _skip_heaptype(data: bytes, pos: int, label: str) -> int:
-    if data[pos] == 0x65:
-        return pos + 2
-    return skip_leb(data, pos, label)
-
-
 def _valtype(data: bytes, pos: int, label: str) -> int:
     b = data[pos]
     if b == 0x63 or b == 0x64:
-        return _skip_heaptype(data, pos + 1, label)
+        return skip_heaptype(data, pos + 1, label)
     if b < 0x60 and b not in (0x77, 0x78):
         raise WasmFormatError(f"invalid value type 0x{b:02x}", section=label, offset=pos)
     return pos + 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from ..names import read_name_subsections
 from .binary import encode_name, read_name, read_u32, uleb
 from .errors import WasmFormatError
 from .module import Module, Section
@@ -41,18 +42,16 @@ def _name_map(data: bytes, pos: int, end: int) -> tuple[list[tuple[int, str]], i
 
 
 def function_names(module: Module) -> dict[int, str]:
-    """Function index -> name from the ``name`` section ({} if absent or unreadable)."""
+    """Function index -> name from the ``name`` section ({} if absent; a malformed section is
+    read as far as it can be, by the host's reader)."""
     sec = module.section(0, "name")
     if sec is None:
         return {}
     try:
-        for sub_id, _, start, end in _subsections(module.data, sec):
-            if sub_id == FUNCTION_NAMES:
-                entries, _ = _name_map(module.data, start, end)
-                return dict(entries)
+        _, start = read_name(module.data, sec.payload_start, sec.payload_end, "name")
     except WasmFormatError:
         return {}
-    return {}
+    return read_name_subsections(module.data, start, sec.payload_end)[1]
 
 
 def _encode_name_map(entries: list[tuple[int, str]]) -> bytes:
