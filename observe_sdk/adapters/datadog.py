@@ -278,7 +278,8 @@ class DatadogAdapter(CapturesHostParent, Adapter):
             log.warning("datadog: trace %s: %s; ignored", trace.trace_id_hex, exc)
             dd_meta = {}
         root_extra = trace_attributes(trace)
-        spans: list[bytes] = []
+        spans: list[bytes] = []                  # of the chunk being filled
+        chunks: list[tuple[int, bytes]] = []
         logs: list[dict[str, Any]] = []
         lines: list[str] = []
         service = str(dd_meta.get("service") or self.service)
@@ -295,7 +296,10 @@ class DatadogAdapter(CapturesHostParent, Adapter):
                 stack: list[tuple[Span, int, bool]] = [(event, root_parent, True)]
                 while stack:
                     span, parent_id, is_root = stack.pop()
-                    chunk_start = tid_high and len(spans) % per_chunk == 0
+                    if len(spans) == per_chunk:
+                        chunks.append((per_chunk, b"".join(spans)))
+                        spans = []
+                    chunk_start = tid_high and not spans
                     plain = not (is_root or chunk_start or span.tags or span.error is not None)
                     for ev in reversed(span.events):
                         if type(ev) is Span:
@@ -318,8 +322,8 @@ class DatadogAdapter(CapturesHostParent, Adapter):
                         span_map["meta"]["_dd.p.tid"] = f"{tid_high:016x}"
                     spans.append(packer.map(span_map))
         logs.sort(key=lambda item: item["timestamp"])
-        chunks = [(len(spans[i:i + per_chunk]), b"".join(spans[i:i + per_chunk]))
-                  for i in range(0, len(spans), per_chunk)]
+        if spans:
+            chunks.append((len(spans), b"".join(spans)))
         return chunks, logs, lines
 
     def _span_map(self, span: Span, tid_low: int, parent_id: int, service: str) -> dict[str, Any]:
