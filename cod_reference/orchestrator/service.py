@@ -68,7 +68,7 @@ class OrchestratorMetrics:
         self.outcomes = meter.create_counter("cod.scheduler.outcomes", description="scheduler decisions")
         self.bids = meter.create_counter("cod.bids", description="bid results received, by outcome")
         self.stale = meter.create_counter(
-            "cod.messages.stale", description="reports about executions already final here (late or repeated), "
+            "cod.messages.stale", description="late or repeated reports (about an execution already past them), "
                                               "ignored; by message type")
         meter.create_observable_gauge(
             "cod.evaluations.pending", callbacks=[lambda _opts: [metrics.Observation(broker.pending())]],
@@ -229,6 +229,10 @@ class Orchestrator:
 
     # ------------------------------------------------------------------ messages from compute nodes
 
+    def _stale(self, message: msg.Message, exec_id: str) -> None:
+        self.metrics.stale.add(1, {"type": message.type})
+        log.info("ignored %s from %s: execution %s is past it", message.type, message.source, exec_id)
+
     def _handle(self, message: msg.Message) -> None:
         if message.type in (msg.HEARTBEAT, msg.HANDSHAKE):
             info = node_info_from_dict(message.payload["NodeInfo"])
@@ -244,6 +248,9 @@ class Orchestrator:
             ex = self.store.get_execution(exec_id)
         except LookupError:
             log.warning("%s for unknown execution %s", message.type, exec_id)
+            return
+        if ex.state.terminal or (message.type == msg.BID_RESULT and ex.state != ComputeState.ASK_FOR_BID):
+            self._stale(message, exec_id)  # a repeated or late report: delivery is at-least-once
             return
         freed = False
         with self.store.tx():
@@ -279,9 +286,8 @@ class Orchestrator:
             else:
                 log.warning("unexpected message %s from %s", message.type, message.source)
                 return
-            if updated is None:  # a late or repeated report about an execution already final here
-                self.metrics.stale.add(1, {"type": message.type})
-                log.info("ignored %s from %s: execution %s is already final", message.type, message.source, exec_id)
+            if updated is None:  # it became final while this report was on its way
+                self._stale(message, exec_id)
                 return
             job = self.store.get_job(ex.JobID)
             self.store.create_evaluation(job.ID, "exec-update", job.TraceParent)

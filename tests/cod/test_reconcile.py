@@ -1,0 +1,138 @@
+"""Reconciliation and idempotent handling, made deterministic: a transport that loses or repeats messages.
+
+A real network loses a message only when a process dies between a state change and its send;
+here one chosen message is dropped (or every message is delivered twice) and the node's
+handshake — what it sends after every reconnection — must bring both sides back in step.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from cod_helpers import busy, tool_job, wait_for
+
+from cod_reference.client import Client
+from cod_reference.compute import reconcile as compute_reconcile
+from cod_reference.compute.node import ComputeNode
+from cod_reference.devstack import Devstack
+from cod_reference.models import wasm_job
+from cod_reference.transport import InProcessTransport
+from cod_reference.transport import messages as msg
+
+
+class LossyTransport(InProcessTransport):
+    """Drops the first message ``lose`` picks; with ``repeat`` delivers every message twice."""
+
+    def __init__(self, lose: Callable[[msg.Message], bool] = lambda m: False, repeat: bool = False) -> None:
+        super().__init__()
+        self.lose = lose
+        self.repeat = repeat
+        self.lost: list[msg.Message] = []
+        self._lock_lost = threading.Lock()
+
+    def send(self, message: msg.Message) -> None:
+        with self._lock_lost:
+            if not self.lost and self.lose(message):
+                self.lost.append(message)
+                return
+        super().send(message)
+        if self.repeat:
+            super().send(message)
+
+
+def stack_with(tmp_path: Path, transport: InProcessTransport, computes: int = 1) -> Devstack:
+    stack = Devstack(data_dir=tmp_path, computes=computes, port=0, heartbeat_interval_s=0.2)
+    stack.transport = transport
+    return stack
+
+
+@pytest.fixture
+def settle_now(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(compute_reconcile, "SETTLE_S", 0.0)  # every execution is old enough to be judged
+    yield
+
+
+def node_state(node: ComputeNode, exec_id: str) -> str:
+    rec = node.store.get(exec_id)
+    return str(rec["State"]) if rec else ""
+
+
+def state(client: Client, job_id: str) -> str:
+    return str(client.get_job(job_id)["Job"]["State"]["StateType"])
+
+
+def test_a_lost_result_is_brought_up_to_date(tmp_path: Path) -> None:
+    transport = LossyTransport(lambda m: m.type == msg.RUN_RESULT)
+    with stack_with(tmp_path, transport) as stack, Client(port=stack.port) as client:
+        job_id = client.submit(tool_job("args", "lost"))["JobID"]
+        wait_for(lambda: transport.lost, what="the result to be lost")
+        node = stack.computes["node-1"]
+        wait_for(lambda: node_state(node, transport.lost[0].payload["ExecutionID"]) == "Completed",
+                 what="the node to record it")
+        assert state(client, job_id) == "Running"  # the orchestrator never heard of it
+        node.handshake()  # what the node does when its connection comes back
+        assert client.wait(job_id, timeout=20)["State"]["StateType"] == "Completed"
+
+
+def test_an_execution_the_node_never_heard_of_is_failed_and_retried(tmp_path: Path, settle_now: None) -> None:
+    transport = LossyTransport(lambda m: m.type == msg.ASK_FOR_BID)
+    with stack_with(tmp_path, transport, computes=2) as stack, Client(port=stack.port) as client:
+        job_id = client.submit(tool_job("args", "x"))["JobID"]
+        wait_for(lambda: transport.lost, what="the request for a bid to be lost")
+        asked = transport.lost[0].target
+        stack.computes[asked].handshake()
+        job = client.wait(job_id, timeout=20)
+        assert job["State"]["StateType"] == "Completed", job["State"]
+        first, *rest = client.executions(job_id)
+        assert first["ComputeState"]["StateType"] == "Failed"
+        assert first["ComputeState"]["Message"] == f"node {asked} does not know this execution"
+        assert rest[-1]["ComputeState"]["StateType"] == "Completed"
+
+
+def test_a_lost_approval_starts_the_execution(tmp_path: Path) -> None:
+    transport = LossyTransport(lambda m: m.type == msg.BID_ACCEPTED)
+    with stack_with(tmp_path, transport) as stack, Client(port=stack.port) as client:
+        job_id = client.submit(tool_job("args", "approved"))["JobID"]
+        wait_for(lambda: transport.lost, what="the approval to be lost")
+        stack.computes["node-1"].handshake()
+        job = client.wait(job_id, timeout=20)
+        assert job["State"]["StateType"] == "Completed", job["State"]
+        assert len(client.executions(job_id)) == 1
+
+
+def test_a_run_the_orchestrator_gave_up_on_is_cancelled(tmp_path: Path, settle_now: None) -> None:
+    transport = LossyTransport(lambda m: m.type == msg.CANCEL_EXECUTION)
+    with stack_with(tmp_path, transport) as stack, Client(port=stack.port) as client:
+        job_id = client.submit(wasm_job(busy(60 * 3 * 10**9)))["JobID"]  # a minute: it must be cancelled
+        running = wait_for(lambda: [e for e in client.executions(job_id)
+                                    if e["ComputeState"]["StateType"] == "Running"], what="the run")
+        client.stop(job_id)
+        wait_for(lambda: transport.lost, what="the cancel to be lost")
+        node = stack.computes["node-1"]
+        assert node_state(node, running[0]["ID"]) == "Running"
+        node.handshake()
+        wait_for(lambda: node_state(node, running[0]["ID"]) == "Cancelled", what="the node to cancel it")
+
+
+def test_every_message_twice_changes_nothing(tmp_path: Path) -> None:
+    with stack_with(tmp_path, LossyTransport(repeat=True)) as stack, Client(port=stack.port) as client:
+        ids = [client.submit(tool_job("args", str(i)))["JobID"] for i in range(3)]
+        two = tool_job("env", "BACALHAU_PARTITION_INDEX")
+        two["Count"] = 2
+        ids.append(client.submit(two)["JobID"])
+        stopped = client.submit(wasm_job(busy(60 * 3 * 10**9)))["JobID"]
+        wait_for(lambda: any(e["ComputeState"]["StateType"] == "Running" for e in client.executions(stopped)),
+                 what="the long job to run")
+        client.stop(stopped)  # its CancelExecution comes twice too
+        jobs = [client.wait(job_id, timeout=20) for job_id in ids]
+        assert [j["State"]["StateType"] for j in jobs] == ["Completed"] * 4
+        for job in jobs:
+            execs = client.executions(job["ID"])
+            assert [e["ComputeState"]["StateType"] for e in execs] == ["Completed"] * job["Count"]
+            completions = [h for h in client.history(job["ID"], event_type="job")["Items"]
+                           if h["Event"]["Details"].get("NewState") == "Completed"]
+            assert len(completions) == 1
+        assert client.wait(stopped, timeout=20)["State"]["StateType"] == "Stopped"
+        assert any(p["value"] for p in client.metrics().get("cod.messages.stale", []))  # the repeats were counted
