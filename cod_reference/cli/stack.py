@@ -57,6 +57,9 @@ def add_node_policy_flags(parser: argparse.ArgumentParser) -> None:
     node.add_argument("--max-running-executions", type=_flag(parse_count), metavar="N",
                       default=default.max_running_executions,
                       help="executions a node runs at once, whatever their CPU requests (default 32)")
+    node.add_argument("--max-result-size", type=_flag(parse_byte_size), metavar="SIZE",
+                      default=default.max_result_bytes,
+                      help="most an execution may write in its result paths (default 10GiB; less with Resources.Disk)")
     node.add_argument("--max-download-size", type=_flag(parse_byte_size), metavar="SIZE",
                       default=default.max_download_bytes, help="largest urlDownload input (default 512MiB)")
     node.add_argument("--download-timeout", type=_flag(parse_duration), metavar="DURATION",
@@ -72,7 +75,7 @@ def add_node_policy_flags(parser: argparse.ArgumentParser) -> None:
 def node_policy(args: argparse.Namespace) -> NodePolicy:
     return NodePolicy(allow_url_hosts=args.allow_url_host, default_execution_timeout_s=args.default_execution_timeout,
                       max_running_executions=args.max_running_executions, max_download_bytes=args.max_download_size,
-                      download_timeout_s=args.download_timeout,
+                      download_timeout_s=args.download_timeout, max_result_bytes=args.max_result_size,
                       retention_s=args.retention, retention_bytes=args.retention_size)
 
 

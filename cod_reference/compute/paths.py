@@ -19,7 +19,7 @@ import os
 import stat
 from dataclasses import dataclass
 
-from ..executor.fs import open_nofollow, remove_tree
+from ..executor.fs import open_nofollow, remove_tree, tree_size
 from ..models import AllowedPath
 
 __all__ = ["PathError", "PinnedPath", "open_beneath", "open_nofollow", "plain_name", "remove_tree", "resolve_allowed",
@@ -127,23 +127,3 @@ class PinnedPath:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-
-
-def tree_size(path: str | os.PathLike[str]) -> int:
-    """Bytes taken by the files under ``path`` (links not followed, no recursion)."""
-    total = 0
-    stack = [os.fspath(path)]
-    while stack:
-        current = stack.pop()
-        try:
-            st = os.lstat(current)
-        except OSError:
-            continue
-        total += st.st_size
-        if stat.S_ISDIR(st.st_mode):
-            try:
-                with os.scandir(current) as entries:
-                    stack.extend(entry.path for entry in entries)
-            except OSError:
-                continue
-    return total

@@ -21,6 +21,9 @@ class NodePolicy:
     default_execution_timeout_s: float = 1800.0
     #: executions running at once, whatever their CPU requests (``--max-running-executions``)
     max_running_executions: int = 32
+    #: bytes an execution may write in its result paths (and read-write inputs), less when the
+    #: job's ``Resources.Disk`` says so (``--max-result-size``)
+    max_result_bytes: int = 10 * 2**30
     #: hosts, IP addresses or networks (CIDR) that ``urlDownload`` inputs may reach although they
     #: are loopback, link-local, private or multicast (``--allow-url-host``)
     allow_url_hosts: list[str] = field(default_factory=list)

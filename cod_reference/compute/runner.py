@@ -22,7 +22,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from ..executor.output import read_tail, shrink_file
 from ..executor.types import ExecutionOutcome, ExecutionRequest, Mount
-from ..models import AllowedPath, PublisherType
+from ..models import AllowedPath, PublisherType, parse_size
 from ..states import ComputeState
 from ..transport import messages as msg
 from .buffer import Admitted
@@ -163,9 +163,15 @@ class ExecutionRunner:
             execution_id=exec_id, module=module, entrypoint=task.Engine.Entrypoint or "_start",
             args=list(task.Engine.Parameters), env=env, mounts=mounts, import_modules=imports,
             memory_limit_bytes=int(job.needs().Memory),  # what the scheduler charged, default included
+            max_written_bytes=self._result_cap(task.Resources.Disk),
             timeout_s=max(deadline.remaining() or 0.0, 0.001), stdout_path=str(exec_dir / "stdout"),
             stderr_path=str(exec_dir / "stderr"), output_head_bytes=OUTPUT_HEAD_BYTES,
             module_name=posixpath.basename(task.Engine.EntryModule.rstrip("/")))
+
+    def _result_cap(self, disk: str) -> int:
+        """What the guest may write in its result paths: the job's Resources.Disk within the node's cap."""
+        cap = self.config.policy.max_result_bytes
+        return min(cap, parse_size(disk)) if disk else cap
 
     def _conclude(self, exec_id: str, outcome: ExecutionOutcome, exec_dir: Path, timeout: float) -> Ending:
         """The report of a guest that ran: RunResult when it exited 0, else ComputeError with the reason."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import stat
 
-__all__ = ["open_nofollow", "remove_tree"]
+__all__ = ["open_nofollow", "remove_tree", "tree_size"]
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
@@ -57,3 +57,28 @@ def remove_tree(path: str | os.PathLike[str]) -> None:
     finally:
         os.close(fd)
     os.rmdir(path)
+
+
+def tree_size(path: str | os.PathLike[str]) -> int:
+    """Bytes taken by the files under ``path`` (the root may be a link, say a /proc/self/fd pin;
+    links below it are not followed; no recursion)."""
+    total = 0
+    try:
+        root = os.stat(path)
+    except OSError:
+        return 0
+    if not stat.S_ISDIR(root.st_mode):
+        return root.st_size
+    stack = [os.fspath(path)]
+    while stack:
+        current = stack.pop()
+        try:
+            with os.scandir(current) as entries:
+                for entry in entries:
+                    st = entry.stat(follow_symlinks=False)
+                    total += st.st_size
+                    if stat.S_ISDIR(st.st_mode):
+                        stack.append(entry.path)
+        except OSError:
+            continue  # gone meanwhile, or a path too long to name: what can be seen is counted
+    return total

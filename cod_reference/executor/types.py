@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 __all__ = ["ERROR_KINDS", "ExecutionOutcome", "ExecutionRequest", "Mount"]
 
 #: The values :attr:`ExecutionOutcome.error_kind` may take (besides ``None``): the five of
-#: the seam, plus "output" (stdout or stderr grew past the executor's cap), "request" (the
+#: the seam, plus "output" (stdout or stderr grew past the executor's cap), "disk" (the
+#: writable mounts grew past ``max_written_bytes``), "request" (the
 #: request itself is unusable: a missing mount path, a negative timeout...) and "internal"
 #: (a bug in the executor; logged with its traceback).
-ERROR_KINDS = ("trap", "timeout", "memory", "module", "cancelled", "output", "request", "internal")
+ERROR_KINDS = ("trap", "timeout", "memory", "module", "cancelled", "output", "disk", "request", "internal")
 
 
 @dataclass
@@ -52,6 +53,9 @@ class ExecutionRequest:
     import_modules: list[tuple[str, bytes]] = field(default_factory=list)
     #: Cap on all the guest's linear memories and tables together, in bytes (``None``: no cap).
     memory_limit_bytes: int | None = None
+    #: Cap on the bytes in the writable mounts while the guest runs, checked about once a
+    #: second (``None``: no cap); past it the guest is stopped (error kind ``"disk"``).
+    max_written_bytes: int | None = None
     #: Wall-clock limit on the whole execution (``None``: no limit).
     timeout_s: float | None = None
     #: Full stdout/stderr are kept in these files ("" = a temporary file, deleted afterwards).

@@ -45,6 +45,7 @@ from observe_sdk.host.traps import describe_trap, innermost_cause
 
 from .cache import CompiledModule, InvalidModule, ModuleCache
 from .component import ComponentCache, execute_component
+from .fs import tree_size
 from .interrupt import Interrupter, Watchdog
 from .limits import StoreBudget, store_budget
 from .mounts import MountError, PreparedMounts, prepare_mounts
@@ -67,6 +68,8 @@ WASM_PAGE = 65536
 _RESERVED_MODULE_NAMES = frozenset(("wasi_snapshot_preview1", "wasi_unstable", *OBSERVE_NAMESPACES))
 # what guests print when an allocation fails (Rust's alloc error handler, Go, C programs)
 _OOM_HINTS = ("memory allocation of", "out of memory", "cannot allocate memory")
+_DISK_LIMIT = "disk limit"
+_DISK_POLL_S = 1.0
 # what wasmtime says when instantiation needs more than the store limits allow
 _LIMIT_SIGNS = ("exceeds memory limits", "exceeds table limits", "resource limit exceeded")
 
@@ -230,7 +233,8 @@ class WasmExecutor:
             stdout = open_output(request.stdout_path, request.output_head_bytes)
             stderr = open_output(request.stderr_path, request.output_head_bytes)
             mounts = prepare_mounts(request.mounts)
-            limit = _output_limit(self.max_output_bytes, stdout, stderr)
+            limit = _limit_check(self.max_output_bytes, stdout, stderr, request.max_written_bytes,
+                                 [p.host_dir for p in mounts.preopens if p.writable])
             with self._root_span(request), Interrupter(self._watchdog, request.timeout_s, cancel, limit) as intr:
                 run = _Run(request, intr, stderr)
                 try:
@@ -402,7 +406,8 @@ class WasmExecutor:
         if reason == "timeout":
             return _Failure("timeout", f"timeout after {float(run.request.timeout_s or 0)}s")
         if reason == "limit":
-            return _Failure("output", run.interrupter.detail or "output limit exceeded")
+            detail = run.interrupter.detail or "output limit exceeded"
+            return _Failure("disk" if detail.startswith(_DISK_LIMIT) else "output", detail)
         return _Failure("cancelled", "cancelled")
 
     def _classify(self, run: _Run, exc: BaseException, *, during: str = "") -> _Failure:
@@ -552,15 +557,23 @@ class WasmExecutor:
 
 
 # -- helpers ---------------------------------------------------------------------------
-def _output_limit(max_bytes: int | None, stdout: Output, stderr: Output) -> Callable[[], str | None] | None:
-    """A check for the interrupter: stop the guest once an output stream passes ``max_bytes``."""
-    if max_bytes is None:
+def _limit_check(max_bytes: int | None, stdout: Output, stderr: Output, max_written: int | None,
+                 writable_dirs: list[str]) -> Callable[[], str | None] | None:
+    """A check for the interrupter: stop the guest once an output stream passes ``max_bytes``,
+    or what its writable mounts hold passes ``max_written`` (walked at most once a second)."""
+    if max_bytes is None and (max_written is None or not writable_dirs):
         return None
+    next_walk = [time.monotonic()]
 
     def check() -> str | None:
-        for stream, output in (("stdout", stdout), ("stderr", stderr)):
-            if output.size() > max_bytes:
-                return f"output limit of {_format_bytes(max_bytes)} exceeded on {stream}"
+        if max_bytes is not None:
+            for stream, output in (("stdout", stdout), ("stderr", stderr)):
+                if output.size() > max_bytes:
+                    return f"output limit of {_format_bytes(max_bytes)} exceeded on {stream}"
+        if max_written is not None and writable_dirs and time.monotonic() >= next_walk[0]:
+            next_walk[0] = time.monotonic() + _DISK_POLL_S
+            if sum(tree_size(d) for d in writable_dirs) > max_written:
+                return f"{_DISK_LIMIT} of {_format_bytes(max_written)} exceeded by the writable mounts"
         return None
     return check
 
@@ -579,6 +592,8 @@ def _validate(request: ExecutionRequest) -> str | None:
         return "entrypoint must be a non-empty string"
     if request.timeout_s is not None and not request.timeout_s > 0:
         return f"timeout_s must be positive, not {request.timeout_s!r}"
+    if request.max_written_bytes is not None and not request.max_written_bytes > 0:
+        return f"max_written_bytes must be positive, not {request.max_written_bytes!r}"
     if request.memory_limit_bytes is not None and not request.memory_limit_bytes > 0:
         return f"memory_limit_bytes must be positive, not {request.memory_limit_bytes!r}"
     if request.output_head_bytes < 0:

@@ -142,3 +142,26 @@ def test_stored_spans_are_bounded_oldest_traces_first(tmp_path: Path) -> None:
         assert sum(f.stat().st_size for f in tmp_path.glob("*/*.jsonl")) <= (32 << 10) + 1100
     kept = [t for t in traces if store.read(t)]
     assert kept == traces[len(traces) - len(kept):] and len(kept) >= 10   # the newest
+
+
+def test_filling_the_disk_through_a_result_path_is_stopped(disk_stack: Devstack, disk_client: Client) -> None:
+    # writes 64 KiB blocks into /out/fill for ever; Resources.Disk 4 MiB
+    fill = b"""(module
+      (import "wasi_snapshot_preview1" "path_open"
+        (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 2)
+      (data (i32.const 100) "fill")
+      (func (export "_start")
+        (drop (call $open (i32.const 3) (i32.const 0) (i32.const 100) (i32.const 4) (i32.const 9)
+                          (i64.const 0x1fffffff) (i64.const 0x1fffffff) (i32.const 0) (i32.const 200)))
+        (i32.store (i32.const 0) (i32.const 1024)) (i32.store (i32.const 4) (i32.const 65536))
+        (loop $l
+          (drop (call $w (i32.load (i32.const 200)) (i32.const 0) (i32.const 1) (i32.const 8)))
+          (br $l))))"""
+    job = finish(disk_client, on("node-3", wasm_job(fill, ResultPaths=[{"Name": "out", "Path": "/out"}],
+                                                    Resources={"Disk": "4MiB"})))
+    assert job["State"]["StateType"] == "Failed"
+    (ex,) = disk_client.executions(job["ID"])
+    assert ex["RunOutput"]["ErrorKind"] == "disk", ex["RunOutput"]
+    assert "disk limit of 4 MiB exceeded by the writable mounts" in ex["RunOutput"]["ErrorMsg"]
