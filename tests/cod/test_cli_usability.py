@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cod_helpers import DATA
+from cod_helpers import DATA, wait_for
 
 from cod_reference.cli import main
 
@@ -57,16 +57,25 @@ def test_version_and_commands_refuse_output_they_cannot_honour(cod) -> None:
         assert exit_.value.code == 2, argv
 
 
+def trace_holding(cod, ref: str, marker: str) -> str:
+    """The job's trace tree once it holds ``marker``: the guest's spans are stored a moment
+    after the job ends."""
+    def ready() -> str:
+        code, out, _ = cod("job", "trace", ref)
+        return out if code == 0 and marker in out else ""
+    return wait_for(ready, what=f"{marker.strip()!r} in the trace of {ref}")
+
+
 def test_job_trace_tree_is_the_sdk_tree_with_the_guests_tags(cod) -> None:
     examples = Path(__file__).resolve().parents[2] / "guest-examples" / "build"
     code, _, err = cod("wasm", "run", str(examples / "vowels.instr.wasm"), "--name", "usab-vowels")
     assert code == 0, err
-    code, out, _ = cod("job", "trace", "usab-vowels")
-    assert code == 0 and "[vowels:3, input:hello-world]" in out, out      # the guest's span-tags
+    out = trace_holding(cod, "usab-vowels", " log_write  ")
+    assert "[vowels:3, input:hello-world]" in out, out      # the guest's span-tags
     assert "metric statsd: vowels.count:1|c" in out and "log ERROR: Vowels Counted: 3" in out
     code, _, err = cod("wasm", "run", str(examples / "trap.instr.wasm"), "--name", "usab-trap")
     assert code == 1
-    code, out, _ = cod("job", "trace", "usab-trap")
+    out = trace_holding(cod, "usab-trap", " inner  ")
     trapped = [line for line in out.splitlines() if "unreachable" in line and "ERROR" in line]
     assert trapped and all(line.count("unreachable") == 1 for line in trapped), out
 
