@@ -56,7 +56,7 @@ def settle_now(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def node_state(node: ComputeNode, exec_id: str) -> str:
     rec = node.store.get(exec_id)
-    return str(rec["State"]) if rec else ""
+    return rec.state.value if rec else ""
 
 
 def state(client: Client, job_id: str) -> str:
