@@ -244,7 +244,7 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
         if format in VIEW_MEDIA_TYPES:
             return Response(render_trace(spans, format, title=f"job {job.Name or job.ID}"),
                             media_type=VIEW_MEDIA_TYPES[format])
-        return otlp_json(spans)
+        return Response(otlp_json(spans), media_type="application/json")
 
     # ------------------------------------------------------------------ nodes
 

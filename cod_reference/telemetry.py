@@ -49,6 +49,7 @@ from observe_sdk.adapters.common import (
     metric_attributes,
     span_attributes,
 )
+from observe_sdk.adapters.otlp_json import key_values_json
 from observe_sdk.adapters.otlp_transport import signal_protocol
 from observe_sdk.adapters.traceinfo import effective_trace_id, host_parent, trace_attributes
 from observe_sdk.trace import Log, Metric, Span, Trace, new_span_id
@@ -305,40 +306,27 @@ def _guest_record(span: Span, trace_hex: str, parent_id: int, service: str) -> d
     }
 
 
-def _any_value(value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):
-        return {"boolValue": value}
-    if isinstance(value, int):
-        return {"intValue": str(value)}
-    if isinstance(value, float):
-        return {"doubleValue": value}
-    if isinstance(value, list):
-        return {"arrayValue": {"values": [_any_value(v) for v in value]}}
-    return {"stringValue": str(value)}
-
-
-def _attrs(attrs: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"key": k, "value": _any_value(v)} for k, v in attrs.items()]
-
-
-def otlp_json(spans: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """One OTLP/JSON ``TracesData`` document holding ``spans`` (records of :func:`span_record`)."""
-    grouped: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+def otlp_json(spans: Iterable[dict[str, Any]]) -> str:
+    """One OTLP/JSON ``TracesData`` document (JSON text) holding ``spans`` (records of
+    :func:`span_record`), one resource per service; values are encoded by the Observe SDK's
+    OTLP/JSON encoder."""
+    grouped: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for s in spans:
-        otlp = {
-            "traceId": s["traceId"], "spanId": s["spanId"], "parentSpanId": s["parentSpanId"], "name": s["name"],
-            "kind": s["kind"], "startTimeUnixNano": str(s["startTimeUnixNano"]),
-            "endTimeUnixNano": str(s["endTimeUnixNano"]), "attributes": _attrs(s["attributes"]),
-            "events": [{"name": e["name"], "timeUnixNano": str(e["timeUnixNano"]),
-                        "attributes": _attrs(e["attributes"])} for e in s["events"]],
-            "status": {"code": s["status"]["code"], **({"message": s["status"]["message"]}
-                                                       if s["status"]["message"] else {})},
-        }
-        grouped[s["service"]][s["scope"]].append(otlp)
-    return {"resourceSpans": [
-        {"resource": {"attributes": _attrs({"service.name": service})},
-         "scopeSpans": [{"scope": {"name": scope}, "spans": items} for scope, items in scopes.items()]}
-        for service, scopes in grouped.items()]}
+        events = ",".join(f'{{"name":{json.dumps(e["name"])},"timeUnixNano":"{e["timeUnixNano"]}",'
+                          f'"attributes":[{key_values_json(e["attributes"])}]}}' for e in s["events"])
+        status = s["status"]
+        message = f',"message":{json.dumps(status["message"])}' if status["message"] else ""
+        grouped[s["service"]][s["scope"]].append(
+            f'{{"traceId":"{s["traceId"]}","spanId":"{s["spanId"]}","parentSpanId":"{s["parentSpanId"]}",'
+            f'"name":{json.dumps(s["name"])},"kind":{int(s["kind"])},'
+            f'"startTimeUnixNano":"{s["startTimeUnixNano"]}","endTimeUnixNano":"{s["endTimeUnixNano"]}",'
+            f'"attributes":[{key_values_json(s["attributes"])}],"events":[{events}],'
+            f'"status":{{"code":{int(status["code"])}{message}}}}}')
+    resources = (f'{{"resource":{{"attributes":[{key_values_json({"service.name": service})}]}},"scopeSpans":['
+                 + ",".join(f'{{"scope":{{"name":{json.dumps(scope)}}},"spans":[{",".join(items)}]}}'
+                            for scope, items in scopes.items()) + "]}"
+                 for service, scopes in grouped.items())
+    return '{"resourceSpans":[' + ",".join(resources) + "]}"
 
 
 # ----------------------------------------------------------------------------- setup

@@ -181,7 +181,7 @@ def render(records: list[dict[str, Any]], fmt: str, title: str = "") -> str:
     if fmt == "tree":
         return tree_text(records, title)
     if fmt == "json":
-        return json.dumps(otlp_json(records), indent=2)
+        return json.dumps(json.loads(otlp_json(records)), indent=2)
     trace = records_to_trace(records, title)
     if fmt == "chrome-trace":
         return chrome_trace_json([trace])

@@ -57,7 +57,9 @@ class _Strings(dict[str, str]):
         return out
 
 
-def any_value_json(value: AttrValue, q: _Strings) -> str:
+def any_value_json(value: AttrValue | list[AttrValue] | tuple[AttrValue, ...], q: _Strings) -> str:
+    if isinstance(value, (list, tuple)):
+        return f'{{"arrayValue":{{"values":[{",".join(any_value_json(v, q) for v in value)}]}}}}'
     if isinstance(value, bool):
         return '{"boolValue":true}' if value else '{"boolValue":false}'
     if isinstance(value, int):
@@ -69,7 +71,10 @@ def any_value_json(value: AttrValue, q: _Strings) -> str:
     return f'{{"stringValue":{q[value] if len(value) < 64 else _dumps(value)}}}'
 
 
-def key_values_json(attrs: dict[str, AttrValue], q: _Strings) -> str:
+def key_values_json(attrs: dict[str, Any], q: _Strings | None = None) -> str:
+    """OTLP/JSON ``KeyValue`` objects (comma-separated text) for ``attrs``; ``q`` caches string literals."""
+    if q is None:
+        q = _Strings()
     return ",".join(f'{{"key":{q[k]},"value":{any_value_json(v, q)}}}' for k, v in attrs.items())
 
 

@@ -1,6 +1,7 @@
 """The network's own telemetry: OTEL_* configuration, the trace kept on disk, the tree."""
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def test_tree_and_otlp_json() -> None:
     tree = tree_text(spans).splitlines()   # the SDK's printer: the service once, where it starts
     assert tree[1:] == ["  submit  1.000 ms  [service:cod]", "    execution  3.000 ms  [cod.node_id:node-1]",
                         "      call  2.000 ms", "    evaluation  10 ns"]
-    doc = otlp_json(spans)
+    doc = json.loads(otlp_json(spans))   # JSON text, values encoded by the SDK's OTLP/JSON encoder
     (rs,) = doc["resourceSpans"]
     assert rs["resource"]["attributes"] == [{"key": "service.name", "value": {"stringValue": "cod"}}]
     otlp_spans = rs["scopeSpans"][0]["spans"]
