@@ -1,6 +1,7 @@
 """The NATS transport against a real nats-server: durability, order, de-duplication, restarts."""
 from __future__ import annotations
 
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,3 +116,39 @@ def test_token_auth(tmp_path: Path) -> None:
         srv.stop()
     with pytest.raises(ValueError, match="either a NATS token or a user"):
         NatsAuth(token="t", user="u", password="p")
+
+
+def test_user_password_and_tls(tmp_path: Path) -> None:
+    ca, cert, key = make_certificates(tmp_path)
+    auth = NatsAuth(user="cod", password="pw", tls_cert=str(cert), tls_key=str(key))
+    srv = NatsServer(tmp_path / "store", port=0, auth=auth).start()
+    try:
+        assert srv.url.startswith("tls://")
+        client = NatsAuth(user="cod", password="pw", tls_ca=str(ca))
+        transport = NatsTransport(srv.url, client_options=client.client_options())
+        inbox = Inbox()
+        transport.subscribe("node-t", inbox)
+        transport.send(msg.make_message(msg.CANCEL_EXECUTION, msg.ORCHESTRATOR, "node-t", {"i": 1}))
+        wait_for(lambda: inbox.payloads() == [1], what="a message over TLS")
+        transport.close()
+        with pytest.raises(ConnectionError, match="cannot connect to NATS"):  # the server's CA unknown
+            NatsTransport(srv.url, client_options=NatsAuth(user="cod", password="pw").client_options(),
+                          connect_timeout_s=1)
+    finally:
+        srv.stop()
+    with pytest.raises(ValueError, match="needs a password"):
+        NatsAuth(user="cod")
+
+
+def make_certificates(where: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1 it signed (openssl)."""
+    ca, ca_key, cert, key, csr = (where / n for n in ("ca.pem", "ca.key", "server.pem", "server.key", "server.csr"))
+    ext = where / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for cmd in (["req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "1", "-subj", "/CN=cod-test-ca"],
+                ["req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"],
+                ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert,
+                 "-days", "1", "-extfile", ext]):
+        subprocess.run(["openssl", *map(str, cmd)], check=True, capture_output=True)
+    return ca, cert, key
