@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 from observe_sdk.version import __version__
 
 from .api_guard import BearerAuth, BodyLimit, HostCheck
+from .errors import CodError
 from .models import SpecError, execution_to_dict, job_to_dict, node_state_to_dict, parse_job
 from .models.limits import MAX_BODY_BYTES, MAX_NAME, MAX_REF, MAX_TOKEN, MAX_VALUE
 from .orchestrator import Orchestrator, StopError
@@ -64,7 +65,7 @@ class StopResponse(BaseModel):
     EvaluationID: str
 
 
-class OrchestratorDown(Exception):
+class OrchestratorDown(CodError):
     """The API is up but its orchestrator is stopped (between a stop and a restart)."""
 
 

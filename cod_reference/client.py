@@ -12,12 +12,14 @@ from typing import Any
 
 import httpx
 
+from .errors import CodError
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 1234
 PREFIX = "/api/v1/orchestrator"
 
 
-class APIError(Exception):
+class APIError(CodError):
     """The API answered with an error, or could not be reached; the message is one line."""
 
     def __init__(self, message: str, status: int = 0) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from .errors import CodError
 
-class UnusableDatabase(ValueError):
+
+class UnusableDatabase(CodError, ValueError):
     """A database file that is damaged, not SQLite, or another program's (the message names the file)."""
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+from .errors import CodError
+
 
 class JobState(str, Enum):
     PENDING = "Pending"
@@ -94,7 +96,7 @@ _EXEC_TRANSITIONS: dict[ComputeState, set[ComputeState]] = {
 }
 
 
-class TransitionError(ValueError):
+class TransitionError(CodError, ValueError):
     """An attempt to move a job or an execution to a state it cannot reach."""
 
 

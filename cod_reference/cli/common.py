@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..client import Client
+from ..errors import CodError
 
 Handler = Callable[[argparse.Namespace], int]
 ClientHandler = Callable[[argparse.Namespace, Client], int]
@@ -20,7 +21,7 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
 
-class UsageError(Exception):
+class UsageError(CodError):
     """A bad flag value or an unreadable file: one line, exit status 1."""
 
 

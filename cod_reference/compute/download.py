@@ -28,6 +28,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import CodError
 from ..executor.fs import open_nofollow
 from .paths import plain_name
 
@@ -41,7 +42,7 @@ _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class DownloadError(Exception):
+class DownloadError(CodError):
     """The download failed or was refused; the message says why (and names the URL).
     ``final``: trying again cannot help (a refused address, an HTTP 4xx, too large)."""
 
@@ -57,7 +58,7 @@ class DownloadTimeout(DownloadError):
         super().__init__(message, final=True)
 
 
-class Cancelled(Exception):
+class Cancelled(CodError):
     """The execution was cancelled while its inputs were being prepared."""
 
 

@@ -17,6 +17,7 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import CodError
 from ..executor.fs import open_nofollow
 from ..executor.types import Mount
 from ..models import AllowedPath, InputSource, SourceType, decode_data_url
@@ -31,7 +32,7 @@ DOWNLOAD_ATTEMPTS = 3
 __all__ = ["Cancelled", "InputContext", "InputError", "InputTimeout", "module_name", "prepare_inputs", "read_module"]
 
 
-class InputError(Exception):
+class InputError(CodError):
     """An input that could not be prepared (the message names it)."""
 
 

@@ -19,6 +19,7 @@ import os
 import stat
 from dataclasses import dataclass
 
+from ..errors import CodError
 from ..executor.fs import open_nofollow, remove_tree, tree_size
 from ..models import AllowedPath
 
@@ -31,7 +32,7 @@ _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
-class PathError(ValueError):
+class PathError(CodError, ValueError):
     """A path the node refuses to use (the message says which and why)."""
 
 

@@ -23,6 +23,8 @@ import wasmtime
 
 from observe_sdk.host.traps import wasmtime_message
 
+from ..errors import CodError
+
 __all__ = ["CompiledModule", "InvalidModule", "ModuleCache"]
 
 log = logging.getLogger("cod_reference.executor")
@@ -30,7 +32,7 @@ log = logging.getLogger("cod_reference.executor")
 WASM_MAGIC = b"\0asm"
 
 
-class InvalidModule(ValueError):
+class InvalidModule(CodError, ValueError):
     """The bytes are not a valid WebAssembly module; the message says why, in one line."""
 
 

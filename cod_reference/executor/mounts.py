@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import wasmtime
 
+from ..errors import CodError
 from .fs import open_nofollow, remove_tree
 from .types import Mount
 
@@ -42,7 +43,7 @@ __all__ = ["MountError", "PreparedMounts", "prepare_mounts"]
 _PINNED_PREFIX = "/proc/self/fd/"
 
 
-class MountError(ValueError):
+class MountError(CodError, ValueError):
     """A mount cannot be made: the message names the mount and the reason."""
 
 

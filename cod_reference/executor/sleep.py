@@ -18,6 +18,7 @@ import struct
 
 import wasmtime
 
+from ..errors import CodError
 from .interrupt import Interrupter
 
 __all__ = ["Interrupted", "define_interruptible_sleep"]
@@ -32,7 +33,7 @@ _ERRNO_FAULT = 21
 _MAX_SUBSCRIPTIONS = 4096
 
 
-class Interrupted(Exception):
+class Interrupted(CodError):
     """Raised out of the host call to unwind a sleeping guest that must stop."""
 
 

@@ -10,10 +10,11 @@ from typing import Any
 
 import yaml
 
+from ..errors import CodError
 from .limits import MAX_YAML_DEPTH, MAX_YAML_SIZE
 
 
-class DocumentError(ValueError):
+class DocumentError(CodError, ValueError):
     """Text that is not a YAML/JSON document within the bounds (the message says why and where)."""
 
 

@@ -15,6 +15,7 @@ import tarfile
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import CodError
 from .documents import DocumentError, load_document
 from .limits import (
     MAX_BODY_BYTES,
@@ -53,7 +54,7 @@ RESULT_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class SpecError(ValueError):
+class SpecError(CodError, ValueError):
     """An invalid job spec; ``problems`` lists ``(field path, reason)`` pairs."""
 
     def __init__(self, problems: list[tuple[str, str]], more: int = 0):

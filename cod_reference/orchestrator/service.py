@@ -22,6 +22,7 @@ from opentelemetry import metrics, propagate
 
 from observe_sdk.adapters.traceinfo import parse_traceparent
 
+from ..errors import CodError
 from ..models import Execution, Job, NodeInfo, node_info_from_dict
 from ..states import ComputeState, DesiredState, JobState
 from ..telemetry import Telemetry
@@ -54,7 +55,7 @@ class OrchestratorConfig:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
 
 
-class StopError(ValueError):
+class StopError(CodError, ValueError):
     """A job that cannot be stopped (it has completed)."""
 
 

@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..errors import CodError
 from ..models import (
     Allocation,
     Evaluation,
@@ -75,11 +76,11 @@ CREATE TABLE IF NOT EXISTS submissions (key TEXT PRIMARY KEY, job_id TEXT NOT NU
 _FULL_ID = re.compile(r"^j-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
-class NotFound(LookupError):
+class NotFound(CodError, LookupError):
     pass
 
 
-class Ambiguous(LookupError):
+class Ambiguous(CodError, LookupError):
     pass
 
 
