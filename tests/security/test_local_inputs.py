@@ -86,7 +86,7 @@ def test_a_read_write_file_swapped_for_a_link_is_not_copied_back(client: Client,
 def test_deep_trees_in_a_writable_file_mount_do_not_break_the_node(client: Client, host: Host) -> None:
     target = host.rw / "deep-host.txt"
     target.write_text("x\n")
-    job = submit_or_refused(client, attack("deep /data 1500", inputs=[local(str(target), "/data/f.txt",
+    job = submit_or_refused(client, attack("deep /data 300", inputs=[local(str(target), "/data/f.txt",
                                                                           read_write=True)]))
     assert job is not None and job["State"]["StateType"] == "Completed", job and job["State"]
     assert_node_alive(client)

@@ -120,10 +120,12 @@ def test_remove_tree_handles_any_depth_and_links(tmp_path: Path) -> None:
     top = tmp_path / "top"
     top.mkdir()
     fd = os.open(top, os.O_RDONLY)
-    for _ in range(300):   # deeper than PATH_MAX allows as one path
-        os.symlink(outside, "link", dir_fd=fd)
-        os.mkdir("d" * 20, dir_fd=fd)
-        child = os.open("d" * 20, os.O_RDONLY, dir_fd=fd)
+    for level in range(1100):   # deeper than Python's recursion limit, longer than PATH_MAX as one path
+        name = "d" * (20 if level < 250 else 1)
+        if level % 50 == 0:
+            os.symlink(outside, "link", dir_fd=fd)
+        os.mkdir(name, dir_fd=fd)
+        child = os.open(name, os.O_RDONLY, dir_fd=fd)
         os.close(fd)
         fd = child
     os.close(fd)
