@@ -168,7 +168,9 @@ class Orchestrator:
 
     def read_logs(self, execution: Execution, stream: str, offset: int, limit: int = 1 << 20) -> tuple[bytes, bool]:
         source = self.log_sources.get(execution.NodeID)
-        if source is None:
+        if source is None:  # a node in another process: the heads of its output come with its result
+            if not execution.state.terminal:
+                return b"", False
             out = (execution.RunOutput or {}).get("Stdout" if stream == "stdout" else "stderr", "")
             data = out.encode()[offset:]
             return data, True

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 STREAM = "COD_MESSAGES"
 PREFIX = "cod.global.compute"
 TYPE_HEADER = "Cod-Type"
+#: how long a message waits for a node that does not come back (reconciliation settles its executions)
+MAX_AGE_S = 7 * 86400.0
 TRACE_HEADERS = ("traceparent", "tracestate")
 NODE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -159,7 +161,7 @@ class NatsTransport(Transport):
     async def _ensure_stream(self) -> None:
         config = api.StreamConfig(name=STREAM, subjects=[inbox_subject("*"), outbox_subject("*")],
                                   retention=api.RetentionPolicy.WORK_QUEUE, storage=api.StorageType.FILE,
-                                  duplicate_window=120.0)
+                                  duplicate_window=120.0, max_age=MAX_AGE_S)
         try:
             await self._js.stream_info(STREAM)
         except nats.js.errors.NotFoundError:
