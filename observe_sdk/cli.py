@@ -221,14 +221,18 @@ def cmd_run_component(ns: argparse.Namespace, wasm: bytes) -> int:
     return code
 
 
+def _core_module_info(ns: argparse.Namespace, wasm: bytes) -> ModuleInfo:
+    try:
+        return read_module_info(wasm)
+    except ModuleFormatError as exc:
+        raise CliError(f"{ns.module}: {exc}") from None
+
+
 def cmd_run(ns: argparse.Namespace) -> int:
     wasm = _read_module(ns.module)
     if is_component(wasm):
         return cmd_run_component(ns, wasm)
-    try:
-        info = read_module_info(wasm)
-    except ModuleFormatError as exc:
-        raise CliError(f"{ns.module}: {exc}") from None
+    info = _core_module_info(ns, wasm)
     engine = wasmtime.Engine()
     try:
         module = wasmtime.Module(engine, wasm)
@@ -306,10 +310,7 @@ def cmd_inspect(ns: argparse.Namespace) -> int:
     wasm = _read_module(ns.module)
     if is_component(wasm):
         return cmd_inspect_component(ns, wasm)
-    try:
-        info = read_module_info(wasm)
-    except ModuleFormatError as exc:
-        raise CliError(f"{ns.module}: {exc}") from None
+    info = _core_module_info(ns, wasm)
     by_ns: dict[str, list[str]] = {n: [] for n in NAMESPACES}
     for module, name in info.observe_imports:
         by_ns[module].append(name)

@@ -12,6 +12,7 @@ other name is a root export taking no parameters.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import threading
@@ -123,19 +124,11 @@ def execute_component(executor: WasmExecutor, run: _Run, stdout: FileOutput | Me
             _mark_failed(span, failure)
             raise failure from None
     executor._check_interrupt(run)
-    store = run.store = wasmtime.Store(executor.engine)
+    budget = None
     if request.memory_limit_bytes is not None:
-        budget = store_budget(request.memory_limit_bytes, nested_core_modules(bytes(request.module)))
-        run.budget = budget
-        store.set_limits(**{**budget.as_kwargs(), "instances": _MAX_INSTANCES})
-    run.interrupter.attach(store)
-    wasi = wasmtime.WasiConfig()
-    wasi.argv = [executor.argv0, *request.args]
-    wasi.env = list(request.env.items())
-    stdout.attach(wasi, "stdout")
-    stderr.attach(wasi, "stderr")
-    mounts.apply(wasi)
-    store.set_wasi(wasi)
+        modules = nested_core_modules(bytes(request.module))
+        budget = dataclasses.replace(store_budget(request.memory_limit_bytes, modules), instances=_MAX_INSTANCES)
+    store = executor._guest_store(run, budget, stdout, stderr, mounts)
     linker = component.Linker(executor.engine)
     linker.add_wasip2()
     context = observe_context(executor, linker)

@@ -294,20 +294,12 @@ class WasmExecutor:
             # load the Observe SDK before the store exists: it notes set_wasi, which its fast recorder needs
             self._observe_adapter()
 
-        store = run.store = wasmtime.Store(self.engine)
+        budget = None
         if request.memory_limit_bytes is not None:
             modules = [entry, *(c for _, c in imports)]
-            run.budget = store_budget(request.memory_limit_bytes, [c.wasm for c in modules],
-                                      host_instances=sum(1 for c in modules if _observed(c)))
-            store.set_limits(**run.budget.as_kwargs())
-        run.interrupter.attach(store)
-        wasi = wasmtime.WasiConfig()
-        wasi.argv = [self.argv0, *request.args]
-        wasi.env = list(request.env.items())
-        stdout.attach(wasi, "stdout")
-        stderr.attach(wasi, "stderr")
-        mounts.apply(wasi)
-        store.set_wasi(wasi)
+            budget = store_budget(request.memory_limit_bytes, [c.wasm for c in modules],
+                                  host_instances=sum(1 for c in modules if _observed(c)))
+        store = self._guest_store(run, budget, stdout, stderr, mounts)
         linker = run.linker = wasmtime.Linker(self.engine)
         linker.allow_shadowing = True
         linker.define_wasi()
@@ -336,6 +328,24 @@ class WasmExecutor:
             if code != 0:
                 span.set_status(Status(StatusCode.ERROR, f"exit code {code}"))
             return code
+
+    def _guest_store(self, run: _Run, budget: StoreBudget | None, stdout: Output, stderr: Output,
+                     mounts: PreparedMounts) -> wasmtime.Store:
+        """The execution's store: its limits, the interrupter, and WASI (argv, env, streams, mounts)."""
+        request = run.request
+        store = run.store = wasmtime.Store(self.engine)
+        run.budget = budget
+        if budget is not None:
+            store.set_limits(**budget.as_kwargs())
+        run.interrupter.attach(store)
+        wasi = wasmtime.WasiConfig()
+        wasi.argv = [self.argv0, *request.args]
+        wasi.env = list(request.env.items())
+        stdout.attach(wasi, "stdout")
+        stderr.attach(wasi, "stderr")
+        mounts.apply(wasi)
+        store.set_wasi(wasi)
+        return store
 
     def _compile(self, request: ExecutionRequest, name: str, data: bytes) -> CompiledModule:
         with self._span("compile", request, {ATTR_MODULE_NAME: name}) as span:
