@@ -176,8 +176,8 @@ def tree_text(records: list[dict[str, Any]], title: str = "") -> str:
             event.tags = []
         else:
             service = next((tag for tag in tags if tag.startswith("service:")), outer_service)
-            event.tags = [tag for tag in tags
-                          if not tag.startswith(_TREE_HIDDEN) and not (tag.startswith("service:") and tag == outer_service)]
+            event.tags = [tag for tag in tags if not tag.startswith(_TREE_HIDDEN)
+                          and not (tag.startswith("service:") and tag == outer_service)]
         stack.extend((child, service) for child in event.events)
     return format_trace(trace)
 
