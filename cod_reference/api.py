@@ -271,6 +271,17 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
             raise NotFound(f"result {name} not found on node {node_id}")
         return FileResponse(path, media_type="application/gzip", filename=name)
 
+    @app.get("/api/v1/compute/{node_id}/logs/{execution_id}", summary="An execution's output on this node",
+             tags=["compute"], response_class=Response,
+             description="The bytes of stdout or stderr from offset; header Cod-Done says whether it has ended.")
+    def compute_logs(node_id: NodeRef, execution_id: NodeRef, stream: str = Query("stdout", pattern="^std(out|err)$"),
+                     offset: int = Query(0, ge=0), limit: int = Query(1 << 20, ge=1, le=1 << 24)) -> Response:
+        compute = computes.get(node_id)
+        if compute is None:
+            raise NotFound(f"node {node_id} is not served here")
+        data, done = compute.read_output(execution_id, stream, offset, limit)
+        return Response(data, media_type="application/octet-stream", headers={"Cod-Done": "1" if done else "0"})
+
     @app.get("/api/v1/agent/alive", summary="Liveness", tags=["agent"])
     def alive() -> dict[str, str]:
         return {"Status": "OK"}

@@ -118,7 +118,8 @@ class NodeService:
                 self.orchestrator = Orchestrator(cfg.data_dir, self.transport, self.telemetry,
                                                  OrchestratorConfig(
                     disconnect_timeout_s=cfg.disconnect_timeout_s,
-                    scheduler=SchedulerConfig(default_queue_timeout_s=cfg.default_queue_timeout_s)))
+                    scheduler=SchedulerConfig(default_queue_timeout_s=cfg.default_queue_timeout_s),
+                    node_api_token=cfg.auth_token))
                 self.orchestrator.start()
             if cfg.compute:
                 self.compute = self._start_compute()
@@ -145,6 +146,7 @@ class NodeService:
                                allowed_local_paths=list(cfg.allowed_local_paths), bad=cfg.bad,
                                heartbeat_interval_s=cfg.heartbeat_interval_s,
                                results_url=f"http://{host}:{self.api.port}/api/v1/compute/{node_id}/results",
+                               api_url="" if cfg.orchestrator else f"http://{host}:{self.api.port}",
                                policy=cfg.policy)
         node = ComputeNode(node_dir, self.transport, self._executor, self.telemetry, config)
         node.start()

@@ -35,6 +35,8 @@ class ComputeConfig:
     heartbeat_interval_s: float = 1.0
     #: base URL under which the API serves this node's published results
     results_url: str = ""
+    #: this node's own API (a node in a process of its own), announced so the orchestrator can read its logs
+    api_url: str = ""
     #: a node that fails every execution at start (Bacalhau's "bad actor", for testing retries)
     bad: bool = False
     #: the operator's limits on the jobs this node runs

@@ -102,7 +102,8 @@ class ComputeNode:
         return NodeInfo(self.node_id, NodeType="Compute", Labels=dict(self.config.labels), Engines=["wasm"],
                         Publishers=["local", "noop"], StorageSources=["inline", "local", "urlDownload"],
                         LocalPaths=[str(a) for a in self.allowed], MaxCapacity=self.config.max_capacity,
-                        AvailableCapacity=available, RunningExecutions=running, EnqueuedExecutions=queued)
+                        AvailableCapacity=available, RunningExecutions=running, EnqueuedExecutions=queued,
+                        APIURL=self.config.api_url)
 
     def heartbeat(self) -> None:
         self.report(msg.HEARTBEAT, {"NodeInfo": node_info_to_dict(self.info())})

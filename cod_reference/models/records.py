@@ -83,6 +83,8 @@ class NodeInfo:
     AvailableCapacity: Allocation | None = None
     RunningExecutions: int = 0
     EnqueuedExecutions: int = 0
+    #: where the node's own API serves its results and logs ("" for a node in the orchestrator's process)
+    APIURL: str = ""
 
 
 @dataclass

@@ -185,6 +185,8 @@ def node_info_to_dict(info: NodeInfo) -> Doc:
                     "MaxCapacity": allocation_to_dict(info.MaxCapacity or Allocation()),
                     "AvailableCapacity": allocation_to_dict(info.AvailableCapacity or Allocation()),
                     "RunningExecutions": info.RunningExecutions, "EnqueuedExecutions": info.EnqueuedExecutions})
+        if info.APIURL:
+            out["APIURL"] = info.APIURL
     return out
 
 
@@ -196,6 +198,7 @@ def node_info_from_dict(d: Doc) -> NodeInfo:
         MaxCapacity=allocation_from_dict(d["MaxCapacity"]) if d.get("MaxCapacity") else None,
         AvailableCapacity=allocation_from_dict(d["AvailableCapacity"]) if d.get("AvailableCapacity") else None,
         RunningExecutions=int(d.get("RunningExecutions", 0)), EnqueuedExecutions=int(d.get("EnqueuedExecutions", 0)),
+        APIURL=str(d.get("APIURL") or ""),
     )
 
 

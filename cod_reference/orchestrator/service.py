@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import httpx
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate
 
@@ -31,6 +32,7 @@ from ..transport import messages as msg
 from .broker import EvaluationBroker
 from .nodes import CONNECTED, NodeManager
 from .reconcile import reconcile_message
+from .remote_logs import HttpLogSource
 from .scheduler import Scheduler, SchedulerConfig, past_total_timeout
 from .store import JobStore
 
@@ -53,6 +55,8 @@ class OrchestratorConfig:
     housekeeping_interval_s: float = 0.5
     labels: dict[str, str] = field(default_factory=dict)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    #: the bearer token of compute nodes' APIs (to read the logs of nodes in other processes)
+    node_api_token: str = ""
 
 
 class StopError(CodError, ValueError):
@@ -168,7 +172,14 @@ class Orchestrator:
 
     def read_logs(self, execution: Execution, stream: str, offset: int, limit: int = 1 << 20) -> tuple[bytes, bool]:
         source = self.log_sources.get(execution.NodeID)
-        if source is None:  # a node in another process: the heads of its output come with its result
+        node = self.nodes.get(execution.NodeID)
+        if source is None and node is not None and node.Info.APIURL:  # a node in a process of its own
+            try:
+                return HttpLogSource(node.Info.APIURL, execution.NodeID, self.config.node_api_token).read_output(
+                    execution.ID, stream, offset, limit)
+            except httpx.HTTPError as exc:  # gone or unreachable: what its result brought, if anything
+                log.info("cannot read %s of %s on %s: %s", stream, execution.ID, execution.NodeID, exc)
+        if source is None:  # the heads of the output come with the execution's result
             if not execution.state.terminal:
                 return b"", False
             out = (execution.RunOutput or {}).get("Stdout" if stream == "stdout" else "stderr", "")

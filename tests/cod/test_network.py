@@ -276,3 +276,23 @@ def test_idempotency_key(cod_client: Client) -> None:
     assert other["JobID"] != first["JobID"]
     with pytest.raises(APIError, match="Idempotency-Key: is longer than 256"):
         cod_client.submit(tool_job("args"), idempotency_key="k" * 257)
+
+
+PRINT_THEN_SPIN = b"""(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "started\\n")
+  (func (export "_start") (local $i i64)
+    (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 8))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (loop $l (local.set $i (i64.add (local.get $i) (i64.const 1))) (br $l))))"""
+
+
+def test_logs_of_a_running_execution(cod_client: Client) -> None:
+    # on the multi-process devstack the orchestrator reads them from the node's own API
+    job_id = cod_client.submit(wasm_job(PRINT_THEN_SPIN))["JobID"]
+    page = wait_for(lambda: (p := cod_client.logs(job_id)) and "started" in p["Stdout"] and p, timeout=20,
+                    what="the running execution's output")
+    assert not page["Done"]
+    cod_client.stop(job_id)
+    assert cod_client.wait(job_id, timeout=20)["State"]["StateType"] == "Stopped"
