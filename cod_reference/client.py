@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from .errors import CodError
+from .models import Job, spec_to_dict
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 1234
@@ -67,15 +68,17 @@ class Client:
 
     # ------------------------------------------------------------------ jobs
 
-    def submit(self, job: dict[str, Any], idempotency_key: str = "", retry_s: float = 0.0) -> dict[str, Any]:
-        """Submit ``job``. With an ``idempotency_key`` a repeated submission returns the job the first
-        one created, so one whose answer was lost (the orchestrator unreachable or restarting) is
-        retried for up to ``retry_s`` seconds without creating a second job."""
+    def submit(self, job: Job | dict[str, Any], idempotency_key: str = "", retry_s: float = 0.0) -> dict[str, Any]:
+        """Submit ``job`` (a parsed :class:`~cod_reference.models.Job`, or a spec document). With an
+        ``idempotency_key`` a repeated submission returns the job the first one created, so one whose
+        answer was lost (the orchestrator unreachable or restarting) is retried for up to ``retry_s``
+        seconds without creating a second job."""
+        doc = spec_to_dict(job) if isinstance(job, Job) else job
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         deadline = time.monotonic() + retry_s
         while True:
             try:
-                return self._call("PUT", f"{PREFIX}/jobs", json={"Job": job}, headers=headers)
+                return self._call("PUT", f"{PREFIX}/jobs", json={"Job": doc}, headers=headers)
             except APIError as exc:
                 retryable = exc.status in (0, 502, 503, 504)
                 if not (idempotency_key and retryable and time.monotonic() < deadline):

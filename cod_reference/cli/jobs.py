@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..client import Client
-from ..models import decode_data_url, job_from_dict, spec_to_dict
+from ..models import decode_data_url, job_from_dict
 from ..traceview import FORMATS, render
 from .common import UsageError, api_flags, with_client
 from .output import Column, list_flags, object_flags, print_data, print_object, print_rows, short, table, when
@@ -92,7 +92,7 @@ def job_rerun(args: argparse.Namespace, client: Client) -> int:
     """Bacalhau's rerun makes a new version of the job; cod submits the same spec again as a new job."""
     old = client.get_job(args.id)["Job"]
     print(f"Rerunning job {old['ID']}", file=sys.stderr)
-    return submit_and_follow(client, spec_to_dict(job_from_dict(old)), args)
+    return submit_and_follow(client, job_from_dict(old), args)
 
 
 def job_validate(args: argparse.Namespace) -> int:

@@ -8,16 +8,14 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ..models import SpecError, encode_data_url, load_job_text, wasm_job
+from ..models import Job, SpecError, encode_data_url, load_job_text, parse_job, wasm_job
 from .common import UsageError
 
 
-def read_spec(path: str) -> dict[str, Any]:
+def read_spec(path: str) -> Job:
+    """The job in a YAML/JSON file (``-``: stdin), parsed once: a bad file is a clear local error."""
     text = sys.stdin.read() if path == "-" else _read_text(path)
-    load_job_text(text, path)  # validate here first: a clear local error for bad files
-    return yaml.safe_load(text)
+    return load_job_text(text, path)
 
 
 def _read_text(path: str) -> str:
@@ -64,7 +62,7 @@ def _input_source(value: str) -> dict[str, Any]:
     return {"Source": {"Type": "inline", "Params": {"URL": url}}, "Target": target}
 
 
-def wasm_spec(args: argparse.Namespace) -> dict[str, Any]:
+def wasm_spec(args: argparse.Namespace) -> Job:
     module = _read_bytes(args.module)
     env = {}
     for item in args.env:
@@ -106,4 +104,4 @@ def wasm_spec(args: argparse.Namespace) -> dict[str, Any]:
             constraints.append({"Key": c.strip(), "Operator": "exists"})
     if constraints:
         doc["Constraints"] = constraints
-    return doc
+    return parse_job(doc)

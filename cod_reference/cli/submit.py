@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from ..client import Client
+from ..models import Job
 from ..states import JobState
 from .common import UsageError
 from .output import print_data, short
@@ -30,8 +31,8 @@ OUTPUT_TAIL_LINES = 10
 """How much of a failed execution's stdout ``job run``/``wasm run`` show (``job logs`` has it all)."""
 
 
-def submit_and_follow(client: Client, doc: dict[str, Any], args: argparse.Namespace) -> int:
-    """Submit ``doc``; then, as asked: print its ID, wait with progress, or stream its output.
+def submit_and_follow(client: Client, job: Job, args: argparse.Namespace) -> int:
+    """Submit ``job`` (parsed once, here); then, as asked: print its ID, wait with progress, or stream its output.
 
     ``--output json|yaml`` prints the submission (with ``--no-wait``) or the finished job with
     its executions and history, as ``job describe`` does; progress stays on stderr."""
@@ -40,7 +41,7 @@ def submit_and_follow(client: Client, doc: dict[str, Any], args: argparse.Namesp
         raise UsageError(f"--output {args.output} prints the job as data; it cannot be combined with "
                          f"{'--id-only' if args.id_only else '--follow'}")
     key = getattr(args, "idempotency_key", "")
-    result = client.submit(doc, key, retry_s=30.0 if key else 0.0)
+    result = client.submit(job, key, retry_s=30.0 if key else 0.0)
     job_id = result["JobID"]
     if data_output and not args.wait:
         print_data(result, args.output)
@@ -56,7 +57,7 @@ def submit_and_follow(client: Client, doc: dict[str, Any], args: argparse.Namesp
         print(f"Job submitted: {job_id}", file=sys.stderr)
     if args.follow:
         stream_logs(client, job_id, "")
-        job = client.wait(job_id, timeout=args.wait_timeout)
+        finished = client.wait(job_id, timeout=args.wait_timeout)
     else:
         t0 = time.monotonic()
         quiet = args.id_only
@@ -67,11 +68,11 @@ def submit_and_follow(client: Client, doc: dict[str, Any], args: argparse.Namesp
                 where = f" [{short(event['ExecutionID'])}]" if event["ExecutionID"] else ""
                 print(f"  {time.monotonic() - t0:6.2f}s  {ev['Topic']}{where}: {ev['Message']}", file=sys.stderr)
 
-        job = client.wait(job_id, timeout=args.wait_timeout, on_event=progress)
+        finished = client.wait(job_id, timeout=args.wait_timeout, on_event=progress)
     if data_output:
         print_data(client.get_job(job_id, include="executions,history"), args.output)
-        return _exit_status(job)
-    return _final(client, job, show_output=not args.follow and not args.id_only)
+        return _exit_status(finished)
+    return _final(client, finished, show_output=not args.follow and not args.id_only)
 
 
 def _exit_status(job: dict[str, Any]) -> int:
