@@ -60,6 +60,8 @@ SERVICE_NAME = "cod"
 MAX_SPANS_BYTES = 256 * 2**20
 GUEST_SCOPE = "observe_sdk"
 ATTR_GUEST_SPANS_DROPPED = "cod.guest.spans_dropped"
+RECORD_DEFAULTS: dict[str, Any] = {"kind": 1, "events": (), "status": {"code": 0, "message": ""}}
+"""A span record's optional fields and their values when absent (see :func:`span_record`)."""
 DEFAULT_MAX_GUEST_SPANS = 2_000_000
 """Spans of one execution the network keeps: a guest may make billions; past this many the
 rest are dropped (counted on the execution span and on the trace)."""
@@ -100,7 +102,11 @@ def _otlp_metric_reader() -> MetricReader | None:
 # ----------------------------------------------------------------------------- spans on disk
 
 def span_record(span: ReadableSpan) -> dict[str, Any]:
-    """A finished span as one JSON-ready record (OTLP/JSON names, ids in hex)."""
+    """A finished span as one JSON-ready record (OTLP/JSON names, ids in hex).
+
+    A guest's records (:func:`guest_span_records`) leave out what is at its default, as a
+    100k-span trace is read back whole: ``kind`` (1, internal), ``events`` (none) and
+    ``status`` (unset); readers take :data:`RECORD_DEFAULTS` for those."""
     ctx = span.get_span_context()
     assert ctx is not None, "a finished span has a context"
     parent = span.parent
@@ -280,7 +286,7 @@ def guest_span_records(trace: Trace, max_spans: int = DEFAULT_MAX_GUEST_SPANS,
         stack.extend((c, span.span_id) for c in reversed(span.events) if type(c) is Span)
     if out:
         first = out[0]
-        first["events"].extend({"name": FAULT_EVENT, "timeUnixNano": trace.end_ns,
+        first.setdefault("events", []).extend({"name": FAULT_EVENT, "timeUnixNano": trace.end_ns,
                                 "attributes": {ATTR_FAULT_MESSAGE: m}} for m in trace.errors)
         if dropped:
             first["attributes"][ATTR_GUEST_SPANS_DROPPED] = dropped
@@ -291,19 +297,23 @@ def _guest_record(span: Span, trace_hex: str, parent_id: int, service: str) -> d
     attrs: dict[str, Any] = span_attributes(span)
     if span.error is not None:
         attrs[ATTR_ERROR_MESSAGE] = span.error
+    record: dict[str, Any] = {
+        "traceId": trace_hex, "spanId": f"{span.span_id:016x}",
+        "parentSpanId": f"{parent_id:016x}" if parent_id else "", "name": span.name,
+        "startTimeUnixNano": span.start_ns, "endTimeUnixNano": span.end_ns, "attributes": attrs,
+        "service": service, "scope": GUEST_SCOPE,
+    }
     events = []
     for e in span.events:
         if type(e) is Log:
             events.append({"name": EVENT_LOG, "timeUnixNano": e.time_ns, "attributes": log_attributes(e)})
         elif type(e) is Metric:
             events.append({"name": EVENT_METRIC, "timeUnixNano": e.time_ns, "attributes": metric_attributes(e)})
-    return {
-        "traceId": trace_hex, "spanId": f"{span.span_id:016x}",
-        "parentSpanId": f"{parent_id:016x}" if parent_id else "", "name": span.name, "kind": 1,
-        "startTimeUnixNano": span.start_ns, "endTimeUnixNano": span.end_ns, "attributes": attrs, "events": events,
-        "status": {"code": STATUS_ERROR if span.error is not None else 0, "message": span.error or ""},
-        "service": service, "scope": GUEST_SCOPE,
-    }
+    if events:
+        record["events"] = events
+    if span.error is not None:
+        record["status"] = {"code": STATUS_ERROR, "message": span.error}
+    return record
 
 
 def otlp_json(spans: Iterable[dict[str, Any]]) -> str:
@@ -313,12 +323,13 @@ def otlp_json(spans: Iterable[dict[str, Any]]) -> str:
     grouped: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for s in spans:
         events = ",".join(f'{{"name":{json.dumps(e["name"])},"timeUnixNano":"{e["timeUnixNano"]}",'
-                          f'"attributes":[{key_values_json(e["attributes"])}]}}' for e in s["events"])
-        status = s["status"]
+                          f'"attributes":[{key_values_json(e["attributes"])}]}}'
+                          for e in s.get("events", ()))
+        status = s.get("status") or RECORD_DEFAULTS["status"]
         message = f',"message":{json.dumps(status["message"])}' if status["message"] else ""
         grouped[s["service"]][s["scope"]].append(
             f'{{"traceId":"{s["traceId"]}","spanId":"{s["spanId"]}","parentSpanId":"{s["parentSpanId"]}",'
-            f'"name":{json.dumps(s["name"])},"kind":{int(s["kind"])},'
+            f'"name":{json.dumps(s["name"])},"kind":{int(s.get("kind", 1))},'
             f'"startTimeUnixNano":"{s["startTimeUnixNano"]}","endTimeUnixNano":"{s["endTimeUnixNano"]}",'
             f'"attributes":[{key_values_json(s["attributes"])}],"events":[{events}],'
             f'"status":{{"code":{int(status["code"])}{message}}}}}')

@@ -35,7 +35,7 @@ from observe_sdk.adapters.stdout import format_trace
 from observe_sdk.trace import Allocation, Event, Log, Metric, Span, Trace
 from observe_sdk.views import chrome_trace_json, folded_text, render_html
 
-from .telemetry import ATTR_GUEST_SPANS_DROPPED, GUEST_SCOPE, otlp_json
+from .telemetry import ATTR_GUEST_SPANS_DROPPED, GUEST_SCOPE, RECORD_DEFAULTS, otlp_json
 
 FORMATS = ("tree", "json", "chrome-trace", "folded", "html")
 _NOT_TAGS = {ATTR_SPAN_KIND, ATTR_FUNCTION_INDEX, ATTR_FUNCTION_RAW_NAME, ATTR_ALLOCATION, ATTR_ERROR_MESSAGE,
@@ -65,7 +65,7 @@ def _hex_id(text: str) -> int:
 
 def _span(record: dict[str, Any], faults: list[str]) -> Span:
     attrs = record["attributes"]
-    status = record["status"]
+    status = record.get("status") or RECORD_DEFAULTS["status"]
     error = attrs.get(ATTR_ERROR_MESSAGE)
     if error is None and status["code"] == STATUS_ERROR:
         error = status["message"] or "error"
@@ -82,7 +82,7 @@ def _span(record: dict[str, Any], faults: list[str]) -> Span:
     pages = attrs.get(ATTR_ALLOCATION)
     if pages:
         span.events.append(Allocation(int(pages), span.start_ns))
-    for event in record["events"]:
+    for event in record.get("events", ()):
         span.events.append(_event(event, faults))
     return span
 
