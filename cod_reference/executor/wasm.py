@@ -114,6 +114,7 @@ class _Run:
     instances: list[wasmtime.Instance] = field(default_factory=list)
     observed: list[Any] = field(default_factory=list)   # observe_sdk TraceContexts
     budget: StoreBudget | None = None                    # the store's limits, when memory is capped
+    execution_span: Any = None                           # the span of the whole execution (the node's)
 
 
 class WasmExecutor:
@@ -148,7 +149,7 @@ class WasmExecutor:
             of through the tracer provider's span queue, which drops spans when it is full.
         :param max_guest_spans: spans of one execution kept (with ``guest_span_sink``; None:
             :data:`cod_reference.telemetry.DEFAULT_MAX_GUEST_SPANS`); the number dropped past
-            it goes on the ``call`` span and the guest's first root span.
+            it goes on the execution's span, the ``call`` span and the guest's first root span.
         """
         config = wasmtime.Config()
         config.epoch_interruption = True
@@ -236,7 +237,7 @@ class WasmExecutor:
             limit = _limit_check(self.max_output_bytes, stdout, stderr, request.max_written_bytes,
                                  [p.host_dir for p in mounts.preopens if p.writable])
             with self._root_span(request), Interrupter(self._watchdog, request.timeout_s, cancel, limit) as intr:
-                run = _Run(request, intr, stderr)
+                run = _Run(request, intr, stderr, execution_span=trace.get_current_span())
                 try:
                     exit_code = self._instantiate_and_call(run, stdout, stderr, mounts)
                 except _Failure as failure:
@@ -539,7 +540,8 @@ class WasmExecutor:
         try:
             records, dropped = guest_span_records(finished, limit)
             if dropped:
-                trace.get_current_span().set_attribute(ATTR_GUEST_SPANS_DROPPED, dropped)
+                for span in {id(s): s for s in (run.execution_span, trace.get_current_span()) if s}.values():
+                    span.set_attribute(ATTR_GUEST_SPANS_DROPPED, dropped)
                 log.warning("execution %s: %d guest span(s) dropped (over %d per execution)",
                             run.request.execution_id, dropped, limit)
             if records:

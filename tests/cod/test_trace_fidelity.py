@@ -99,3 +99,27 @@ def test_a_limit_keeps_parents_first_and_says_how_many_it_dropped() -> None:
     assert records[0]["attributes"][ATTR_GUEST_SPANS_DROPPED] == 71 and records[0]["scope"] == GUEST_SCOPE
     assert "! 71 guest span(s) of one execution dropped (over the limit of spans an execution keeps)" in \
         tree_text(records)
+
+
+def test_spans_dropped_over_the_limit_are_counted_on_the_execution_span() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from cod_reference.executor.types import ExecutionRequest
+    from cod_reference.executor.wasm import WasmExecutor
+
+    exported = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    units: list[list[dict]] = []
+    wasm = WIDE.replace(b"i32.const 1000", b"i32.const 10")       # 1 + 10 + 2,990 spans
+    with WasmExecutor(tracer_provider=provider, guest_span_sink=units.append, max_guest_spans=100,
+                      observe_options=Options(min_span_duration_us=0)) as ex:
+        with provider.get_tracer("node").start_as_current_span("execution"):
+            assert ex.run(ExecutionRequest("e1", wasm)).succeeded
+    (unit,) = units
+    assert len(unit) == 100 and unit[0]["attributes"][ATTR_GUEST_SPANS_DROPPED] == 3001 - 100
+    spans = {s.name: s for s in exported.get_finished_spans()}
+    assert spans["execution"].attributes[ATTR_GUEST_SPANS_DROPPED] == 2901
+    assert spans["call"].attributes[ATTR_GUEST_SPANS_DROPPED] == 2901
