@@ -68,6 +68,12 @@ WASM_PAGE = 65536
 _RESERVED_MODULE_NAMES = frozenset(("wasi_snapshot_preview1", "wasi_unstable", *OBSERVE_NAMESPACES))
 # what guests print when an allocation fails (Rust's alloc error handler, Go, C programs)
 _OOM_HINTS = ("memory allocation of", "out of memory", "cannot allocate memory")
+# unless the operator chose its own Observe options, an execution's memory limit buys one
+# recorded guest event per 4 KiB: the host keeps ~220 bytes an event in the executor and
+# ~1.4 KiB once the node has made it a span, outside the guest's memory (a 256 MB job
+# records up to 62,500 events, a 64 MiB job 16,384)
+LIMIT_BYTES_PER_EVENT = 4096
+MIN_GUEST_EVENTS = 10_000
 _DISK_LIMIT = "disk limit"
 _DISK_POLL_S = 1.0
 # what wasmtime says when instantiation needs more than the store limits allow
@@ -469,7 +475,11 @@ class WasmExecutor:
         from observe_sdk import Options
 
         try:
-            options = dataclasses.replace(self._observe_options or Options(), module_name=module_name)
+            if self._observe_options is not None:  # the operator's choice
+                options = dataclasses.replace(self._observe_options, module_name=module_name)
+            else:
+                options = Options(module_name=module_name,
+                                  max_events=_event_cap(Options().max_events, run.request.memory_limit_bytes))
             ctx = adapter.start(run.linker, compiled.wasm, options, store=run.store)
         except Exception:  # telemetry must not stop the job
             log.exception("execution %s: cannot attach the Observe SDK", run.request.execution_id)
@@ -588,6 +598,14 @@ def _limit_check(max_bytes: int | None, stdout: Output, stderr: Output, max_writ
                 return f"{_DISK_LIMIT} of {_format_bytes(max_written)} exceeded by the writable mounts"
         return None
     return check
+
+
+def _event_cap(max_events: int, memory_limit: int | None) -> int:
+    """How many events the Observe SDK records for a guest whose memory is capped: in
+    proportion to the cap (see :data:`LIMIT_BYTES_PER_EVENT`)."""
+    if memory_limit is None:
+        return max_events
+    return min(max_events, max(MIN_GUEST_EVENTS, memory_limit // LIMIT_BYTES_PER_EVENT))
 
 
 def _observed(compiled: CompiledModule) -> bool:

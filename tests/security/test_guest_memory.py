@@ -14,6 +14,7 @@ from sec_helpers import assert_node_alive
 
 from cod_reference.client import Client
 from cod_reference.models import DEFAULT_MEMORY, wasm_job
+from wat_modules import module
 
 MiB = 1 << 20
 OVERHEAD = 96 * MiB   # what running any job may cost the node besides the guest's own memory
@@ -93,3 +94,19 @@ def test_eight_memories_share_one_limit(client: Client) -> None:
                                               Publisher={"Type": "noop"}))["JobID"], timeout=60, interval=0.05)
     assert over["State"]["StateType"] == "Failed"
     assert_node_alive(client)
+
+
+def test_an_observed_guest_cannot_grow_the_node_through_its_trace(client: Client) -> None:
+    # 1M instrumented calls: 2M events the host would keep (~440 MiB) under a 64 MiB job
+    chatty = module('''
+      (func $f (export "_start") (local $i i32)
+        (loop $l (call $enter (i32.const 9)) (call $exit (i32.const 9))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 1000000)))))''').encode()
+    before = peak_rss_reset()
+    job = client.wait(client.submit(wasm_job(chatty, Resources={"Memory": "64MiB"}, Publisher={"Type": "noop"}))
+                      ["JobID"], timeout=60, interval=0.05)
+    grown = _status("VmHWM") - before
+    assert job["State"]["StateType"] == "Completed", job["State"]
+    print(f"\nobserved guest: the node grew by {grown >> 20} MiB")
+    assert grown < 64 * MiB + OVERHEAD, f"the node grew by {grown >> 20} MiB"
