@@ -60,7 +60,11 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
 
 def load_document(text: str) -> Any:
     """The decoded document in ``text`` (YAML or JSON); raises :class:`DocumentError`."""
-    loader = _BoundedLoader(text)
+    try:
+        loader = _BoundedLoader(text)  # the reader refuses control characters at once
+    except yaml.reader.ReaderError as exc:
+        raise DocumentError(f"is not valid YAML or JSON (character #x{exc.character:02x} at offset "
+                            f"{exc.position} is not allowed)") from None
     try:
         node = loader.get_single_node()
         if node is None:
