@@ -85,6 +85,8 @@ class _Delivery:
     inbox: queue.SimpleQueue[Msg | None] = field(default_factory=queue.SimpleQueue)
     thread: threading.Thread | None = None
     closed: bool = False
+    #: the orchestrator's heartbeats: a thread of their own, so a backlog of results cannot delay them
+    control: _Delivery | None = None
 
 
 class NatsTransport(Transport):
@@ -212,8 +214,8 @@ class NatsTransport(Transport):
             delivery.inbox.put(msg)
 
         delivery.subscriptions.append(await self._nc.subscribe(deliver, cb=received, pending_msgs_limit=-1))
-        if delivery.node_id == ORCHESTRATOR:  # heartbeats: a thread of their own, so a backlog cannot delay them
-            control = _Delivery(delivery.node_id, delivery.handler)
+        if delivery.node_id == ORCHESTRATOR:
+            control = delivery.control = _Delivery(delivery.node_id, delivery.handler)
             control.thread = threading.Thread(target=self._deliver, args=(control,), name="cod-nats-control",
                                               daemon=True)
             control.thread.start()
@@ -222,7 +224,6 @@ class NatsTransport(Transport):
                 control.inbox.put(msg)
 
             delivery.subscriptions.append(await self._nc.subscribe(control_subject("*"), cb=heartbeat))
-            self._deliveries[f"{delivery.node_id}/control"] = control
         await self._nc.flush()
 
     def _deliver(self, delivery: _Delivery) -> None:
@@ -251,20 +252,22 @@ class NatsTransport(Transport):
     def unsubscribe(self, node_id: str) -> None:
         with self._lock:
             delivery = self._deliveries.pop(node_id, None)
-            control = self._deliveries.pop(f"{node_id}/control", None)
-        for d in (delivery, control):
+        for d in (delivery, delivery and delivery.control):
             if d is None:
                 continue
             d.closed = True
-            if not self._loop.is_closed() and self._nc.is_connected:
-                for sub in d.subscriptions:
-                    try:
-                        self._run(sub.unsubscribe(), timeout=5)
-                    except Exception:
-                        log.debug("unsubscribe of %s failed", node_id, exc_info=True)
+            if d.subscriptions and not self._loop.is_closed() and self._nc.is_connected:
+                try:  # a message lost in between would wait ack_wait on the server before coming again
+                    self._run(self._unsubscribe(d.subscriptions), timeout=5)
+                except Exception:
+                    log.debug("unsubscribe of %s failed", node_id, exc_info=True)
             d.inbox.put(None)
             if d.thread is not None and d.thread is not threading.current_thread():
                 d.thread.join(timeout=10)
+
+    async def _unsubscribe(self, subscriptions: list[Subscription]) -> None:
+        for sub in subscriptions:  # drained: what the server sent before it saw this comes back now, NAKed
+            await sub.drain()
 
     def on_reconnect(self, listener: Callable[[], None]) -> None:
         self._reconnect_listeners.append(listener)
@@ -315,7 +318,7 @@ class NatsTransport(Transport):
     def close(self, flush_timeout_s: float = 5.0) -> None:
         if self._loop.is_closed():
             return
-        for node_id in [n for n in list(self._deliveries) if "/" not in n]:
+        for node_id in list(self._deliveries):
             self.unsubscribe(node_id)
         if self._outbox is not None:
             try:
