@@ -252,7 +252,7 @@ def test_one_span_per_host_call(guest_factory, name):
     assert not any(target in wrapped for refs in module.func_refs.values() for _, _, target in refs)
     wrapper_index = {c[0] for c in wrappers.values()}
 
-    trace, _, _ = observe(guest_factory, name)
+    trace, _, _ = observe(guest_factory, name, recorder="wasm")
     host_spans = [s for s in trace.spans() if s.function_index in wrapper_index]
     assert host_spans and all(not s.children for s in host_spans)
     counts: dict[str, int] = {}
