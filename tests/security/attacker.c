@@ -10,6 +10,7 @@
  *   rename OLD NEW
  *   deep DIR N             N nested directories "dd" under DIR, a file "leaf" at the bottom
  *   many DIR N             N empty files in DIR
+ *   flip PATH TARGET N     N times (0: for ever): PATH is a directory, then a link to TARGET
  *   exit N                 exit with code N
  * Build: clang --target=wasm32-wasi -O1 -o attacker.wasm attacker.c -Wl,--strip-debug */
 #include <errno.h>
@@ -63,6 +64,19 @@ static int many(const char *dir, int n) {
   return 0;
 }
 
+static int flip(const char *path, const char *target, long n) {
+  char real[512];
+  snprintf(real, sizeof real, "%s.real", path);
+  if (mkdir(real, 0755) != 0 && errno != EEXIST) return -1;
+  for (long i = 0; n == 0 || i < n; i++) {
+    if (rename(real, path) != 0) return -1;      /* a directory ... */
+    if (rename(path, real) != 0) return -1;
+    if (symlink(target, path) != 0) return -1;   /* ... then a link out */
+    if (unlink(path) != 0) return -1;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   int i = 1;
   while (i < argc) {
@@ -81,6 +95,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(cmd, "rename") && n == 3) report(cmd, b, rename(a, b));
     else if (!strcmp(cmd, "deep") && n == 3) report(cmd, a, deep(a, atoi(b)));
     else if (!strcmp(cmd, "many") && n == 3) report(cmd, a, many(a, atoi(b)));
+    else if (!strcmp(cmd, "flip") && n == 4) report(cmd, a, flip(a, b, atol(argv[i + 3])));
     else if (!strcmp(cmd, "exit") && n == 2) { fflush(stdout); return atoi(a); }
     else { printf("bad step %s (%d words)\n", cmd, n); return 64; }
     i = end + 1;

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import io
 import tarfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,3 +95,11 @@ def assert_node_alive(client: Client) -> None:
     job_id = client.submit(attack("write /tmp-nothing x", Publisher={"Type": "noop"}))["JobID"]
     job = client.wait(job_id, timeout=30, interval=0.05)
     assert job["State"]["StateType"] == "Completed", job["State"]
+
+
+def wait(predicate: Callable[[], Any], what: str, timeout: float = 10) -> None:
+    """Wait until ``predicate()`` is true (polling), or fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)

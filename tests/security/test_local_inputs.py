@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from sec_helpers import Host, assert_node_alive, attack, everything_seen, submit_or_refused
+from sec_helpers import Host, assert_node_alive, attack, everything_seen, submit_or_refused, wait
 
 from cod_reference.client import Client
 
@@ -90,3 +90,22 @@ def test_deep_trees_in_a_writable_file_mount_do_not_break_the_node(client: Clien
                                                                           read_write=True)]))
     assert job is not None and job["State"]["StateType"] == "Completed", job and job["State"]
     assert_node_alive(client)
+
+
+def test_a_path_flipping_between_a_dir_and_a_link_never_leads_out(client: Client, host: Host) -> None:
+    # one job flips rw/flip between a directory and a link to the host's root as fast as it
+    # can, while other jobs mount rw/flip: the node checks and opens it in one motion (pinned)
+    flipper = client.submit(attack("flip /data/flip .. 0", inputs=[local(str(host.rw), read_write=True)],
+                                   Timeouts={"ExecutionTimeout": 20}, Publisher={"Type": "noop"}))["JobID"]
+    wait(lambda: (host.rw / "flip.real").exists() or (host.rw / "flip").exists(), "the flipping to start")
+    outcomes = []
+    for _ in range(8):
+        job = submit_or_refused(client, attack("cat /data/secret.txt", inputs=[local(f"{host.rw}/flip")],
+                                               Publisher={"Type": "noop"}))
+        assert job is not None
+        assert host.secret_text not in everything_seen(client, job)
+        outcomes.append(job["State"]["StateType"])
+    client.stop(flipper)
+    client.wait(flipper, timeout=30, interval=0.05)
+    host.assert_untouched()
+    assert outcomes   # each either refused (the link was there) or mounted the empty directory

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sec_helpers import attack
+from sec_helpers import attack, wait
 
 from cod_reference.client import Client
 from cod_reference.compute.paths import remove_tree
@@ -70,12 +69,6 @@ def exec_dir(stack: Devstack, client: Client, job: dict[str, Any]) -> Path:
     (ex,) = client.executions(job["ID"])
     return stack.data_dir / "compute" / ex["NodeID"] / "executions" / ex["ID"]
 
-
-def wait(predicate: Any, what: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def test_a_flood_is_cut_on_disk_and_a_failed_run_keeps_little(disk_stack: Devstack, disk_client: Client) -> None:

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from sec_helpers import attack, everything_seen
+from sec_helpers import attack, everything_seen, wait
 
 from cod_reference.client import Client
 from cod_reference.compute.download import UrlGuard
@@ -178,10 +178,4 @@ def busy(client: Client) -> bool:
 def assert_capacity_free(client: Client) -> None:
     wait(lambda: not busy(client), "the node's capacity to be free again", timeout=3)
 
-
-def wait(predicate: Any, what: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
