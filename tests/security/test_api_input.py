@@ -9,13 +9,28 @@ from __future__ import annotations
 import json
 import socket
 import tarfile
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from api_attacks import MODULE, PREFIX, data_url, member, no_server_errors, refused, tarball
+from api_attacks import (
+    MODULE,
+    PATHS,
+    PREFIX,
+    data_url,
+    full_spec,
+    member,
+    no_server_errors,
+    put,
+    refused,
+    tarball,
+    values,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cod_reference.cli import main
 from cod_reference.devstack import Devstack
@@ -288,3 +303,29 @@ def test_a_500_deep_yaml_is_refused_in_one_line(cli: Any, tmp_path: Path) -> Non
     recursive.write_text("a: &a [*a]\n")
     code, err = cli("job", "validate", str(recursive))
     assert code == 2 and "recursive alias" in err
+
+
+# ----------------------------------------------------------------------------- fuzzing the live API
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(PATHS), value=values)
+def test_no_spec_value_is_a_500(http: httpx.Client, path: tuple[Any, ...], value: Any) -> None:
+    body = json.dumps({"Job": put(full_spec(), path, value)})  # NaN and Infinity included, as Python's json reads them
+    with no_server_errors():
+        response = http.put(f"{PREFIX}/jobs", content=body, headers={"content-type": "application/json"})
+    assert response.status_code in (200, 400), response.text[:300]
+
+
+queries = st.dictionaries(st.sampled_from(["next_token", "stdout_offset", "stderr_offset", "execution_id", "limit",
+                                           "labels", "include", "event_type", "format", "reverse", "reason"]),
+                          st.one_of(st.text(max_size=30), st.integers(min_value=-2**70, max_value=2**70).map(str)),
+                          max_size=4)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(route=st.sampled_from(["", "/history", "/logs", "/executions", "/results", "/trace"]), params=queries,
+       ref=st.one_of(st.just("addressable"), st.text(min_size=1, max_size=40)))
+def test_no_query_is_a_500(http: httpx.Client, job_id: str, route: str, params: dict[str, str], ref: str) -> None:
+    with no_server_errors():
+        response = http.get(f"{PREFIX}/jobs/{urllib.parse.quote(ref, safe='')}{route}", params=params)
+    assert response.status_code in (200, 400, 404), (response.status_code, response.text[:300])
