@@ -130,5 +130,12 @@ def main() -> None:
               f"Completed there after {done:5.2f} s")
 
 
+def test_submit_to_completed_over_nats(benchmark: Any) -> None:  # pytest-benchmark entry point
+    doc = wasm_job(MODULE.read_bytes())
+    with ProcessDevstack(computes=3, port=0) as stack, Client(port=stack.port) as client:
+        wait_final(client, client.submit(doc)["JobID"])
+        benchmark(lambda: wait_final(client, client.submit(doc)["JobID"]))
+
+
 if __name__ == "__main__":
     main()

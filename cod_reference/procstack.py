@@ -244,6 +244,7 @@ class ProcessDevstack:
 
     def describe(self) -> str:
         lines = [f"devstack: orchestrator + {len(self.computes)} compute node(s), each its own process, over NATS",
+                 f"  web UI:    {self.url}/",
                  f"  API:       {self.url}/api/v1/orchestrator  (OpenAPI: {self.url}/docs)",
                  f"  NATS:      {self.nats.url}",
                  "  processes: " + ", ".join(f"{n}={p.pid}" for n, p in self.processes.items()),
