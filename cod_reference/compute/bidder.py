@@ -14,6 +14,7 @@ from opentelemetry import metrics, trace
 from ..models import Allocation, AllowedPath, Job, execution_from_dict, job_from_dict
 from ..states import ComputeState, DesiredState
 from ..transport import messages as msg
+from .inputs import MAX_LOCAL_INPUTS
 from .paths import PathError, resolve_allowed
 from .store import ExecutionStore, LocalExecution
 
@@ -40,6 +41,8 @@ class Bidder:
         for key in ("CPU", "Memory"):
             if getattr(need, key) > getattr(self.capacity, key):
                 return f"job needs {key} {getattr(need, key):g} but this node has {getattr(self.capacity, key):g}"
+        if len(job.local_inputs()) > MAX_LOCAL_INPUTS:  # each is held open while the guest runs
+            return f"job has {len(job.local_inputs())} local inputs; this node mounts at most {MAX_LOCAL_INPUTS}"
         for path in job.local_inputs():
             try:
                 resolve_allowed(path, self.allowed, writable=False)

@@ -27,6 +27,7 @@ from .policy import NodePolicy
 
 TARBALL_TYPES = ("application/gzip", "application/x-gzip", "application/x-tar+gzip", "application/x-tar")
 MAX_MODULE_BYTES = 256 * 2**20
+MAX_LOCAL_INPUTS = 64   # local inputs of one execution (each holds a file descriptor while it runs)
 DOWNLOAD_ATTEMPTS = 3
 
 __all__ = ["Cancelled", "InputContext", "InputError", "InputTimeout", "module_name", "prepare_inputs", "read_module"]

@@ -109,3 +109,12 @@ def test_a_path_flipping_between_a_dir_and_a_link_never_leads_out(client: Client
     client.wait(flipper, timeout=30, interval=0.05)
     host.assert_untouched()
     assert outcomes   # each either refused (the link was there) or mounted the empty directory
+
+
+def test_too_many_local_inputs_are_refused(client: Client, host: Host) -> None:
+    # each local input is held open while the guest runs: a thousand of them, times every
+    # execution, would run the node out of file descriptors
+    inputs = [local(str(host.ro), f"/d{i}") for i in range(65)]
+    job = submit_or_refused(client, attack("cat /d0/data.txt", inputs=inputs))
+    assert job is not None and job["State"]["StateType"] == "Failed"
+    assert "this node mounts at most 64" in everything_seen(client, job)
