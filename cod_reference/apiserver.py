@@ -9,6 +9,12 @@ from typing import Any
 import uvicorn
 
 
+def reachable_host(bind_host: str) -> str:
+    """The host to put in URLs of a server bound to ``bind_host``: every interface (0.0.0.0) is
+    reached on this machine at 127.0.0.1 (and a client's token goes only to the URL it was given)."""
+    return "127.0.0.1" if bind_host in ("", "0.0.0.0") else bind_host
+
+
 class ApiServer:
     """``start()`` binds ``host:port`` (0 = a free port, then in :attr:`port`) and serves ``app``."""
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from .api import create_app
 from .api_guard import check_exposure, is_loopback
-from .apiserver import ApiServer
+from .apiserver import ApiServer, reachable_host
 from .compute.node import ComputeConfig, ComputeNode, Executor, default_capacity
 from .compute.policy import NodePolicy
 from .orchestrator import Orchestrator, OrchestratorConfig, SchedulerConfig
@@ -76,7 +76,7 @@ class Devstack:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"http://{reachable_host(self.host)}:{self.port}"
 
     def start(self) -> Devstack:
         self.data_dir.mkdir(parents=True, exist_ok=True)

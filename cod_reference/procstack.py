@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from .api_guard import check_exposure
+from .apiserver import reachable_host
 from .compute.node import default_capacity
 from .compute.policy import NodePolicy
 from .natsserver import NatsAuth, NatsServer
@@ -80,7 +81,7 @@ class ProcessDevstack:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"http://{reachable_host(self.host)}:{self.port}"
 
     @property
     def computes(self) -> list[str]:

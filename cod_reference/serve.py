@@ -17,7 +17,7 @@ from typing import Any
 
 from .api import create_app
 from .api_guard import check_exposure, is_loopback
-from .apiserver import ApiServer
+from .apiserver import ApiServer, reachable_host
 from .compute.node import ComputeConfig, ComputeNode, default_capacity
 from .compute.policy import NodePolicy
 from .natsserver import NatsAuth, NatsServer
@@ -140,7 +140,7 @@ class NodeService:
         node_id = self.compute_id
         node_dir = cfg.data_dir / "compute" if cfg.orchestrator else cfg.data_dir  # a compute node's dir is its own
         self._executor = wasm_executor(node_dir, self.telemetry)
-        host = cfg.public_host or ("127.0.0.1" if cfg.api_host in ("", "0.0.0.0") else cfg.api_host)
+        host = cfg.public_host or reachable_host(cfg.api_host)
         labels = {"id": node_id, "name": node_id, **cfg.labels}
         config = ComputeConfig(node_id=node_id, labels=labels, capacity=dict(cfg.capacity),
                                allowed_local_paths=list(cfg.allowed_local_paths), bad=cfg.bad,
