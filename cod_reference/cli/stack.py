@@ -54,6 +54,9 @@ def add_node_policy_flags(parser: argparse.ArgumentParser) -> None:
     node.add_argument("--default-execution-timeout", type=_flag(parse_duration), metavar="DURATION",
                       default=default.default_execution_timeout_s,
                       help="ExecutionTimeout of jobs that set none, e.g. 30m (default 30m)")
+    node.add_argument("--max-execution-timeout", type=_flag(parse_optional(parse_duration)), metavar="DURATION|none",
+                      default=default.max_execution_timeout_s,
+                      help="the longest any execution may run, whatever its ExecutionTimeout (default none)")
     node.add_argument("--max-running-executions", type=_flag(parse_count), metavar="N",
                       default=default.max_running_executions,
                       help="executions a node runs at once, whatever their CPU requests (default 32)")
@@ -76,6 +79,7 @@ def node_policy(args: argparse.Namespace) -> NodePolicy:
     return NodePolicy(allow_url_hosts=args.allow_url_host, default_execution_timeout_s=args.default_execution_timeout,
                       max_running_executions=args.max_running_executions, max_download_bytes=args.max_download_size,
                       download_timeout_s=args.download_timeout, max_result_bytes=args.max_result_size,
+                      max_execution_timeout_s=args.max_execution_timeout,
                       retention_s=args.retention, retention_bytes=args.retention_size)
 
 

@@ -19,6 +19,9 @@ T = TypeVar("T")
 class NodePolicy:
     #: ExecutionTimeout of jobs that set none (and no TotalTimeout), in seconds (``--default-execution-timeout``)
     default_execution_timeout_s: float = 1800.0
+    #: the longest any execution may run, whatever its ExecutionTimeout, in seconds
+    #: (``--max-execution-timeout``; None: as long as the job says)
+    max_execution_timeout_s: float | None = None
     #: executions running at once, whatever their CPU requests (``--max-running-executions``)
     max_running_executions: int = 32
     #: bytes an execution may write in its result paths (and read-write inputs), less when the

@@ -113,7 +113,10 @@ class ExecutionRunner:
         exec_dir = self.dir / "executions" / exec_id
         exec_dir.mkdir(parents=True, exist_ok=True)
         # the execution's clock starts now: downloading its inputs is part of it
-        timeout = admitted.local.job.Task.Timeouts.execution_timeout() or self.config.policy.default_execution_timeout_s
+        policy = self.config.policy
+        timeout = admitted.local.job.Task.Timeouts.execution_timeout() or policy.default_execution_timeout_s
+        if policy.max_execution_timeout_s is not None:
+            timeout = min(timeout, policy.max_execution_timeout_s)
         deadline = Deadline(time.monotonic() + timeout, admitted.cancel)
         try:
             request = self._prepare(admitted, exec_dir, deadline, timeout)

@@ -20,7 +20,8 @@ def small_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Devst
     stack = Devstack(data_dir=tmp_path_factory.mktemp("cap-stack"), computes=0, port=0,
                      capacity={"CPU": 2.0, "Memory": 2 * 2**30}, heartbeat_interval_s=0.2)
     stack.start()
-    stack.add_compute(policy=NodePolicy(max_running_executions=2, default_execution_timeout_s=1.0))
+    stack.add_compute(policy=NodePolicy(max_running_executions=2, default_execution_timeout_s=1.0,
+                                        max_execution_timeout_s=1.5))
     with Client(port=stack.port) as client:
         yield stack, client
     stack.stop()
@@ -48,3 +49,10 @@ def test_tiny_cpu_requests_cannot_start_unbounded_executions(small_node: tuple[D
     # with no ExecutionTimeout the operator's default (1 s here) stops each spinning guest
     assert all(j["State"]["StateType"] == "Failed" and "timeout after 1s" in j["State"]["Message"] for j in jobs), \
         [j["State"] for j in jobs]
+
+
+def test_the_operator_caps_a_jobs_own_timeout(small_node: tuple[Devstack, Client]) -> None:
+    _, client = small_node
+    job = client.wait(client.submit(wasm_job(SPIN, Publisher={"Type": "noop"}, Timeouts={"ExecutionTimeout": 3600}))
+                      ["JobID"], timeout=30, interval=0.05)
+    assert job["State"]["StateType"] == "Failed" and "timeout after 1.5s" in job["State"]["Message"], job["State"]
