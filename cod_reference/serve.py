@@ -8,9 +8,11 @@ trace. Nodes on different machines need only reach NATS (and clients the API and
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,8 +31,8 @@ from .transport.nats_transport import NatsTransport, check_node_id
 
 log = logging.getLogger(__name__)
 
-#: spans per forwarded message: keeps each under NATS's 1 MiB payload limit
-SPANS_PER_MESSAGE = 200
+#: forwarded spans per message at most (NATS refuses payloads over 1 MiB by default)
+SPANS_MESSAGE_BYTES = 256 * 1024
 
 
 @dataclass
@@ -59,6 +61,22 @@ class ServeConfig:
     insecure: bool = False
     #: compute: the operator's limits (docs/security.md)
     policy: NodePolicy = field(default_factory=NodePolicy)
+
+
+def batches_by_size(records: list[dict[str, Any]], max_bytes: int) -> Iterator[list[dict[str, Any]]]:
+    """``records`` in order, cut into lists whose JSON stays under about ``max_bytes`` (a record
+    larger than that on its own is a list of one)."""
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for record in records:
+        length = len(json.dumps(record, separators=(",", ":"), default=str))
+        if batch and size + length > max_bytes:
+            yield batch
+            batch, size = [], 0
+        batch.append(record)
+        size += length + 1
+    if batch:
+        yield batch
 
 
 def persistent_node_id(data_dir: Path) -> str:
@@ -155,10 +173,8 @@ class NodeService:
     def _forward_spans(self, records: list[dict[str, Any]]) -> None:
         if self.transport is None:
             return
-        source = self.compute_id
-        for i in range(0, len(records), SPANS_PER_MESSAGE):
-            self.transport.send(msg.Message(msg.SPANS, source, msg.ORCHESTRATOR,
-                                            {"Spans": records[i:i + SPANS_PER_MESSAGE]}))
+        for batch in batches_by_size(records, SPANS_MESSAGE_BYTES):
+            self.transport.send(msg.Message(msg.SPANS, self.compute_id, msg.ORCHESTRATOR, {"Spans": batch}))
 
     def describe(self) -> str:
         roles = " + ".join(r for r, on in (("orchestrator", self.config.orchestrator),

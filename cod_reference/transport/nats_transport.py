@@ -300,6 +300,10 @@ class NatsTransport(Transport):
                 try:
                     await self._js.publish(subject, body, headers=headers, timeout=2.0)
                     break
+                except (nats.errors.MaxPayloadError, nats.js.errors.BadRequestError) as exc:
+                    self.dropped += 1  # it would never be stored: retrying would block every later message
+                    log.error("dropped a %s message for %s: %s", headers.get(TYPE_HEADER), subject, exc)
+                    break
                 except (TimeoutError, nats.errors.Error) as exc:
                     if self._closing and self._nc.is_closed:
                         self.dropped += 1

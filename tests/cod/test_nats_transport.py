@@ -1,6 +1,7 @@
 """The NATS transport against a real nats-server: durability, order, de-duplication, restarts."""
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from cod_helpers import wait_for
 from opentelemetry.sdk.trace import TracerProvider
 
 from cod_reference.natsserver import NatsAuth, NatsServer
+from cod_reference.serve import batches_by_size
 from cod_reference.transport import messages as msg
 from cod_reference.transport.nats_transport import NatsTransport, subject_for
 
@@ -152,3 +154,25 @@ def make_certificates(where: Path) -> tuple[Path, Path, Path]:
                  "-days", "1", "-extfile", ext]):
         subprocess.run(["openssl", *map(str, cmd)], check=True, capture_output=True)
     return ca, cert, key
+
+
+def test_a_message_too_large_for_nats_is_dropped_and_counted_without_blocking_the_next(server: NatsServer) -> None:
+    sender, receiver = NatsTransport(server.url), NatsTransport(server.url)
+    try:
+        inbox = Inbox()
+        receiver.subscribe("node-big", inbox)
+        sender.send(msg.make_message(msg.CANCEL_EXECUTION, msg.ORCHESTRATOR, "node-big", {"i": 0, "x": "x" * 2**21}))
+        sender.send(msg.make_message(msg.CANCEL_EXECUTION, msg.ORCHESTRATOR, "node-big", {"i": 1}))
+        wait_for(lambda: inbox.payloads() == [1], what="the message after the oversized one")
+        assert sender.dropped == 1
+    finally:
+        sender.close()
+        receiver.close()
+
+
+def test_forwarded_spans_are_cut_under_the_payload_limit() -> None:
+    records = [{"name": f"s{i}", "pad": "x" * 1000} for i in range(30)] + [{"name": "huge", "pad": "y" * 5000}]
+    batches = list(batches_by_size(records, 3000))
+    assert [r["name"] for b in batches for r in b] == [r["name"] for r in records]  # all, in order
+    assert all(len(json.dumps(b, separators=(",", ":"))) <= 3001 for b in batches if len(b) > 1)
+    assert batches[-1] == [records[-1]]  # larger than the limit on its own: sent alone
