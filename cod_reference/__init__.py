@@ -2,7 +2,7 @@
 
 Run a network and a job::
 
-    python -m cod_reference devstack --computes 3 --port 1234      # Ctrl-C stops it
+    python -m cod_reference devstack --computes 3 --port 1234      # each node its own process; Ctrl-C stops it
     python -m cod_reference wasm run guest-examples/build/hello.instr.wasm
     python -m cod_reference job run job.yaml --follow
     python -m cod_reference job describe|executions|history|logs|trace|get|stop ID
@@ -17,8 +17,12 @@ Layout (Bacalhau's roles):
   :mod:`.api` the HTTP API under ``/api/v1/orchestrator`` (OpenAPI at ``/docs``).
 - :mod:`.compute` the compute node: bidder, capacity, executor buffer, execution store,
   inputs, publisher; :mod:`.executor` the Wasm executor (wasmtime + WASI + observe_sdk).
-- :mod:`.transport` the messages between nodes (JSON, with W3C trace context) and an
-  in-process transport.
+- :mod:`.transport` the messages between nodes (JSON, with W3C trace context), an
+  in-process transport and one over NATS with JetStream (:mod:`.natsserver` runs
+  ``nats-server``); handshake and reconciliation in :mod:`.compute.reconcile` and
+  :mod:`.orchestrator.reconcile`.
+- :mod:`.serve` one node in a process (``cod serve --orchestrator|--compute``);
+  :mod:`.procstack` the devstack of separate processes (docs/deploy.md).
 - :mod:`.telemetry` OpenTelemetry spans and metrics of the network (``OTEL_*``), spans
   kept in the data dir when no collector is configured.
 - :mod:`.devstack`, :mod:`.cli`, :mod:`.client`, :mod:`.demo`.
