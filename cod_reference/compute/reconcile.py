@@ -12,6 +12,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..models import ComputeError, RunResult, report_to_dict
 from ..states import ComputeState
 from ..transport import messages as msg
 
@@ -35,11 +36,12 @@ def reconcile(node: ComputeNode, message: msg.Message) -> None:
                                                 "Error": f"node {node.node_id} does not know this execution"})
             continue
         state = rec.state
-        if state == ComputeState.COMPLETED and rec.result:
-            node.report(msg.RUN_RESULT, rec.result)
+        if state == ComputeState.COMPLETED and isinstance(rec.result, RunResult):
+            node.report(msg.RUN_RESULT, report_to_dict(rec.result))
         elif state == ComputeState.FAILED:
-            node.report(msg.COMPUTE_ERROR, rec.result or {"ExecutionID": exec_id, "Retryable": True,
-                                                          "Error": rec.message or "failed"})
+            failure = rec.result if isinstance(rec.result, ComputeError) \
+                else ComputeError(exec_id, rec.message or "failed")
+            node.report(msg.COMPUTE_ERROR, report_to_dict(failure))
         elif state == ComputeState.ASK_FOR_BID_REJECTED:
             node.report(msg.BID_RESULT, {"ExecutionID": exec_id, "Accepted": False, "Reason": rec.message})
         elif state.terminal:  # cancelled or rejected here while the orchestrator still counts on it

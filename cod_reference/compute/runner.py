@@ -22,7 +22,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from ..executor.output import read_tail, shrink_file
 from ..executor.types import ExecutionOutcome, ExecutionRequest, Mount
-from ..models import AllowedPath, PublisherType, parse_size
+from ..models import AllowedPath, ComputeError, PublisherType, RunResult, parse_size, report_to_dict
 from ..states import ComputeState
 from ..transport import messages as msg
 from .buffer import Admitted
@@ -31,7 +31,7 @@ from .download import Cancelled, Deadline, UrlGuard
 from .inputs import InputContext, InputError, InputTimeout, module_name, prepare_inputs, read_module
 from .paths import open_nofollow, plain_name, remove_tree
 from .publisher import publish_local
-from .store import ExecutionStore, Report
+from .store import ExecutionStore
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +41,15 @@ RESERVED_RESULT_NAMES = ("stdout", "stderr", "exitCode")
 STDERR_TAIL_BYTES = 512
 
 Send = Callable[[str, dict[str, Any]], None]
-#: ``(what to report, its message type)``; an empty type when nothing is reported (cancelled)
-Ending = tuple[Report, str]
+#: how an attempt ended: the report to send, or None when there is nothing to report (cancelled)
+Ending = RunResult | ComputeError | None
 
 
 class _Stop(Exception):
     """The attempt ends here with ``ending`` (an input failed, the execution was cancelled...)."""
 
     def __init__(self, ending: Ending) -> None:
-        super().__init__(ending[1])
+        super().__init__(type(ending).__name__)
         self.ending = ending
 
 
@@ -83,22 +83,21 @@ class ExecutionRunner:
                     attributes={"cod.node_id": self.node_id, "cod.execution_id": exec_id, "cod.job_id": local.job.ID,
                                 "cod.partition": local.execution.PartitionIndex}) as span:
                 try:
-                    payload, kind = self._attempt(admitted)
+                    ending = self._attempt(admitted)
                 except Exception as exc:
                     log.exception("execution %s crashed", exec_id)
-                    payload, kind = {"ExecutionID": exec_id, "Error": f"internal error: {exc}",
-                                     "Retryable": True}, msg.COMPUTE_ERROR
+                    ending = ComputeError(exec_id, f"internal error: {exc}")
                 finally:  # the inputs were copies (inline data, downloads) needed only while the guest ran
                     admitted.keep_open.close()
                     _remove_quietly(self.dir / "executions" / exec_id / "inputs")
-                if kind == msg.COMPUTE_ERROR:
-                    span.set_status(Status(StatusCode.ERROR, payload["Error"]))
-                    if self.store.set_state(exec_id, ComputeState.FAILED, payload["Error"], result=payload):
-                        self.report(kind, payload)
-                elif kind == msg.RUN_RESULT:
-                    if self.store.set_state(exec_id, ComputeState.COMPLETED, "", result=payload):
-                        self.report(kind, payload)
-                # cancelled: the orchestrator already knows
+                if isinstance(ending, ComputeError):
+                    span.set_status(Status(StatusCode.ERROR, ending.Error))
+                    if self.store.set_state(exec_id, ComputeState.FAILED, ending.Error, result=ending):
+                        self.report(msg.COMPUTE_ERROR, report_to_dict(ending))
+                elif isinstance(ending, RunResult):
+                    if self.store.set_state(exec_id, ComputeState.COMPLETED, "", result=ending):
+                        self.report(msg.RUN_RESULT, report_to_dict(ending))
+                # None: cancelled, and the orchestrator already knows
         finally:
             self._active.add(-1)
             self._duration.record(time.monotonic() - t0, {"node_id": self.node_id})
@@ -106,10 +105,10 @@ class ExecutionRunner:
     def _attempt(self, admitted: Admitted) -> Ending:
         exec_id = admitted.ID
         if not self.store.set_state(exec_id, ComputeState.RUNNING, ""):
-            return {}, ""  # cancelled while queued
+            return None  # cancelled while queued
         self.report(msg.EXECUTION_RUNNING, {"ExecutionID": exec_id})
         if self.config.bad:
-            return {"ExecutionID": exec_id, "Error": "i am a bad node", "Retryable": True}, msg.COMPUTE_ERROR
+            return ComputeError(exec_id, "i am a bad node")
         exec_dir = self.dir / "executions" / exec_id
         exec_dir.mkdir(parents=True, exist_ok=True)
         # the execution's clock starts now: downloading its inputs is part of it
@@ -125,12 +124,12 @@ class ExecutionRunner:
         outcome = self.executor.run(request, admitted.cancel)
         _write_node_file(exec_dir / "exitCode", "" if outcome.exit_code is None else str(outcome.exit_code))
         if outcome.error_kind == "cancelled" or admitted.cancel.is_set():
-            return {}, ""
+            return None
         ending = self._conclude(exec_id, outcome, exec_dir, timeout)
-        if ending[1] == msg.RUN_RESULT and admitted.local.job.Task.Publisher is PublisherType.LOCAL:
+        if isinstance(ending, RunResult) and admitted.local.job.Task.Publisher is PublisherType.LOCAL:
             if not self.store.set_state(exec_id, ComputeState.PUBLISHING, ""):
-                return {}, ""
-            ending[0]["PublishedResult"] = self._publish(exec_id, exec_dir)
+                return None
+            ending.PublishedResult = self._publish(exec_id, exec_dir)
         return ending
 
     def _prepare(self, admitted: Admitted, exec_dir: Path, deadline: Deadline, timeout: float) -> ExecutionRequest:
@@ -143,18 +142,16 @@ class ExecutionRunner:
             module = read_module(task.Engine.EntryModule, mounts)
             imports = [(module_name(p), read_module(p, mounts)) for p in task.Engine.ImportModules]
         except Cancelled:
-            raise _Stop(({}, "")) from None
+            raise _Stop(None) from None
         except InputTimeout as exc:
-            raise _Stop(({"ExecutionID": exec_id, "Retryable": False,
-                          "Error": f"timeout after {timeout:g}s while preparing inputs: {exc}"},
-                         msg.COMPUTE_ERROR)) from None
+            raise _Stop(ComputeError(exec_id, f"timeout after {timeout:g}s while preparing inputs: {exc}",
+                                     Retryable=False)) from None
         except InputError as exc:
-            raise _Stop(({"ExecutionID": exec_id, "Error": str(exc), "Retryable": True}, msg.COMPUTE_ERROR)) from None
+            raise _Stop(ComputeError(exec_id, str(exc))) from None
         for result in task.ResultPaths:
             bad_name = plain_name(result.Name, reserved=RESERVED_RESULT_NAMES)
             if bad_name:
-                raise _Stop(({"ExecutionID": exec_id, "Error": f"result path name {bad_name}", "Retryable": False},
-                             msg.COMPUTE_ERROR))
+                raise _Stop(ComputeError(exec_id, f"result path name {bad_name}", Retryable=False))
             host = exec_dir / "outputs" / result.Name
             host.mkdir(parents=True, exist_ok=True)
             mounts.append(Mount(str(host), result.Path, readonly=False))
@@ -183,7 +180,7 @@ class ExecutionRunner:
                       "ExitCode": outcome.exit_code, "ErrorMsg": outcome.error or "",
                       "ErrorKind": outcome.error_kind or "", "DurationSeconds": round(outcome.duration_s, 6)}
         if outcome.succeeded:
-            return {"ExecutionID": exec_id, "RunOutput": run_output, "PublishedResult": {}}, msg.RUN_RESULT
+            return RunResult(exec_id, run_output)
         keep = self.config.policy.failed_stream_keep_bytes
         for stream in ("stdout", "stderr"):  # a failed run's logs are for diagnosis: their ends suffice
             with contextlib.suppress(FileNotFoundError):
@@ -197,8 +194,7 @@ class ExecutionRunner:
             tail = _stderr_line(exec_dir / "stderr")
             if tail:
                 error += f": {tail}"
-        return {"ExecutionID": exec_id, "Error": error, "Retryable": False, "RunOutput": run_output}, \
-            msg.COMPUTE_ERROR
+        return ComputeError(exec_id, error, Retryable=False, RunOutput=run_output)
 
     def _publish(self, exec_id: str, exec_dir: Path) -> dict[str, Any]:
         with self.tracer.start_as_current_span("publish", attributes={"cod.publisher": "local",

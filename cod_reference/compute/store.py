@@ -11,9 +11,19 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from ..models import Execution, Job, execution_from_dict, execution_to_dict, job_from_dict, job_to_dict
+from ..models import (
+    ComputeError,
+    Execution,
+    Job,
+    RunResult,
+    execution_from_dict,
+    execution_to_dict,
+    job_from_dict,
+    job_to_dict,
+    report_from_dict,
+    report_to_dict,
+)
 from ..sqlite import open_db
 from ..states import ComputeState, check_execution_transition
 
@@ -26,8 +36,8 @@ CREATE TABLE IF NOT EXISTS executions (
 """
 
 
-#: what a node reported when an execution ended (a RunResult or ComputeError payload)
-Report = dict[str, Any]
+#: what the node reported when an execution ended
+Report = RunResult | ComputeError
 
 
 @dataclass
@@ -85,9 +95,9 @@ class ExecutionStore:
             if current.terminal:
                 return False
             check_execution_transition(current, state)
+            stored = json.dumps(report_to_dict(result)) if result else None
             self._db.execute("UPDATE executions SET state=?, message=?, result=COALESCE(?, result), modify_ns=? "
-                             "WHERE id=?", (state.value, message, json.dumps(result) if result else None,
-                                            time.time_ns(), exec_id))
+                             "WHERE id=?", (state.value, message, stored, time.time_ns(), exec_id))
         return True
 
     def finished(self) -> list[tuple[str, int]]:
@@ -108,7 +118,8 @@ class ExecutionStore:
 
 
 def _row(row: sqlite3.Row) -> LocalExecution:
+    result = report_from_dict(json.loads(row["result"])) if row["result"] else None
     return LocalExecution(execution=execution_from_dict(json.loads(row["execution"])),
                           job=job_from_dict(json.loads(row["job"])), state=ComputeState(row["state"]),
-                          message=row["message"], result=json.loads(row["result"]) if row["result"] else None,
-                          trace=json.loads(row["trace"]), create_time=row["create_ns"])
+                          message=row["message"], result=result, trace=json.loads(row["trace"]),
+                          create_time=row["create_ns"])

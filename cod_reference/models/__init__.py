@@ -18,6 +18,7 @@ from .records import (
     APPROVED,
     CONNECTED,
     DISCONNECTED,
+    ComputeError,
     Evaluation,
     Execution,
     ExecutionStatus,
@@ -25,6 +26,7 @@ from .records import (
     NodeState,
     PublishedResult,
     RunOutput,
+    RunResult,
 )
 from .serialize import (
     allocation_from_dict,
@@ -38,6 +40,8 @@ from .serialize import (
     node_info_to_dict,
     node_state_from_dict,
     node_state_to_dict,
+    report_from_dict,
+    report_to_dict,
     spec_to_dict,
 )
 from .spec import (
@@ -64,12 +68,12 @@ from .units import TARBALL_TYPES, decode_data_url, encode_data_url, parse_cpu, p
 
 __all__ = [
     "APPROVED", "CONNECTED", "CONSTRAINT_OPERATORS", "DEFAULT_CPU", "DEFAULT_MEMORY", "DEFAULT_NAMESPACE",
-    "DISCONNECTED", "TARBALL_TYPES", "Allocation", "AllowedPath", "Constraint", "DocumentError", "Evaluation",
-    "Execution", "ExecutionStatus", "InputSource", "Job", "JobStatus", "JobType", "NetworkType", "NodeInfo",
-    "NodeState", "PublishedResult", "PublisherType", "Resources", "ResultPath", "RunOutput", "SourceType",
-    "SpecError", "Task", "Timeouts", "WasmEngine", "allocation_from_dict", "allocation_to_dict", "decode_data_url",
-    "encode_data_url", "evaluation_to_dict", "execution_from_dict", "execution_to_dict", "holds_path",
-    "job_from_dict", "job_to_dict", "load_document", "load_job_text", "node_info_from_dict", "node_info_to_dict",
-    "node_state_from_dict", "node_state_to_dict", "parse_cpu", "parse_job", "parse_size", "spec_to_dict",
-    "tarball_problem", "wasm_job",
+    "DISCONNECTED", "TARBALL_TYPES", "Allocation", "AllowedPath", "ComputeError", "Constraint", "DocumentError",
+    "Evaluation", "Execution", "ExecutionStatus", "InputSource", "Job", "JobStatus", "JobType", "NetworkType",
+    "NodeInfo", "NodeState", "PublishedResult", "PublisherType", "Resources", "ResultPath", "RunOutput", "RunResult",
+    "SourceType", "SpecError", "Task", "Timeouts", "WasmEngine", "allocation_from_dict", "allocation_to_dict",
+    "decode_data_url", "encode_data_url", "evaluation_to_dict", "execution_from_dict", "execution_to_dict",
+    "holds_path", "job_from_dict", "job_to_dict", "load_document", "load_job_text", "node_info_from_dict",
+    "node_info_to_dict", "node_state_from_dict", "node_state_to_dict", "parse_cpu", "parse_job", "parse_size",
+    "report_from_dict", "report_to_dict", "spec_to_dict", "tarball_problem", "wasm_job",
 ]

@@ -56,6 +56,26 @@ class Execution:
 
 
 @dataclass
+class RunResult:
+    """A compute node's report of an execution that completed (the ``RunResult`` message)."""
+
+    ExecutionID: str
+    RunOutput: RunOutput
+    PublishedResult: PublishedResult = field(default_factory=dict)
+
+
+@dataclass
+class ComputeError:
+    """A compute node's report of an execution that failed (the ``ComputeError`` message).
+    ``Retryable``: another node may succeed (an input it could not fetch, a node problem)."""
+
+    ExecutionID: str
+    Error: str
+    Retryable: bool = True
+    RunOutput: RunOutput | None = None
+
+
+@dataclass
 class Evaluation:
     """A reason to run the scheduler over a job, due at ``WaitUntil`` (ns)."""
 

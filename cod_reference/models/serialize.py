@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..states import ComputeState, DesiredState, JobState
-from .records import Evaluation, Execution, ExecutionStatus, NodeInfo, NodeState
+from .records import ComputeError, Evaluation, Execution, ExecutionStatus, NodeInfo, NodeState, RunResult
 from .spec import (
     Allocation,
     Constraint,
@@ -173,6 +173,23 @@ def execution_from_dict(d: Doc) -> Execution:
 def evaluation_to_dict(ev: Evaluation) -> Doc:
     return {"ID": ev.ID, "JobID": ev.JobID, "TriggeredBy": ev.TriggeredBy, "Status": ev.Status,
             "WaitUntil": ev.WaitUntil, "TraceParent": ev.TraceParent, "CreateTime": ev.CreateTime}
+
+
+def report_to_dict(report: RunResult | ComputeError) -> Doc:
+    """The payload of a ``RunResult`` or ``ComputeError`` message."""
+    if isinstance(report, RunResult):
+        return {"ExecutionID": report.ExecutionID, "RunOutput": report.RunOutput,
+                "PublishedResult": report.PublishedResult}
+    out: Doc = {"ExecutionID": report.ExecutionID, "Error": report.Error, "Retryable": report.Retryable}
+    if report.RunOutput is not None:
+        out["RunOutput"] = report.RunOutput
+    return out
+
+
+def report_from_dict(d: Doc) -> RunResult | ComputeError:
+    if "Error" in d:
+        return ComputeError(d["ExecutionID"], d["Error"], bool(d.get("Retryable", True)), d.get("RunOutput"))
+    return RunResult(d["ExecutionID"], d.get("RunOutput") or {}, d.get("PublishedResult") or {})
 
 
 # ----------------------------------------------------------------------------- nodes
