@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from opentelemetry import metrics
+
 from .api import create_app
 from .api_guard import check_exposure, is_loopback
 from .apiserver import ApiServer, reachable_host
@@ -127,6 +129,10 @@ class NodeService:
             forward = None if cfg.orchestrator else self._forward_spans
             self.telemetry = Telemetry(cfg.data_dir, span_sink=forward,
                                        instance_id=self.compute_id if cfg.compute else msg.ORCHESTRATOR)
+            transport = self.transport
+            self.telemetry.meter("cod_reference.transport").create_observable_counter(
+                "cod.transport.dropped", callbacks=[lambda _opts: [metrics.Observation(transport.dropped)]],
+                description="messages NATS could never store (too large) or that arrived malformed")
             computes: dict[str, ComputeNode] = {}
             app = create_app(lambda: self.orchestrator, computes,  # type: ignore[arg-type, return-value]
                              auth_token=cfg.auth_token, loopback_only=is_loopback(cfg.api_host))

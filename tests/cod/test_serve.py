@@ -53,6 +53,7 @@ def test_a_hybrid_node_with_its_own_nats_server(tmp_path: Path) -> None:
             names = {s["name"] for s in wait_for(lambda: client.trace(job["ID"], "records")["Spans"],
                                                  what="the job's spans")}
             assert {"submit", "execution"} <= names
+            assert client.metrics()["cod.transport.dropped"][0]["value"] == 0
         assert (tmp_path / "orchestrator" / "nats-store" / "jetstream").is_dir()  # JetStream under its data dir
     finally:
         proc.send_signal(signal.SIGTERM)
