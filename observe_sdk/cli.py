@@ -31,7 +31,8 @@ from .abi import IMPORTS, NAMESPACES, NS_LEGACY
 from .adapters.base import Adapter
 from .component import is_component
 from .errors import CliError
-from .host.context import TraceContext, describe_trap
+from .host.context import TraceContext
+from .host.traps import describe_trap
 from .names import ModuleFormatError, ModuleInfo, read_module_info
 from .options import Options
 from .version import __version__

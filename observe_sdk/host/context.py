@@ -24,7 +24,7 @@ from ..trace import Trace, new_trace_id
 from .linking import link_observe_abi
 from .recorder import PythonRecorder, Recorder, time_ns
 from .signals import guard_trap_handlers
-from .traps import describe_trap as describe_trap
+from .traps import describe_trap
 from .wasm_recorder import WasmRecorder
 
 log = logging.getLogger("observe_sdk")
