@@ -222,6 +222,8 @@ def run_service(config: ServeConfig) -> int:
     """Run until SIGINT or SIGTERM; the first line printed says where the API is."""
     logging.basicConfig(level=os.environ.get("COD_LOG_LEVEL", "WARNING").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # the guests' own log lines ("job J execution E LEVEL module: message") from INFO up
+    logging.getLogger("cod_reference.guest").setLevel(os.environ.get("COD_GUEST_LOG_LEVEL", "INFO").upper())
     service = NodeService(config)
     try:
         service.start()
