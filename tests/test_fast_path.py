@@ -421,6 +421,28 @@ def test_manual_spans_across_function_boundaries() -> None:
         ("f1", [("f2", []), ("run", []), ("f4", [("inner", []), ("f5", [])])]), ("outer", []), ("f8", []), ("f9", [])]
 
 
+def test_a_manual_span_under_a_deep_stack_turns_passthrough(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A span-exit whose manual span lies under more than MAX_MANUAL_SCAN function frames:
+    the recorder stops pairing (no Python scan per span-exit) and the trace stays the same."""
+    from observe_sdk.host import wasm_recorder
+
+    MAX_MANUAL_SCAN = 8  # a stack as deep as the real limit (1024) is too deep for canon()
+    monkeypatch.setattr(wasm_recorder, "MAX_MANUAL_SCAN", MAX_MANUAL_SCAN)
+    d = Driven(min_ns=100)
+    d.enter(1)
+    d.host(K_SPAN_ENTER, "deep")
+    for _ in range(MAX_MANUAL_SCAN + 1):
+        d.enter(2)
+    d.host(K_SPAN_EXIT, None)
+    assert d.rec._ctl.passthrough == 1
+    for _ in range(MAX_MANUAL_SCAN + 1):
+        d.exit(2, dt=3)
+    d.enter(3)
+    d.exit(dt=3)
+    d.exit(1)
+    d.check()
+
+
 def test_unbalanced_exits_and_end() -> None:
     d = Driven(min_ns=100)
     d.exit(9)                          # nothing open

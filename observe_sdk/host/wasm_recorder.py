@@ -44,6 +44,7 @@ CAPACITY = 32_768  # records
 STACK = BUFFER + CAPACITY * RECORD_BYTES
 STACK_END = 2 * 1024 * 1024
 FRAME = struct.Struct("<iiqq")  # function index (-1: manual span), unused, start, ENTER position
+MAX_MANUAL_SCAN = 1024  # function frames a span-exit looks through for its manual frame (see below)
 
 
 class _Control(ctypes.LittleEndianStructure):
@@ -269,14 +270,23 @@ class WasmRecorder:
         return True
 
     def _end_innermost_manual_frame(self) -> None:
-        """As the assembler does on span-exit: the function frames above it move down one."""
-        view, sp = self._view, self._ctl.sp
+        """As the assembler does on span-exit: the function frames above it move down one.
+
+        A manual frame under more than :data:`MAX_MANUAL_SCAN` function frames turns the
+        recorder passthrough instead (the assembler pairs everything then): a guest could
+        otherwise make each span-exit scan a deep stack from Python."""
+        ctl = self._ctl
+        view, sp = self._view, ctl.sp
         at = sp - FRAME.size
-        while at >= STACK and FRAME.unpack_from(view, at)[0] >= 0:
+        bottom = max(STACK, sp - (MAX_MANUAL_SCAN + 1) * FRAME.size)
+        while at >= bottom and FRAME.unpack_from(view, at)[0] >= 0:
             at -= FRAME.size
-        if at >= STACK:
+        if at < bottom and bottom > STACK:
+            ctl.passthrough = 1
+            ctl.sp = STACK
+        elif at >= STACK:
             view[at:sp - FRAME.size] = view[at + FRAME.size:sp]
-            self._ctl.sp = sp - FRAME.size
+            ctl.sp = sp - FRAME.size
 
     def _take_records(self, n: int) -> None:
         raw = self._view[BUFFER:BUFFER + n * RECORD_BYTES]
