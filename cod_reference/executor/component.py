@@ -37,6 +37,7 @@ from .limits import store_budget
 
 if TYPE_CHECKING:  # the executor imports this module lazily; these are its own types
     from .output import FileOutput, MemoryOutput
+    from .types import ExecutionRequest
     from .wasm import WasmExecutor, _Run
 
 DEFAULT_ENTRYPOINT = "_start"
@@ -131,7 +132,7 @@ def execute_component(executor: WasmExecutor, run: _Run, stdout: FileOutput | Me
     store = executor._guest_store(run, budget, stdout, stderr, mounts)
     linker = component.Linker(executor.engine)
     linker.add_wasip2()
-    context = observe_context(executor, linker)
+    context = observe_context(executor, linker, request)
     invoke = None if request.entrypoint == DEFAULT_ENTRYPOINT else request.entrypoint
     with executor._span("instantiate", request, {ATTR_MODULE_NAME: ENTRY_MODULE_NAME}) as span:
         try:
@@ -171,9 +172,11 @@ def _call_unobserved(store: wasmtime.Store, func: component.Func) -> Any:
     return result
 
 
-def observe_context(executor: WasmExecutor, linker: component.Linker) -> ComponentTraceContext | None:
+def observe_context(executor: WasmExecutor, linker: component.Linker,
+                    request: ExecutionRequest) -> ComponentTraceContext | None:
     """wasi:otel linked to the executor's OpenTelemetry adapter (None when the SDK's adapter is unavailable)."""
     adapter = executor._observe_adapter()
     if adapter is None:
         return None
-    return ComponentTraceContext(adapter, linker, executor._observe_options, module_name=executor.argv0)
+    return ComponentTraceContext(adapter, linker, executor.guest_observe_options(request, executor.argv0),
+                                 module_name=executor.argv0)

@@ -472,19 +472,23 @@ class WasmExecutor:
         adapter = self._observe_adapter()
         if adapter is None:
             return
-        from observe_sdk import Options
-
         try:
-            if self._observe_options is not None:  # the operator's choice
-                options = dataclasses.replace(self._observe_options, module_name=module_name)
-            else:
-                options = Options(module_name=module_name,
-                                  max_events=_event_cap(Options().max_events, run.request.memory_limit_bytes))
+            options = self.guest_observe_options(run.request, module_name)
             ctx = adapter.start(run.linker, compiled.wasm, options, store=run.store)
         except Exception:  # telemetry must not stop the job
             log.exception("execution %s: cannot attach the Observe SDK", run.request.execution_id)
             return
         run.observed.append(ctx)
+
+    def guest_observe_options(self, request: ExecutionRequest, module_name: str) -> Any:
+        """The Observe SDK's options for one guest: the operator's, else a trace capped in
+        proportion to the guest's memory limit (:data:`LIMIT_BYTES_PER_EVENT`)."""
+        from observe_sdk import Options
+
+        if self._observe_options is not None:
+            return dataclasses.replace(self._observe_options, module_name=module_name)
+        return Options(module_name=module_name,
+                       max_events=_event_cap(Options().max_events, request.memory_limit_bytes))
 
     def _observe_adapter(self) -> Any:
         with self._adapter_lock:
