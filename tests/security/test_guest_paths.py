@@ -106,3 +106,18 @@ def test_published_results_stop_at_the_entry_cap(client: Client, host: Host, mon
     assert len(names) == 50 and {"stdout", "stderr", "exitCode"} <= names
     (result,) = client.results(job["ID"])
     assert result["Params"]["Skipped"] >= 150
+
+
+def test_the_executor_refuses_a_writable_mount_through_a_link(tmp_path) -> None:
+    # defence in depth: whoever builds the request, a writable mount reached through a link is refused
+    from cod_reference.executor.mounts import MountError, prepare_mounts
+    from cod_reference.executor.types import Mount
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "f.txt").write_text("x")
+    (tmp_path / "dir-link").symlink_to(tmp_path / "real")
+    (tmp_path / "file-link").symlink_to(tmp_path / "real" / "f.txt")
+    for host, guest in (("dir-link", "/out"), ("file-link", "/out/f.txt"), ("dir-link/f.txt", "/out/f.txt")):
+        with pytest.raises(MountError, match="goes through a symbolic link"):
+            prepare_mounts([Mount(str(tmp_path / host), guest, readonly=False)])
+    prepare_mounts([Mount(str(tmp_path / "dir-link"), "/in")]).cleanup()   # read-only: followed, as before
