@@ -87,6 +87,8 @@ def resolve_allowed(source: str, allowed: list[AllowedPath], writable: bool) -> 
     back to wherever the link points. Raises :class:`PathError` naming the reason (the
     path may not exist: that is the caller's to say).
     """
+    if not isinstance(source, str) or not source or "\0" in source:
+        raise PathError(f"{source!r} is not a usable path")
     given = os.path.abspath(source)
     real = os.path.realpath(given)
     rule = next((a for a in allowed if AllowedPath(os.path.realpath(a.path), a.writable).covers(real)), None)

@@ -28,6 +28,14 @@ def test_result_path_names_must_be_plain(client: Client, host: Host, name: str) 
     assert_node_alive(client)
 
 
+def test_resolve_allowed_refuses_unusable_paths(tmp_path) -> None:
+    from cod_reference.compute.paths import resolve_allowed
+
+    for bad in ("", "a\0b"):
+        with pytest.raises(PathError):
+            resolve_allowed(bad, [AllowedPath(str(tmp_path), False)], writable=False)
+
+
 def test_plain_name() -> None:
     assert plain_name("out") is None and plain_name("a.b-c_d") is None
     for bad in ("", ".", "..", "a/b", "a\\b", "a\0b", "é" * 128):
