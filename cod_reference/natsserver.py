@@ -10,14 +10,16 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .netutil import free_port, wait_for_port
+from .netutil import free_port
 
 
 @dataclass
@@ -93,6 +95,8 @@ class NatsServer:
         self.store_dir = Path(store_dir)
         self.host = host
         self.port = port or free_port(host)
+        #: a port picked here may be taken by someone else before nats-server binds it: then pick another
+        self._free_port_retries = 3 if port == 0 else 0
         self.auth = auth or NatsAuth()
         self.log_file = Path(log_file) if log_file else self.store_dir.parent / "nats-server.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -114,12 +118,31 @@ class NatsServer:
                *self.auth.server_args()]
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        if not wait_for_port(self.host, self.port, timeout_s, alive=lambda: self.process is not None
-                             and self.process.poll() is None):
+        if not self._wait_ready(timeout_s):
             tail = self.log_tail()
             self.stop()
+            if self._free_port_retries and "address already in use" in tail:
+                self._free_port_retries -= 1
+                self.port = free_port(self.host)
+                return self.start(timeout_s)
             raise RuntimeError(f"nats-server did not start on {self.host}:{self.port}: {tail}")
+        self._free_port_retries = 0  # restarted later, it must come back on the same port: clients reconnect there
         return self
+
+    def _wait_ready(self, timeout_s: float) -> bool:
+        """Whether our nats-server answers on its port within ``timeout_s`` (its INFO line: another
+        process holding the port would accept connections too)."""
+        deadline = time.monotonic() + timeout_s
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        while time.monotonic() < deadline and self.process is not None and self.process.poll() is None:
+            try:
+                with socket.create_connection((host, self.port), timeout=0.5) as sock:
+                    if sock.recv(4).startswith(b"INFO") and self.process.poll() is None:
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.02)
+        return False
 
     def log_tail(self, lines: int = 3) -> str:
         try:

@@ -61,6 +61,8 @@ class ProcessDevstack:
         self.bad_computes = bad_computes
         self.host = host
         self.port = port or free_port(host)
+        #: a port picked here may be taken before the orchestrator binds it: then pick another
+        self._free_port_retries = 3 if port == 0 else 0
         self.capacity = capacity or default_capacity()
         self.allowed_local_paths = list(allowed_local_paths or [])
         self.heartbeat_interval_s = heartbeat_interval_s
@@ -93,10 +95,7 @@ class ProcessDevstack:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         try:
             self.nats.start()
-            self.commands[ORCHESTRATOR] = self._serve_args(
-                "--orchestrator", "--data-dir", str(self.data_dir), "--api-host", self.host,
-                "--api-port", str(self.port), "--disconnect-timeout", str(self.disconnect_timeout_s),
-                "--default-queue-timeout", str(self.default_queue_timeout_s))
+            self._set_orchestrator_command()
             self.start_process(ORCHESTRATOR)
             for i in range(1, self.n_computes + self.bad_computes + 1):
                 self.add_compute(bad=i > self.n_computes, wait=False)
@@ -105,6 +104,12 @@ class ProcessDevstack:
             self.cleanup()
             raise
         return self
+
+    def _set_orchestrator_command(self) -> None:
+        self.commands[ORCHESTRATOR] = self._serve_args(
+            "--orchestrator", "--data-dir", str(self.data_dir), "--api-host", self.host,
+            "--api-port", str(self.port), "--disconnect-timeout", str(self.disconnect_timeout_s),
+            "--default-queue-timeout", str(self.default_queue_timeout_s))
 
     def _serve_args(self, *args: str) -> list[str]:
         nats = ["--nats-url", self.nats.url]
@@ -158,6 +163,11 @@ class ProcessDevstack:
         wanted = {n for n in self.computes if self.alive(n)}
         headers = {"Authorization": f"Bearer {self.auth_token}"} if self.auth_token else {}
         while True:
+            if self._port_taken():
+                self._free_port_retries -= 1
+                self.port = free_port(self.host)
+                self._set_orchestrator_command()
+                self.start_process(ORCHESTRATOR)
             for name, proc in self.processes.items():
                 if proc.poll() is not None and (name == ORCHESTRATOR or name in wanted):
                     # an OSError: the CLI says it in one line (the child's own error is in the tail)
@@ -167,6 +177,7 @@ class ProcessDevstack:
                 nodes = answer.json()["Nodes"]
                 connected = {n["Info"]["NodeID"] for n in nodes if n["Connection"] == "CONNECTED"}
                 if wanted <= connected:
+                    self._free_port_retries = 0  # from now on the API stays on this port
                     return
             except (httpx.HTTPError, KeyError, ValueError):
                 pass
@@ -174,6 +185,11 @@ class ProcessDevstack:
                 raise RuntimeError(f"the devstack was not ready within {timeout_s or self.start_timeout_s:g}s "
                                    f"(logs in {self.data_dir / 'logs'})")
             time.sleep(0.05)
+
+    def _port_taken(self) -> bool:
+        """Whether the orchestrator's first start failed because another process took its port."""
+        return bool(self._free_port_retries and not self.alive(ORCHESTRATOR)
+                    and "cannot listen on" in self.log_tail(ORCHESTRATOR, 2))
 
     def alive(self, name: str) -> bool:
         proc = self.processes.get(name)

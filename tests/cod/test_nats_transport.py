@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -11,7 +12,9 @@ import pytest
 from cod_helpers import wait_for
 from opentelemetry.sdk.trace import TracerProvider
 
+from cod_reference import natsserver
 from cod_reference.natsserver import NatsAuth, NatsServer
+from cod_reference.netutil import free_port
 from cod_reference.serve import batches_by_size
 from cod_reference.transport import messages as msg
 from cod_reference.transport.nats_transport import NatsTransport, subject_for
@@ -176,3 +179,20 @@ def test_forwarded_spans_are_cut_under_the_payload_limit() -> None:
     assert [r["name"] for b in batches for r in b] == [r["name"] for r in records]  # all, in order
     assert all(len(json.dumps(b, separators=(",", ":"))) <= 3001 for b in batches if len(b) > 1)
     assert batches[-1] == [records[-1]]  # larger than the limit on its own: sent alone
+
+
+def test_a_picked_port_taken_before_nats_server_binds_it_is_replaced(tmp_path: Path, monkeypatch) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        ports = iter([busy, free_port()])
+        monkeypatch.setattr(natsserver, "free_port", lambda host: next(ports))
+        srv = natsserver.NatsServer(tmp_path / "store", port=0).start()
+        try:
+            assert srv.port != busy
+            NatsTransport(srv.url).close()
+        finally:
+            srv.stop()
+        with pytest.raises(RuntimeError, match="address already in use"):  # a port given by the user stays
+            natsserver.NatsServer(tmp_path / "store2", port=busy).start()

@@ -62,3 +62,4 @@ def test_a_hybrid_node_with_its_own_nats_server(tmp_path: Path) -> None:
             proc.stdout.close()
     with pytest.raises(OSError):  # its nats-server went with it
         socket.create_connection(("127.0.0.1", nats), timeout=1).close()
+
