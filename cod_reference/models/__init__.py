@@ -31,6 +31,7 @@ from .records import (
 from .serialize import (
     allocation_from_dict,
     allocation_to_dict,
+    compute_error_from_dict,
     evaluation_to_dict,
     execution_from_dict,
     execution_to_dict,
@@ -42,6 +43,7 @@ from .serialize import (
     node_state_to_dict,
     report_from_dict,
     report_to_dict,
+    run_result_from_dict,
     spec_to_dict,
 )
 from .spec import (
@@ -72,8 +74,9 @@ __all__ = [
     "Evaluation", "Execution", "ExecutionStatus", "InputSource", "Job", "JobStatus", "JobType", "NetworkType",
     "NodeInfo", "NodeState", "PublishedResult", "PublisherType", "Resources", "ResultPath", "RunOutput", "RunResult",
     "SourceType", "SpecError", "Task", "Timeouts", "WasmEngine", "allocation_from_dict", "allocation_to_dict",
-    "decode_data_url", "encode_data_url", "evaluation_to_dict", "execution_from_dict", "execution_to_dict",
-    "holds_path", "job_from_dict", "job_to_dict", "load_document", "load_job_text", "node_info_from_dict",
-    "node_info_to_dict", "node_state_from_dict", "node_state_to_dict", "parse_cpu", "parse_job", "parse_size",
-    "report_from_dict", "report_to_dict", "spec_to_dict", "tarball_problem", "wasm_job",
+    "compute_error_from_dict", "decode_data_url", "encode_data_url", "evaluation_to_dict", "execution_from_dict",
+    "execution_to_dict", "holds_path", "job_from_dict", "job_to_dict", "load_document", "load_job_text",
+    "node_info_from_dict", "node_info_to_dict", "node_state_from_dict", "node_state_to_dict", "parse_cpu",
+    "parse_job", "parse_size", "report_from_dict", "report_to_dict", "run_result_from_dict", "spec_to_dict",
+    "tarball_problem", "wasm_job",
 ]

@@ -186,10 +186,18 @@ def report_to_dict(report: RunResult | ComputeError) -> Doc:
     return out
 
 
+def run_result_from_dict(d: Doc) -> RunResult:
+    return RunResult(str(d.get("ExecutionID", "")), d.get("RunOutput") or {}, d.get("PublishedResult") or {})
+
+
+def compute_error_from_dict(d: Doc) -> ComputeError:
+    return ComputeError(str(d.get("ExecutionID", "")), str(d.get("Error") or ""), bool(d.get("Retryable", True)),
+                        d.get("RunOutput") or None)
+
+
 def report_from_dict(d: Doc) -> RunResult | ComputeError:
-    if "Error" in d:
-        return ComputeError(d["ExecutionID"], d["Error"], bool(d.get("Retryable", True)), d.get("RunOutput"))
-    return RunResult(d["ExecutionID"], d.get("RunOutput") or {}, d.get("PublishedResult") or {})
+    """A stored report: a ComputeError has an ``Error``."""
+    return compute_error_from_dict(d) if "Error" in d else run_result_from_dict(d)
 
 
 # ----------------------------------------------------------------------------- nodes

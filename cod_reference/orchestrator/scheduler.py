@@ -53,6 +53,7 @@ class Scheduler:
         self.tracer = tracer
         self.config = config
         self.metrics = metrics
+        self._random = random.Random()  # ties between equal nodes; the module's shared state is left alone
 
     # ------------------------------------------------------------------ entry point
 
@@ -158,7 +159,7 @@ class Scheduler:
                 continue
             free_frac = max(0.0, min(getattr(free, k) / getattr(cap, k) for k in ("CPU", "Memory")
                                      if getattr(cap, k)))
-            score = 80 * free_frac + (30 if paths else 0) - 20 * mine.get(node_id, 0) + random.uniform(0, 5)
+            score = 80 * free_frac + (30 if paths else 0) - 20 * mine.get(node_id, 0) + self._random.uniform(0, 5)
             ranked.append((score, info))
         ranked.sort(key=lambda item: -item[0])
         return ranked, reasons

@@ -24,7 +24,7 @@ from opentelemetry import metrics, propagate
 from observe_sdk.adapters.traceinfo import parse_traceparent
 
 from ..errors import CodError
-from ..models import Execution, Job, NodeInfo, node_info_from_dict
+from ..models import Execution, Job, NodeInfo, compute_error_from_dict, node_info_from_dict, run_result_from_dict
 from ..states import ComputeState, DesiredState, JobState
 from ..telemetry import Telemetry
 from ..transport import Transport
@@ -281,17 +281,16 @@ class Orchestrator:
                 updated = self.store.update_execution(exec_id, compute=new, message=reason or None)
                 freed = not accepted
             elif message.type == msg.RUN_RESULT:
+                result = run_result_from_dict(message.payload)
                 updated = self.store.update_execution(
                     exec_id, compute=ComputeState.COMPLETED, desired=DesiredState.STOPPED, message="",
-                    run_output=message.payload.get("RunOutput") or {},
-                    published=message.payload.get("PublishedResult") or {})
+                    run_output=result.RunOutput, published=result.PublishedResult)
                 freed = True
             elif message.type == msg.COMPUTE_ERROR:
+                error = compute_error_from_dict(message.payload)
                 updated = self.store.update_execution(
                     exec_id, compute=ComputeState.FAILED, desired=DesiredState.STOPPED,
-                    message=message.payload.get("Error") or "execution failed",
-                    run_output=message.payload.get("RunOutput") or None,
-                    retryable=bool(message.payload.get("Retryable", True)))
+                    message=error.Error or "execution failed", run_output=error.RunOutput, retryable=error.Retryable)
                 freed = True
             elif message.type == msg.EXECUTION_RUNNING:
                 # only recorded: the guest starting changes nothing the scheduler decides
