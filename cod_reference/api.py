@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
@@ -26,6 +26,7 @@ from .errors import CodError
 from .models import SpecError, execution_to_dict, job_to_dict, node_state_to_dict, parse_job
 from .models.limits import MAX_BODY_BYTES, MAX_NAME, MAX_REF, MAX_TOKEN, MAX_VALUE
 from .orchestrator import Orchestrator, StopError
+from .orchestrator.node_api import NodeAPI
 from .orchestrator.store import Ambiguous, NotFound
 from .states import ComputeState, TransitionError
 from .telemetry import otlp_json
@@ -36,6 +37,7 @@ from .webui import register as register_web_ui
 log = logging.getLogger(__name__)
 
 PREFIX = "/api/v1/orchestrator"
+COMPUTE_PATH = "/api/v1/compute/"
 #: a submission repeating an Idempotency-Key header gets the job its first one created
 MAX_IDEMPOTENCY_KEY = 256
 VIEW_MEDIA_TYPES = {"html": "text/html; charset=utf-8", "chrome-trace": "application/json",
@@ -194,11 +196,19 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
                 "State": job_to_dict(job)["State"]}
 
     @app.get(f"{PREFIX}/jobs/{{job_id}}/results", summary="Published results of a job", tags=["jobs"])
-    def results(job_id: JobRef) -> dict[str, Any]:
+    def results(request: Request, job_id: JobRef) -> dict[str, Any]:
         o = orch()
         job = o.store.find_job(job_id)
-        items = [dict(ex.PublishedResult, ExecutionID=ex.ID, PartitionIndex=ex.PartitionIndex)
-                 for ex in o.store.executions(job.ID) if ex.state is ComputeState.COMPLETED and ex.PublishedResult]
+        here = str(request.base_url).rstrip("/")
+        items = []
+        for ex in o.store.executions(job.ID):
+            if ex.state is not ComputeState.COMPLETED or not ex.PublishedResult:
+                continue
+            item = dict(ex.PublishedResult, ExecutionID=ex.ID, PartitionIndex=ex.PartitionIndex)
+            url = str((item.get("Params") or {}).get("URL", ""))
+            if o.node_api(ex.NodeID) is not None and COMPUTE_PATH in url:  # a node elsewhere: fetched through here
+                item["Params"] = dict(item["Params"], URL=here + url[url.index(COMPUTE_PATH):])
+            items.append(item)
         return {"Items": items}
 
     @app.get(f"{PREFIX}/jobs/{{job_id}}/logs", summary="Output of an execution", tags=["jobs"],
@@ -264,12 +274,21 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
 
     @app.get("/api/v1/compute/{node_id}/results/{name}", summary="Download a published result",
              tags=["compute"], response_class=FileResponse)
-    def result_file(node_id: NodeRef, name: NodeRef) -> FileResponse:
+    def result_file(node_id: NodeRef, name: NodeRef) -> Response:
         compute = computes.get(node_id)
+        if compute is None and (remote := _node_api(node_id)) is not None:  # a node elsewhere: passed on
+            chunks = remote.result(name)
+            if chunks is not None:
+                return StreamingResponse(chunks, media_type="application/gzip",
+                                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
         path = compute.result_archive(name.removesuffix(".tar.gz")) if compute else None
         if path is None:
             raise NotFound(f"result {name} not found on node {node_id}")
         return FileResponse(path, media_type="application/gzip", filename=name)
+
+    def _node_api(node_id: str) -> NodeAPI | None:
+        current = get_orchestrator()
+        return current.node_api(node_id) if current is not None and not current.stopped else None
 
     @app.get("/api/v1/compute/{node_id}/logs/{execution_id}", summary="An execution's output on this node",
              tags=["compute"], response_class=Response,

@@ -30,9 +30,9 @@ from ..telemetry import Telemetry
 from ..transport import Transport
 from ..transport import messages as msg
 from .broker import EvaluationBroker
+from .node_api import NodeAPI
 from .nodes import CONNECTED, NodeManager
 from .reconcile import reconcile_message
-from .remote_logs import HttpLogSource
 from .scheduler import Scheduler, SchedulerConfig, past_total_timeout
 from .store import JobStore
 
@@ -170,13 +170,19 @@ class Orchestrator:
         except ValueError:
             return ""
 
+    def node_api(self, node_id: str) -> NodeAPI | None:
+        """The API of ``node_id`` when it runs in a process of its own (it announced one)."""
+        node = self.nodes.get(node_id)
+        if node_id in self.log_sources or node is None or not node.Info.APIURL:
+            return None
+        return NodeAPI(node.Info.APIURL, node_id, self.config.node_api_token)
+
     def read_logs(self, execution: Execution, stream: str, offset: int, limit: int = 1 << 20) -> tuple[bytes, bool]:
         source = self.log_sources.get(execution.NodeID)
-        node = self.nodes.get(execution.NodeID)
-        if source is None and node is not None and node.Info.APIURL:  # a node in a process of its own
+        remote = self.node_api(execution.NodeID) if source is None else None
+        if remote is not None:
             try:
-                return HttpLogSource(node.Info.APIURL, execution.NodeID, self.config.node_api_token).read_output(
-                    execution.ID, stream, offset, limit)
+                return remote.read_output(execution.ID, stream, offset, limit)
             except httpx.HTTPError as exc:  # gone or unreachable: what its result brought, if anything
                 log.info("cannot read %s of %s on %s: %s", stream, execution.ID, execution.NodeID, exc)
         if source is None:  # the heads of the output come with the execution's result
