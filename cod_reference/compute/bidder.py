@@ -14,7 +14,7 @@ from opentelemetry import metrics, trace
 from ..models import Allocation, AllowedPath, Job, execution_from_dict, job_from_dict
 from ..states import ComputeState, DesiredState
 from ..transport import messages as msg
-from .inputs import MAX_LOCAL_INPUTS
+from .inputs import MAX_MOUNTS
 from .paths import PathError, resolve_allowed
 from .store import ExecutionStore, LocalExecution
 
@@ -41,8 +41,9 @@ class Bidder:
         for key in ("CPU", "Memory"):
             if getattr(need, key) > getattr(self.capacity, key):
                 return f"job needs {key} {getattr(need, key):g} but this node has {getattr(self.capacity, key):g}"
-        if len(job.local_inputs()) > MAX_LOCAL_INPUTS:  # each is held open while the guest runs
-            return f"job has {len(job.local_inputs())} local inputs; this node mounts at most {MAX_LOCAL_INPUTS}"
+        mounts = len(job.Task.InputSources) + len(job.Task.ResultPaths)
+        if mounts > MAX_MOUNTS:
+            return f"job has {mounts} inputs and result paths; this node mounts at most {MAX_MOUNTS}"
         for path in job.local_inputs():
             try:
                 resolve_allowed(path, self.allowed, writable=False)

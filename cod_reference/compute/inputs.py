@@ -27,7 +27,10 @@ from .policy import NodePolicy
 
 TARBALL_TYPES = ("application/gzip", "application/x-gzip", "application/x-tar+gzip", "application/x-tar")
 MAX_MODULE_BYTES = 256 * 2**20
-MAX_LOCAL_INPUTS = 64   # local inputs of one execution (each holds a file descriptor while it runs)
+#: inputs and result paths of one execution: each is a directory the guest holds open (a
+#: local input one more, pinned), so a thousand of them in each of many executions would
+#: run the node out of file descriptors
+MAX_MOUNTS = 64
 DOWNLOAD_ATTEMPTS = 3
 
 __all__ = ["Cancelled", "InputContext", "InputError", "InputTimeout", "module_name", "prepare_inputs", "read_module"]

@@ -111,10 +111,12 @@ def test_a_path_flipping_between_a_dir_and_a_link_never_leads_out(client: Client
     assert outcomes   # each either refused (the link was there) or mounted the empty directory
 
 
-def test_too_many_local_inputs_are_refused(client: Client, host: Host) -> None:
-    # each local input is held open while the guest runs: a thousand of them, times every
+@pytest.mark.parametrize("local_inputs, results", [(64, 0), (10, 60)])
+def test_too_many_mounts_are_refused(client: Client, host: Host, local_inputs: int, results: int) -> None:
+    # each mount is held open while the guest runs: a thousand of them, times every
     # execution, would run the node out of file descriptors
-    inputs = [local(str(host.ro), f"/d{i}") for i in range(65)]
-    job = submit_or_refused(client, attack("cat /d0/data.txt", inputs=inputs))
+    inputs = [local(str(host.ro), f"/d{i}") for i in range(local_inputs)]
+    outputs = [{"Name": f"r{i}", "Path": f"/r{i}"} for i in range(results)]
+    job = submit_or_refused(client, attack("cat /d0/data.txt", inputs=inputs, ResultPaths=outputs))
     assert job is not None and job["State"]["StateType"] == "Failed"
     assert "this node mounts at most 64" in everything_seen(client, job)
