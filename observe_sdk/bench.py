@@ -285,7 +285,7 @@ def _worker(spec_text: str) -> int:
     try:
         sample = run_once(guest, Config(**spec["config"]))
     except (CliError, ValueError, LookupError, OSError, ImportError) as exc:   # the adapter's settings, say
-        print(str(exc).strip("'\""), file=sys.stderr)
+        print(str(exc).strip("'\"") if isinstance(exc, KeyError) else exc, file=sys.stderr)
         return 1
     print(json.dumps(asdict(sample)))
     return 0
@@ -429,6 +429,17 @@ def prepared_guest(path: str, invoke: str | None, args: Sequence[str], min_span_
         yield Guest(str(instrumented), str(given), invoke, tuple(args), min_span_us)
 
 
+def check_guest(guest: Guest) -> None:
+    """What would fail every run fails now, once: a module wasmtime refuses, a bad --invoke."""
+    engine = wasmtime.Engine()
+    for path in filter(None, (guest.path, guest.plain_path)):
+        try:
+            module = wasmtime.Module(engine, Path(path).read_bytes())
+        except wasmtime.WasmtimeError as exc:
+            raise CliError(f"{path}: invalid module: {str(exc).splitlines()[0]}") from None
+        plan_calls(module, guest)
+
+
 def _read_module(path: str) -> bytes:
     try:
         data = Path(path).read_bytes()
@@ -464,6 +475,7 @@ def cmd_bench(ns: argparse.Namespace) -> int:
     if ns.rounds < 1:
         raise CliError("--rounds must be at least 1")
     with prepared_guest(ns.module, ns.invoke, ns.args, ns.min_span_us, ns.plain) as guest:
+        check_guest(guest)
         progress = None if ns.json else (lambda text: print(f"  {text}", file=sys.stderr))
         rows = measure(guest, default_configs(ns.adapter), ns.rounds, progress)
         data = report(rows, guest, ns.rounds)

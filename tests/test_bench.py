@@ -48,6 +48,10 @@ def test_bad_input_is_one_line(tmp_path, capsys: pytest.CaptureFixture[str]) -> 
     assert "no \\0asm magic" in capsys.readouterr().err
     assert main(["bench", str(FIB), "--adapter", "no-such"]) == 2
     assert "unknown adapter(s) no-such; installed: " in capsys.readouterr().err
+    assert main(["bench", str(FIB), "--invoke", "nope", "--adapter", "stdout"]) == 2   # refused before any run
+    assert "no exported function 'nope'" in capsys.readouterr().err
+    assert main(["bench", str(FIB), "--adapter", "no-such"]) == 2
+    assert "unknown adapter(s) no-such; installed: " in capsys.readouterr().err
     assert main(["bench", str(FIB), "--plain", str(FIB_PLAIN), "--rounds", "1", "--adapter", "honeycomb",
                  "--", "5"]) == 0
     out = capsys.readouterr().out
