@@ -294,7 +294,7 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
              tags=["compute"], response_class=Response,
              description="The bytes of stdout or stderr from offset; header Cod-Done says whether it has ended.")
     def compute_logs(node_id: NodeRef, execution_id: NodeRef, stream: str = Query("stdout", pattern="^std(out|err)$"),
-                     offset: int = Query(0, ge=0), limit: int = Query(1 << 20, ge=1, le=1 << 24)) -> Response:
+                     offset: Offset = 0, limit: int = Query(1 << 20, ge=1, le=1 << 24)) -> Response:
         compute = computes.get(node_id)
         if compute is None:
             raise NotFound(f"node {node_id} is not served here")

@@ -236,11 +236,15 @@ def job_id(http: httpx.Client) -> str:
     ("/jobs/{id}/logs", {"stderr_offset": str(2**63)}, 400, "stderr_offset"),
     ("/jobs/{id}/logs", {"stdout_offset": "-5"}, 400, "stdout_offset"),
     ("/nodes/" + "n" * 60_000, {}, 400, "node_id"),
+    ("/api/v1/compute/node-1/logs/e-1", {"offset": "9" * 30}, 400, "offset"),
+    ("/api/v1/compute/node-1/logs/" + "e" * 60_000, {}, 400, "execution_id"),
+    ("/api/v1/compute/node-1/results/" + "r" * 60_000, {}, 400, "name"),
 ])
 def test_bad_references_tokens_and_offsets_are_400(http: httpx.Client, job_id: str, path: str,
                                                    params: dict[str, str], status: int, words: str) -> None:
     with no_server_errors():
-        refused(http.get(PREFIX + path.replace("{id}", job_id), params=params), status, words)
+        url = path if path.startswith("/api/") else PREFIX + path.replace("{id}", job_id)
+        refused(http.get(url, params=params), status, words)
 
 
 def test_a_100000_character_reference_is_400(stack: Devstack) -> None:
