@@ -11,12 +11,14 @@ Run a network and a job::
 
 Layout (Bacalhau's roles):
 
-- :mod:`.models` the job spec (Bacalhau's field names, validated with field paths);
-  :mod:`.states` the job and execution state machines.
+- :mod:`.models` the typed records every role shares (job spec, executions, evaluations,
+  nodes; Bacalhau's field names), parsed once and bounded at the edge, serialized only at
+  the stores and on the wire; :mod:`.states` the job and execution state machines.
 - :mod:`.orchestrator` job store (SQLite), evaluation broker, scheduler, node manager;
-  :mod:`.api` the HTTP API under ``/api/v1/orchestrator`` (OpenAPI at ``/docs``).
-- :mod:`.compute` the compute node: bidder, capacity, executor buffer, execution store,
-  inputs, publisher; :mod:`.executor` the Wasm executor (wasmtime + WASI + observe_sdk).
+  :mod:`.api` the HTTP API under ``/api/v1/orchestrator`` (OpenAPI at ``/docs``), behind
+  :mod:`.api_guard` (body size, Host header, bearer token).
+- :mod:`.compute` the compute node: message handler, bidder, executor buffer, runner,
+  execution store, inputs, publisher; :mod:`.executor` the Wasm executor (wasmtime + WASI + observe_sdk).
 - :mod:`.transport` the messages between nodes (JSON, with W3C trace context), an
   in-process transport and one over NATS with JetStream (:mod:`.natsserver` runs
   ``nats-server``); handshake and reconciliation in :mod:`.compute.reconcile` and
