@@ -6,6 +6,7 @@ Free capacity right now is not a reason: accepted work waits in the executor buf
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from .paths import PathError, resolve_allowed
 from .store import ExecutionStore, LocalExecution
 
 Report = Callable[[str, dict[str, Any]], None]
+log = logging.getLogger("cod_reference.compute")
 
 
 class Bidder:
@@ -60,7 +62,11 @@ class Bidder:
                                                            "cod.job_id": job.ID}) as span:
             if not self.store.add(execution, job, message.trace_context):
                 return  # a repeated message
-            reason = self.refusal(job)
+            try:
+                reason = self.refusal(job)
+            except Exception as exc:  # an answer must go back, or the job waits for this node forever
+                log.exception("node %s: cannot decide on execution %s", self.node_id, execution.ID)
+                reason = f"this node could not check the job: {type(exc).__name__}: {exc}"
             accepted = not reason
             span.set_attribute("cod.bid", "accepted" if accepted else "rejected")
             if reason:

@@ -90,8 +90,11 @@ def resolve_allowed(source: str, allowed: list[AllowedPath], writable: bool) -> 
     if not isinstance(source, str) or not source or "\0" in source:
         raise PathError(f"{source!r} is not a usable path")
     given = os.path.abspath(source)
-    real = os.path.realpath(given)
-    rule = next((a for a in allowed if AllowedPath(os.path.realpath(a.path), a.writable).covers(real)), None)
+    try:
+        real = os.path.realpath(given)
+        rule = next((a for a in allowed if AllowedPath(os.path.realpath(a.path), a.writable).covers(real)), None)
+    except OSError as exc:  # the path changed while it was resolved (a link swapped in and out)
+        raise PathError(f"{given} cannot be resolved: {exc.strerror}") from None
     if rule is None:
         shown = given if real == given else f"{given} (which resolves to {real})"
         raise PathError(f"{shown} is not in this node's allow-listed local paths")
