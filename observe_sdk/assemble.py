@@ -41,8 +41,10 @@ K_LOG = int(EventKind.LOG)
 K_ERROR = int(EventKind.ERROR)
 K_END = int(EventKind.END)
 
-# A frame is an open span: [function index (-1 when manual), start_ns, events, tags, manual name]
-_IDX, _START, _EVENTS, _TAGS, _NAME = range(5)
+# A frame is an open span: [function index (negative: a manual span), start_ns, events, tags, manual name,
+# the frame under it, the frame over it (stale while it is the innermost)].  The open frames form a doubly
+# linked stack, so a span can end under others that stay open without moving them.
+_IDX, _START, _EVENTS, _TAGS, _NAME, _BELOW, _ABOVE = range(7)
 
 
 def assemble(
@@ -69,24 +71,26 @@ def _assemble(
     payloads = log.payloads
     roots: list[Any] = []
     errors: list[str] = []
-    stack: list[list[Any]] = []
+    bottom: list[Any] = [None, 0, roots, [], None, None, None]  # under the roots: its events are the roots
+    top = bottom
+    # The open frames of each kind, innermost last, so that an exit finds what it ends without
+    # looking past the frames of the other kind (a guest can pile up any number of those).
+    functions: list[list[Any]] = []
+    manuals: list[list[Any]] = []
+    open_functions, open_manuals = _OpenFrames(), _OpenFrames()
     cur = roots
     min_ns = min_span_duration_ns
     getrandbits = new_span_id
-    open_frames = _OpenFrames()
-    manual_open = 0  # frames of negative index (manual spans) on the stack
     frame: list[Any]
 
-    def close(frame: list[Any], end: int, error: str | None, below: list[Any] | None) -> None:
-        """Close ``frame`` (already off the stack) into ``below``, the frame under it (None: a root)."""
-        nonlocal manual_open
+    def close(frame: list[Any], end: int, error: str | None) -> None:
+        """Close ``frame``, already off the stack, into the frame that was under it."""
+        below = frame[_BELOW]
+        frame[_BELOW] = None  # no cycle with the frame under it, whose _ABOVE may still name this one
         events = frame[_EVENTS]
         idx = frame[_IDX]
-        if idx < 0:
-            manual_open -= 1
-        parent = below[_EVENTS] if below is not None else roots
-        if below is not None and error is None and end - frame[_START] < min_ns:
-            parent.extend(events)  # the span goes; what it held stays
+        if below is not bottom and error is None and end - frame[_START] < min_ns:
+            below[_EVENTS].extend(events)  # the span goes; what it held stays
             if frame[_TAGS]:
                 below[_TAGS].extend(frame[_TAGS])
             return
@@ -100,71 +104,99 @@ def _assemble(
         for e in events:
             if type(e) is Span:
                 e.parent_id = sid
-        parent.append(span)
+        below[_EVENTS].append(span)
+
+    def unlink(frame: list[Any]) -> None:
+        """Take ``frame`` off the stack; the frames over it stay open, one level down."""
+        nonlocal top
+        below = frame[_BELOW]
+        if frame is top:
+            top = below
+        else:
+            above = frame[_ABOVE]
+            above[_BELOW] = below
+            below[_ABOVE] = above
+
+    def fault(frame: list[Any], idx: int, t: int) -> None:
+        """``frame``, still open over the frame of ``idx`` when ``exit(idx)`` arrives, closes as an error."""
+        what = f"manual span {frame[_NAME]!r}" if frame[_IDX] < 0 else f"function {frame[_IDX]}"
+        errors.append(f"exit: {what} was still open when function {idx} returned; closed")
+        unlink(frame)
+        close(frame, t, "not closed before its caller returned")
 
     def end_function(idx: int, t: int) -> None:
-        """``exit(idx)`` for a frame below the innermost one (see the module docstring)."""
-        depth = len(stack) - 1
-        while stack[depth][_IDX] != idx:
-            depth -= 1
-        kept: list[list[Any]] = []
-        for i in range(len(stack) - 1, depth, -1):
-            frame = stack[i]
-            if frame[_IDX] < 0 <= idx:
-                kept.append(frame)  # a manual span opened inside idx: it outlives idx
-                continue
-            what = f"manual span {frame[_NAME]!r}" if frame[_IDX] < 0 else f"function {frame[_IDX]}"
-            errors.append(f"exit: {what} was still open when function {idx} returned; closed")
-            close(frame, t, "not closed before its caller returned", stack[i - 1])
-        frame = stack[depth]
-        del stack[depth:]
-        close(frame, t, None, stack[-1] if stack else None)
-        kept.reverse()
-        stack.extend(kept)
+        """``exit(idx)`` for a frame under the innermost one (see the module docstring)."""
+        if idx >= 0:  # manual spans over it outlive it: only the function frames over it are visited
+            while functions[-1][_IDX] != idx:
+                fault(functions.pop(), idx, t)
+            frame = functions.pop()
+        else:  # a malformed guest's negative index: everything over it is a fault
+            while top[_IDX] != idx:
+                fault((functions if top[_IDX] >= 0 else manuals).pop(), idx, t)
+            frame = manuals.pop()
+        unlink(frame)
+        close(frame, t, None)
+
+    def close_all(t: int, error: str | None) -> None:
+        """Close every open frame, the innermost first (a trap, an exit, the end of the trace)."""
+        nonlocal top
+        while top is not bottom:
+            frame = top
+            top = frame[_BELOW]
+            close(frame, t, error)
+        functions.clear()
+        manuals.clear()
 
     t = ev[-1] if ev else 0
     it = iter(ev)
     for k, a, t in zip(it, it, it, strict=False):  # the log holds whole (kind, arg, t_ns) triples
         if k == K_ENTER:
-            # a negative index (a malformed guest) cannot be a function: show it as func[<unsigned>]
-            if a < 0:
-                manual_open += 1
-            frame = [a, t, [], [], None if a >= 0 else f"func[{a & 0xFFFFFFFF}]"]
-            stack.append(frame)
+            if a >= 0:
+                frame = [a, t, [], [], None, top, None]
+                functions.append(frame)
+            else:  # a malformed guest: a negative index cannot be a function, show it as func[<unsigned>]
+                frame = [a, t, [], [], f"func[{a & 0xFFFFFFFF}]", top, None]
+                manuals.append(frame)
+            top[_ABOVE] = frame
+            top = frame
             cur = frame[_EVENTS]
         elif k == K_EXIT:
-            if stack and stack[-1][_IDX] == a:
-                frame = stack.pop()
-                close(frame, t, None, stack[-1] if stack else None)
-            elif open_frames.has(stack, a):
+            if top[_IDX] == a:
+                frame = top
+                top = frame[_BELOW]
+                if a >= 0:
+                    functions.pop()
+                else:
+                    manuals.pop()
+                close(frame, t, None)
+            elif open_functions.has(functions, a) if a >= 0 else open_manuals.has(manuals, a):
                 end_function(a, t)
             else:
                 errors.append(f"exit: function {a} has no open span; ignored")
-            cur = stack[-1][_EVENTS] if stack else roots
+            cur = top[_EVENTS]
         elif k == K_GROW:
             cur.append(Allocation(a, t))
         elif k == K_SPAN_ENTER:
-            manual_open += 1
-            frame = [-1, t, [], [], payloads[a]]
-            stack.append(frame)
+            frame = [-1, t, [], [], payloads[a], top, None]
+            manuals.append(frame)
+            top[_ABOVE] = frame
+            top = frame
             cur = frame[_EVENTS]
         elif k == K_SPAN_EXIT:
-            if manual_open:
-                # the innermost manual span ends; function spans opened after it stay open, one level up
-                depth = len(stack) - 1
-                while stack[depth][_IDX] >= 0:
-                    depth -= 1
-                frame = stack.pop(depth)
-                close(frame, t, None, stack[depth - 1] if depth else None)
-                cur = stack[-1][_EVENTS] if stack else roots
-            elif stack:
+            if manuals:
+                # the innermost manual span ends; function spans opened after it stay open, one level down
+                frame = manuals.pop()
+                unlink(frame)
+                close(frame, t, None)
+                cur = top[_EVENTS]
+            elif top is not bottom:
                 errors.append("span-exit: no manual span is open; ignored")
             else:
                 errors.append("span-exit: no span is open; ignored")
         elif k == K_TAGS:
             text = payloads[a]
-            if stack:
-                stack[-1][_TAGS].extend(tag.strip() for tag in text.split(",") if tag.strip())
+            if top is not bottom:
+                top[_TAGS].extend(tag.strip() for tag in text.split(",") if tag.strip())
             else:
                 errors.append(f"span-tags: no span is open for tags {text!r}; ignored")
         elif k == K_LOG:
@@ -177,20 +209,16 @@ def _assemble(
             errors.append(payloads[a])
         elif k == K_END:
             reason, is_error = payloads[a]
-            while stack:
-                frame = stack.pop()
-                close(frame, t, reason if is_error else None, stack[-1] if stack else None)
+            close_all(t, reason if is_error else None)
             cur = roots
             if is_error:
                 errors.append(reason)
         else:
             errors.append(f"internal: unknown raw event kind {k}; ignored")
 
-    if stack:
-        errors.append(f"{len(stack)} span(s) still open when the trace finished; closed as errors")
-        while stack:
-            frame = stack.pop()
-            close(frame, t, "span still open when the trace finished", stack[-1] if stack else None)
+    if top is not bottom:
+        errors.append(f"{len(functions) + len(manuals)} span(s) still open when the trace finished; closed as errors")
+        close_all(t, "span still open when the trace finished")
 
     if log.dropped:
         errors.append(f"event cap reached: {log.dropped} event(s) dropped")
@@ -206,16 +234,17 @@ def _assemble(
 
 
 class _OpenFrames:
-    """Whether a function has an open frame, for the exits that do not match the innermost one.
+    """Whether an index has an open frame, for the exits that do not match the innermost one.
 
-    A scan of the stack for each would let a guest that repeats such exits
+    A scan of the open frames for each would let a guest that repeats such exits
     under a deep stack cost depth x exits.  Instead this counts the open frames
     per index, brought up to date lazily at each question, so that the common
-    path (an exit that matches) pays nothing.  ``frames`` is the stack as it was
-    at the last question; frames are never reused, so where ``frames[d]`` is
-    still ``stack[d]`` the stack below ``d`` is unchanged too: that prefix is
-    found by bisection and only the rest is counted again (each frame is
-    counted in once and out once).
+    path (an exit that matches) pays nothing.  ``stack`` is the list of open
+    frames of one kind (it grows and shrinks only at its end) and ``frames`` is
+    that list as it was at the last question; frames are never reused, so where
+    ``frames[d]`` is still ``stack[d]`` the list below ``d`` is unchanged too:
+    that prefix is found by bisection and only the rest is counted again (each
+    frame is counted in once and out once).
     """
 
     __slots__ = ("frames", "counts")

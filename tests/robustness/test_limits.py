@@ -161,3 +161,62 @@ def test_exits_of_nothing_under_a_deep_stack_are_cheap() -> None:
     trace = assemble(log, FunctionNames({}), min_span_duration_ns=0)
     assert len(trace.errors) == n + 1 and trace.errors[0] == "exit: function 1000 has no open span; ignored"
     assert sum(1 for _ in trace.spans()) == 2 * n
+
+
+def _chain_depths(trace: Any) -> list[tuple[bool, int]]:
+    """(manual?, depth) of each root's chain of only children."""
+    depths = []
+    for root in trace.roots:
+        span, depth = root, 1
+        while span.children:
+            (span,) = span.children
+            assert span.manual == root.manual
+            depth += 1
+        depths.append((root.manual, depth))
+    return depths
+
+
+@pytest.mark.timeout(60)  # linear: about a second; one scan per exit (N x K steps) would take many minutes
+@pytest.mark.parametrize("pattern", ["manual-under-functions", "functions-under-manual"])
+def test_spans_ending_under_the_other_kind_are_cheap(pattern: str) -> None:
+    """N manual spans under N function spans, then N span-exits; or N function spans under N
+    manual spans, then N exits: each ends a span lying under N open spans of the other kind,
+    which stay open (re-parented), without the assembler looking past them one by one."""
+    from observe_sdk.abi import EventKind
+    from observe_sdk.assemble import assemble
+    from observe_sdk.host.recorder import EventLog
+    from observe_sdk.names import FunctionNames
+
+    n = 50_000
+    log = EventLog(10 * n)
+    functions = range(1, n + 1)
+    enter, leave = int(EventKind.ENTER), int(EventKind.EXIT)
+    span_enter, span_exit = int(EventKind.SPAN_ENTER), int(EventKind.SPAN_EXIT)
+
+    def manual_spans_open() -> None:
+        for _ in range(n):
+            log.add(span_enter, "m", 0)
+
+    def manual_spans_end() -> None:
+        for _ in range(n):
+            log.events += (span_exit, 0, 1)
+
+    if pattern == "manual-under-functions":
+        manual_spans_open()
+        for f in functions:
+            log.events += (enter, f, 0)
+        manual_spans_end()
+        for f in reversed(functions):
+            log.events += (leave, f, 1)
+    else:
+        for f in functions:
+            log.events += (enter, f, 0)
+        manual_spans_open()
+        for f in reversed(functions):
+            log.events += (leave, f, 1)
+        manual_spans_end()
+    trace = assemble(log, FunctionNames({}), min_span_duration_ns=0)
+    assert trace.errors == []
+    # each kind's spans nest among themselves only: the spans of the other kind were re-parented
+    expected = [(True, n), (False, n)] if pattern == "manual-under-functions" else [(False, n), (True, n)]
+    assert _chain_depths(trace) == expected
