@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +33,16 @@ from observe_sdk.adapters.common import (
     STATUS_ERROR,
 )
 from observe_sdk.adapters.stdout import format_trace
+from observe_sdk.gcpause import gc_paused
 from observe_sdk.trace import Allocation, Event, Log, Metric, Span, Trace
 from observe_sdk.views import chrome_trace_json, folded_text, render_html
 
-from .telemetry import ATTR_GUEST_SPANS_DROPPED, GUEST_SCOPE, RECORD_DEFAULTS, otlp_json
+from .telemetry import ATTR_GUEST_SPANS_DROPPED, GUEST_SCOPE, otlp_json
 
 FORMATS = ("tree", "json", "chrome-trace", "folded", "html")
 _NOT_TAGS = {ATTR_SPAN_KIND, ATTR_FUNCTION_INDEX, ATTR_FUNCTION_RAW_NAME, ATTR_ALLOCATION, ATTR_ERROR_MESSAGE,
              ATTR_GUEST_SPANS_DROPPED}
+_FUNCTION_ATTRS = {ATTR_SPAN_KIND, ATTR_FUNCTION_INDEX, ATTR_FUNCTION_RAW_NAME}
 
 
 def _level(name: str) -> int:
@@ -63,28 +66,52 @@ def _hex_id(text: str) -> int:
         return 0
 
 
-def _span(record: dict[str, Any], faults: list[str]) -> Span:
+def _span(record: dict[str, Any], faults: list[str], service_tags: dict[str, str]) -> Span:
+    """The span of one record (run once per span of 100k-span traces: the common case is kept short).
+
+    ``service_tags`` holds each service's tag text once, shared by every span of that service."""
     attrs = record["attributes"]
-    status = record.get("status") or RECORD_DEFAULTS["status"]
-    error = attrs.get(ATTR_ERROR_MESSAGE)
-    if error is None and status["code"] == STATUS_ERROR:
-        error = status["message"] or "error"
-    function = attrs.get(ATTR_SPAN_KIND) == "function"
-    span = Span(name=record["name"], raw_name=str(attrs.get(ATTR_FUNCTION_RAW_NAME, record["name"])),
-                function_index=int(attrs.get(ATTR_FUNCTION_INDEX, 0)) if function else 0,
-                start_ns=int(record["startTimeUnixNano"]), end_ns=int(record["endTimeUnixNano"]),
-                manual=not function, error=None if error is None else str(error),
-                span_id=_hex_id(record["spanId"]), parent_id=_hex_id(record["parentSpanId"]))
-    # a guest's function span has identity attributes only: no tags (the quick test, for 100k-span traces)
-    span.tags = [] if attrs.keys() <= _NOT_TAGS else [f"{k}:{v}" for k, v in attrs.items() if k not in _NOT_TAGS]
-    if record.get("service"):
-        span.tags.append(f"service:{record['service']}")
-    pages = attrs.get(ATTR_ALLOCATION)
-    if pages:
-        span.events.append(Allocation(int(pages), span.start_ns))
-    for event in record.get("events", ()):
-        span.events.append(_event(event, faults))
-    return span
+    name = record["name"]
+    start_ns = int(record["startTimeUnixNano"])
+    events: list[Event] = []
+    if attrs.keys() == _FUNCTION_ATTRS and attrs[ATTR_SPAN_KIND] == "function":
+        # the common case, a guest's function span: identity attributes only (no tags, error, allocation)
+        manual = False
+        function_index = int(attrs[ATTR_FUNCTION_INDEX])
+        raw_name = str(attrs[ATTR_FUNCTION_RAW_NAME])
+        error = None
+        tags: list[str] = []
+    else:
+        manual = attrs.get(ATTR_SPAN_KIND) != "function"
+        function_index = 0 if manual else int(attrs.get(ATTR_FUNCTION_INDEX, 0))
+        raw_name = str(attrs.get(ATTR_FUNCTION_RAW_NAME, name))
+        error = attrs.get(ATTR_ERROR_MESSAGE)
+        tags = [] if attrs.keys() <= _NOT_TAGS else [f"{k}:{v}" for k, v in attrs.items() if k not in _NOT_TAGS]
+        pages = attrs.get(ATTR_ALLOCATION)
+        if pages:
+            events.append(Allocation(int(pages), start_ns))
+    if error is not None:
+        error = str(error)
+    else:
+        status = record.get("status")
+        if status and status["code"] == STATUS_ERROR:
+            error = str(status["message"] or "error")
+    service = record.get("service")
+    if service:
+        tag = service_tags.get(service)
+        if tag is None:
+            tag = service_tags[service] = f"service:{service}"
+        tags.append(tag)
+    record_events = record.get("events")
+    if record_events:
+        events.extend(_event(event, faults) for event in record_events)
+    span_id, parent_id = record["spanId"], record["parentSpanId"]
+    try:
+        ids = (int(span_id, 16) if span_id else 0, int(parent_id, 16) if parent_id else 0)
+    except ValueError:
+        ids = (_hex_id(span_id), _hex_id(parent_id))
+    return Span(name, raw_name, function_index, start_ns, int(record["endTimeUnixNano"]), manual, events, tags,
+                error, *ids)
 
 
 def _event(event: dict[str, Any], faults: list[str]) -> Event:
@@ -108,50 +135,69 @@ def records_to_trace(records: list[dict[str, Any]], title: str = "") -> Trace:
 
     Every record becomes a span: one whose parent is missing, or that sits on a cycle of
     parents (a corrupt store), becomes a root; a repeated span id keeps both spans."""
+    with gc_paused():
+        return _records_to_trace(records, title)
+
+
+def _records_to_trace(records: list[dict[str, Any]], title: str) -> Trace:
     faults: list[str] = []
-    spans = [_span(r, faults) for r in records]
+    service_tags: dict[str, str] = {}
+    spans = [_span(r, faults, service_tags) for r in records]
     faults.extend(f"{r['attributes'][ATTR_GUEST_SPANS_DROPPED]} guest span(s) of one execution dropped "
                   f"(over the limit of spans an execution keeps)"
                   for r in records if r.get("scope") == GUEST_SCOPE and ATTR_GUEST_SPANS_DROPPED in r["attributes"])
-    by_id: dict[str, int] = {}
-    for i, record in enumerate(records):
-        by_id.setdefault(record["spanId"], i)
+    n = len(records)
+    ids = [r["spanId"] for r in records]
+    by_id = dict(zip(reversed(ids), range(n - 1, -1, -1), strict=True))  # a repeated id: its first record
+    by_id.pop("", None)  # an empty parent id means a root
+    parents: list[int | None] = list(map(by_id.get, (r["parentSpanId"] for r in records)))
     children: dict[int, list[int]] = defaultdict(list)
     root_rows: list[int] = []
-    for i, record in enumerate(records):
-        parent = by_id.get(record["parentSpanId"]) if record["parentSpanId"] else None
+    for i, parent in enumerate(parents):
         if parent is None or parent == i:
             root_rows.append(i)
         else:
             children[parent].append(i)
-    placed = _reachable(root_rows, children)
-    for i in range(len(spans)):     # on a cycle: nothing above reaches it
-        if i not in placed:
-            root_rows.append(i)
-            placed |= _reachable([i], children)
-            for kids in children.values():
-                if i in kids:
-                    kids.remove(i)
+    if len(_reachable(root_rows, children)) < n:
+        _break_cycles(root_rows, children, parents)
+    by_start = attrgetter("start_ns")
     for parent, kids in children.items():
-        events: list[Event] = spans[parent].events + [spans[k] for k in kids]
-        events.sort(key=lambda e: e.start_ns if isinstance(e, Span) else e.time_ns)
-        spans[parent].events = events
-    root_spans = sorted((spans[i] for i in root_rows), key=lambda s: s.start_ns)
-    roots: list[Event] = list(root_spans)
+        span = spans[parent]
+        kid_spans: list[Event] = [spans[k] for k in kids]
+        if span.events:
+            events = span.events + kid_spans
+            events.sort(key=lambda e: e.start_ns if isinstance(e, Span) else e.time_ns)
+            span.events = events
+        else:  # the common case (a guest's function span): children only
+            kid_spans.sort(key=by_start)
+            span.events = kid_spans
+    roots: list[Event] = sorted((spans[i] for i in root_rows), key=by_start)
     trace_id = bytes.fromhex(records[0]["traceId"]) if records else bytes(16)
     return Trace(trace_id=trace_id, roots=roots, errors=faults, module_name=title,
-                 start_ns=min((s.start_ns for s in spans), default=0), end_ns=max((s.end_ns for s in spans), default=0))
+                 start_ns=min(map(by_start, spans), default=0),
+                 end_ns=max(map(attrgetter("end_ns"), spans), default=0))
 
 
-def _reachable(rows: list[int], children: dict[int, list[int]]) -> set[int]:
-    seen: set[int] = set()
-    stack = list(rows)
-    while stack:
-        row = stack.pop()
-        if row not in seen:
-            seen.add(row)
-            stack.extend(children.get(row, ()))
+def _reachable(rows: list[int], children: dict[int, list[int]]) -> list[int]:
+    """The rows under ``rows`` (them included), each once: a row's only way down is from its one parent."""
+    seen = list(rows)
+    for row in seen:  # grows as it goes: a breadth-first walk
+        kids = children.get(row)
+        if kids:
+            seen.extend(kids)
     return seen
+
+
+def _break_cycles(root_rows: list[int], children: dict[int, list[int]], parents: list[int | None]) -> None:
+    """Rows no root reaches sit on (or under) a cycle of parents: the first of each such group becomes a root."""
+    placed = set(_reachable(root_rows, children))
+    for i in range(len(parents)):
+        if i not in placed:
+            root_rows.append(i)
+            parent = parents[i]
+            assert parent is not None, "a row no root reaches has a parent"
+            children[parent].remove(i)
+            placed.update(_reachable([i], children))
 
 
 # Attributes every span of a job repeats, or too long for a line of the tree.
