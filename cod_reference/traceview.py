@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from itertools import repeat
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -210,22 +211,23 @@ def tree_text(records: list[dict[str, Any]], title: str = "") -> str:
     logs and metrics included; a span's service only where it changes."""
     if not records:
         return "(no spans)"
-    trace = records_to_trace(records, title)
-    stack: list[tuple[Event, str]] = [(event, "") for event in trace.roots]
-    while stack:
-        event, outer_service = stack.pop()
-        if not isinstance(event, Span):
-            continue
-        tags = event.tags
-        if len(tags) == 1 and tags[0] == outer_service:  # the common case: only the service, as above it
-            service = outer_service
-            event.tags = []
-        else:
-            service = next((tag for tag in tags if tag.startswith("service:")), outer_service)
-            event.tags = [tag for tag in tags if not tag.startswith(_TREE_HIDDEN)
-                          and not (tag.startswith("service:") and tag == outer_service)]
-        stack.extend((child, service) for child in event.events)
-    return format_trace(trace)
+    with gc_paused():  # the tree is some 500k objects and no cycles
+        trace = records_to_trace(records, title)
+        stack: list[tuple[Event, str]] = [(event, "") for event in trace.roots]
+        while stack:
+            event, outer_service = stack.pop()
+            if not isinstance(event, Span):
+                continue
+            tags = event.tags
+            if len(tags) == 1 and tags[0] == outer_service:  # the common case: only the service, as above it
+                service = outer_service
+                tags.clear()
+            else:
+                service = next((tag for tag in tags if tag.startswith("service:")), outer_service)
+                event.tags = [tag for tag in tags if not tag.startswith(_TREE_HIDDEN)
+                              and not (tag.startswith("service:") and tag == outer_service)]
+            stack.extend(zip(event.events, repeat(service)))
+        return format_trace(trace)
 
 
 def render(records: list[dict[str, Any]], fmt: str, title: str = "") -> str:
