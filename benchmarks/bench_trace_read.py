@@ -5,15 +5,18 @@
 Runs a job whose guest makes SPANS (default 124,000) spans through a devstack that keeps
 every span, then times what `cod job trace ID` does: the API call (the orchestrator reads
 the trace's files and serves them; the client decodes them) and the tree it prints.  Side
-by side, in the same run: the layout the network used before, one spans.jsonl for every
-trace, read by a scan of every line and decoded line by line (the 124k spans of the job
-between the same number of another job's).  Wall and CPU seconds are both shown: the
+by side, in the same run: `cod job trace ID` as a user runs it, in a process of its own
+(Python's start and imports included), and the layout the network used before, one
+spans.jsonl for every trace, read by a scan of every line and decoded line by line (the
+124k spans of the job between the same number of another job's).  Wall and CPU seconds are both shown: the
 devstack runs in this process, so CPU time counts the server's work and the client's, and
 is what a busy machine does not inflate.
 """
 from __future__ import annotations
 
 import json
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -75,6 +78,16 @@ def old_layout_read(records: list[dict], tmp: Path) -> float:
     return time.perf_counter() - t0
 
 
+def cli_job_trace(job_id: str, port: int) -> tuple[float, float, float]:
+    """`cod job trace ID` as a user runs it (a process of its own, Python's start and imports
+    included): wall seconds, its CPU seconds, and this process's (the server's) CPU seconds."""
+    r0, c0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.process_time(), time.perf_counter()
+    subprocess.run([sys.executable, "-m", "cod_reference", "job", "trace", job_id, "--api-port", str(port)],
+                   cwd=ROOT, stdout=subprocess.DEVNULL, check=True)
+    t1, c1, r1 = time.perf_counter(), time.process_time(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return t1 - t0, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), c1 - c0
+
+
 def main() -> int:
     spans = int(sys.argv[1]) if len(sys.argv) > 1 else 124_000
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,6 +104,9 @@ def main() -> int:
                 t1, c1 = time.perf_counter(), time.process_time()
                 text = tree_text(records, f"job {job_id}")
                 t2, c2 = time.perf_counter(), time.process_time()
+                del records
+                cli_wall, cli_cpu, cli_server_cpu = cli_job_trace(job_id, stack.port)
+                records = client.trace(job_id, "records")["Spans"]
         finally:
             stack.stop()
         store = Path(tmp) / "stack" / "traces"
@@ -102,6 +118,8 @@ def main() -> int:
     print(f"job trace, API call (read + serve + decode): {t1 - t0:6.2f} s wall {c1 - c0:6.2f} s CPU")
     print(f"job trace, tree printed ({len(text) / 1e6:.1f} MB):   {t2 - t1:6.2f} s wall {c2 - c1:6.2f} s CPU")
     print(f"job trace, total:                          {t2 - t0:6.2f} s wall {c2 - c0:6.2f} s CPU")
+    print(f"`cod job trace ID` in a process of its own: {cli_wall:6.2f} s wall {cli_cpu:6.2f} s CPU "
+          f"(+ {cli_server_cpu:.2f} s CPU in the server)")
     print(f"before: one spans.jsonl, scanned and decoded line by line, encoded and decoded again: {old:6.2f} s wall "
           f"{old_cpu:6.2f} s CPU (the API call's part only; {old_cpu / (c1 - c0):.1f}x its CPU now)")
     return 0
