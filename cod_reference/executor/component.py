@@ -32,10 +32,11 @@ from observe_sdk.component.run import (
     default_cache_dir,
     resolve_export,
 )
+from observe_sdk.instrument.binary import read_u32
 
 from .limits import store_budget
 
-if TYPE_CHECKING:  # the executor imports this module lazily; these are its own types
+if TYPE_CHECKING:  # wasm.py imports this module; its names are imported here only where used
     from .output import FileOutput, MemoryOutput
     from .types import ExecutionRequest
     from .wasm import WasmExecutor, _Run
@@ -48,31 +49,20 @@ _MAX_INSTANCES = 10_000   # a component instantiates many core modules; memories
 def nested_core_modules(wasm: bytes) -> list[bytes]:
     """The core modules a component binary holds, nested components included."""
     modules: list[bytes] = []
-    pending = [memoryview(wasm)]
+    pending = [wasm]
     while pending:
         data = pending.pop()
         pos = 8
         while pos < len(data):
             section_id = data[pos]
-            size, pos = _leb(data, pos + 1)
+            size, pos = read_u32(data, pos + 1)
             payload = data[pos:pos + size]
             if section_id == _SEC_CORE_MODULE:
-                modules.append(bytes(payload))
+                modules.append(payload)
             elif section_id == _SEC_COMPONENT:
                 pending.append(payload)
             pos += size
     return modules
-
-
-def _leb(data: memoryview, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
 
 
 ENGINE_FLAVOR = "cod-executor"

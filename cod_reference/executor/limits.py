@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from observe_sdk.instrument.binary import read_u32
+
 __all__ = ["HOST_MEMORY_BYTES", "StoreBudget", "count_definitions", "store_budget"]
 
 TABLE_ELEMENT_BYTES = 8
@@ -68,22 +70,10 @@ def count_definitions(wasm: bytes) -> tuple[int, int]:
     end = len(wasm)
     while pos < end:
         section = wasm[pos]
-        size, pos = _u32(wasm, pos + 1)
+        size, pos = read_u32(wasm, pos + 1)
         if section == _SEC_TABLE:
-            tables = _u32(wasm, pos)[0]
+            tables = read_u32(wasm, pos)[0]
         elif section == _SEC_MEMORY:
-            memories = _u32(wasm, pos)[0]
+            memories = read_u32(wasm, pos)[0]
         pos += size
     return tables, memories
-
-
-def _u32(data: bytes, pos: int) -> tuple[int, int]:
-    """An unsigned LEB128 at ``pos``: (value, position after it)."""
-    result = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
