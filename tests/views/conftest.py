@@ -43,7 +43,7 @@ def vowels_job(views_client: Any) -> str:
     job = views_client.wait(job_id, timeout=60, interval=0.05)
     assert job["State"]["StateType"] == "Completed", job["State"]
     deadline = time.monotonic() + 10    # the last spans are exported a moment after the job ends
-    while not any(s["name"] == "publish" for s in views_client.trace(job_id, "records")["Spans"]):
-        assert time.monotonic() < deadline, "the job's publish span was never stored"
+    while not {"publish", "execution"} <= {s["name"] for s in views_client.trace(job_id, "records")["Spans"]}:
+        assert time.monotonic() < deadline, "the job's publish and execution spans were never stored"
         time.sleep(0.05)
     return str(job_id)
