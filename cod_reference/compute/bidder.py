@@ -53,6 +53,13 @@ class Bidder:
                 return f"local input {path} is not allow-listed on this node"
         return ""
 
+    def _answer_again(self, known: LocalExecution | None) -> None:
+        """Send a decided bid again (the orchestrator ignores a repeated one)."""
+        if known is not None and known.state in (ComputeState.ASK_FOR_BID_ACCEPTED, ComputeState.ASK_FOR_BID_REJECTED):
+            accepted = known.state is ComputeState.ASK_FOR_BID_ACCEPTED
+            self.report(msg.BID_RESULT, {"ExecutionID": known.execution.ID, "Accepted": accepted,
+                                         "Reason": "" if accepted else known.message})
+
     def ask_for_bid(self, message: msg.Message) -> None:
         execution = execution_from_dict(message.payload["Execution"])
         job = job_from_dict(message.payload["Job"])
@@ -61,7 +68,11 @@ class Bidder:
                                                            "cod.execution_id": execution.ID,
                                                            "cod.job_id": job.ID}) as span:
             if not self.store.add(execution, job, message.trace_context):
-                return  # a repeated message
+                known = self.store.get(execution.ID)
+                if known is None or known.state is not ComputeState.NEW:
+                    self._answer_again(known)  # a repeated message: the first answer may have been lost
+                    return
+                # else the node stopped between recording the request and answering it: answer now
             try:
                 reason = self.refusal(job)
             except Exception as exc:  # an answer must go back, or the job waits for this node forever
