@@ -12,18 +12,6 @@ from cod_reference.cli import main
 from cod_reference.models import encode_data_url
 
 
-@pytest.fixture()
-def cod(cod_stack, capsys, monkeypatch):
-    monkeypatch.setenv("COD_API_PORT", str(cod_stack.port))
-
-    def call(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
-
-
 def test_wasm_run_waits_and_prints_output(cod) -> None:
     code, out, err = cod("wasm", "run", str(DATA / "tool.wasm"), "args", "x", "-e", "A=1")
     assert code == 0, err

@@ -11,21 +11,7 @@ import pytest
 import yaml
 from cod_helpers import DATA, wait_for
 
-from cod_reference.cli import main
-
 TOOL = str(DATA / "tool.wasm")
-
-
-@pytest.fixture()
-def cod(cod_stack, capsys, monkeypatch):
-    monkeypatch.setenv("COD_API_PORT", str(cod_stack.port))
-
-    def call(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
 
 
 @pytest.fixture(scope="module")

@@ -47,3 +47,20 @@ def vowels_job(views_client: Any) -> str:
         assert time.monotonic() < deadline, "the job's publish and execution spans were never stored"
         time.sleep(0.05)
     return str(job_id)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless chromium, one per test module."""
+    from views_browser import chromium
+
+    with chromium() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the views' screenshots go."""
+    from views_browser import screenshot_dir
+
+    return screenshot_dir(tmp_path_factory)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from adapter_traces import at, make_span
-from views_browser import ROOT, chromium, screenshot_dir, wait_for
+from views_browser import ROOT, wait_for
 
 from observe_sdk.abi import LogLevel, MetricFormat
 from observe_sdk.trace import Allocation, Log, Metric, Span, Trace, new_trace_id
@@ -55,17 +55,6 @@ def fib_trace(n: int) -> Trace:
     root = call(n)
     return Trace(trace_id=new_trace_id(), roots=[root], module_name="fib.wasm", start_ns=root.start_ns,
                  end_ns=root.end_ns)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return screenshot_dir(tmp_path_factory)
 
 
 def open_page(browser: Any, path: Path) -> None:

@@ -1,30 +1,17 @@
 """The orchestrator's web UI in headless Chromium (one session for the module): jobs, a job, nodes."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from views_browser import chromium, screenshot_dir, wait_for
+from views_browser import wait_for
 
 from cod_reference.models import wasm_job
 
 # counts for far longer than any test runs; the test stops it
 FOREVER = (b'(module (func (export "_start") (local $i i64) (loop $l (local.set $i (i64.add (local.get $i) '
            b'(i64.const 1))) (br_if $l (i64.lt_u (local.get $i) (i64.const 1000000000000000))))))')
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return screenshot_dir(tmp_path_factory)
 
 
 def state_in_list(job_id: str) -> str:
