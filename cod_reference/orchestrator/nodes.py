@@ -20,9 +20,10 @@ __all__ = ["APPROVED", "CONNECTED", "DISCONNECTED", "NodeManager"]
 
 class NodeManager:
     def __init__(self, store: JobStore, disconnect_timeout_s: float,
-                 on_change: Callable[[str, str], None] | None = None) -> None:
+                 on_change: Callable[[str, str], None] | None = None, reconcile_interval_s: float = 10.0) -> None:
         self.store = store
         self.disconnect_timeout_s = disconnect_timeout_s
+        self.reconcile_interval_s = reconcile_interval_s
         self.on_change = on_change
         self._lock = threading.Lock()
         self._nodes: dict[str, NodeState] = {}
@@ -69,12 +70,16 @@ class NodeManager:
         return lost
 
     def claim_reconcile(self, node_id: str, *, force: bool = False) -> bool:
-        """Whether to reconcile with ``node_id`` now: always on its handshake (``force``), else when it
-        is heard from for the first time since it (re)joined or this orchestrator started."""
+        """Whether to reconcile with ``node_id`` now: always on its handshake (``force``), when it is
+        heard from for the first time since it (re)joined or this orchestrator started, and again every
+        ``reconcile_interval_s``. The periodic pass settles what one pass had to leave alone: an
+        execution too young to judge then, whose request was lost when this orchestrator died."""
+        now = time.monotonic()
         with self._lock:
-            if not force and node_id in self._reconciled:
+            last = self._reconciled.get(node_id)
+            if not force and last is not None and now - last < self.reconcile_interval_s:
                 return False
-            self._reconciled[node_id] = time.monotonic()
+            self._reconciled[node_id] = now
             return True
 
     def get(self, node_id: str) -> NodeState | None:

@@ -52,6 +52,8 @@ class OrchestratorConfig:
     node_id: str = msg.ORCHESTRATOR
     workers: int = 2
     disconnect_timeout_s: float = 10.0
+    #: how often each node is sent the executions it should hold (besides on its handshake)
+    reconcile_interval_s: float = 10.0
     housekeeping_interval_s: float = 0.5
     labels: dict[str, str] = field(default_factory=dict)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
@@ -103,7 +105,8 @@ class Orchestrator:
         self.broker = EvaluationBroker()
         self.store.on_evaluation = self.broker.enqueue
         self.metrics = OrchestratorMetrics(telemetry.meter(TRACER_NAME), self.broker)
-        self.nodes = NodeManager(self.store, self.config.disconnect_timeout_s, self._node_changed)
+        self.nodes = NodeManager(self.store, self.config.disconnect_timeout_s, self._node_changed,
+                                 self.config.reconcile_interval_s)
         self.nodes.register_self(NodeInfo(self.config.node_id, NodeType="Requester", Labels=dict(self.config.labels)))
         self.scheduler = Scheduler(self.store, self.nodes, transport.send, self.tracer, self.config.scheduler,
                                    self.metrics)

@@ -18,6 +18,7 @@ from cod_reference.compute import reconcile as compute_reconcile
 from cod_reference.compute.node import ComputeNode
 from cod_reference.devstack import Devstack
 from cod_reference.models import wasm_job
+from cod_reference.orchestrator.service import OrchestratorConfig
 from cod_reference.transport import InProcessTransport
 from cod_reference.transport import messages as msg
 
@@ -42,8 +43,10 @@ class LossyTransport(InProcessTransport):
             super().send(message)
 
 
-def stack_with(tmp_path: Path, transport: InProcessTransport, computes: int = 1) -> Devstack:
-    stack = Devstack(data_dir=tmp_path, computes=computes, port=0, heartbeat_interval_s=0.2)
+def stack_with(tmp_path: Path, transport: InProcessTransport, computes: int = 1,
+               config: OrchestratorConfig | None = None) -> Devstack:
+    stack = Devstack(data_dir=tmp_path, computes=computes, port=0, heartbeat_interval_s=0.2,
+                     orchestrator_config=config)
     stack.transport = transport
     return stack
 
@@ -88,6 +91,21 @@ def test_an_execution_the_node_never_heard_of_is_failed_and_retried(tmp_path: Pa
         first, *rest = client.executions(job_id)
         assert first["ComputeState"]["StateType"] == "Failed"
         assert first["ComputeState"]["Message"] == f"node {asked} does not know this execution"
+        assert rest[-1]["ComputeState"]["StateType"] == "Completed"
+
+
+def test_a_request_lost_with_no_reconnection_is_settled_by_the_periodic_pass(tmp_path: Path,
+                                                                             settle_now: None) -> None:
+    # what an orchestrator killed between storing an AskForBid and sending it leaves behind: the nodes
+    # stay connected, so no handshake comes to repair it
+    transport = LossyTransport(lambda m: m.type == msg.ASK_FOR_BID)
+    config = OrchestratorConfig(reconcile_interval_s=0.5)
+    with stack_with(tmp_path, transport, computes=2, config=config) as stack, Client(port=stack.port) as client:
+        job_id = client.submit(tool_job("args", "x"))["JobID"]
+        job = client.wait(job_id, timeout=20)
+        assert job["State"]["StateType"] == "Completed", job["State"]
+        first, *rest = client.executions(job_id)
+        assert first["ComputeState"]["Message"] == f"node {transport.lost[0].target} does not know this execution"
         assert rest[-1]["ComputeState"]["StateType"] == "Completed"
 
 
