@@ -22,13 +22,16 @@ the Observe imports themselves in functions of their own.  So:
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from array import array
+from collections.abc import Callable, Iterator
+from itertools import chain
 from typing import Any
 
 from .abi import EventKind
 from .gcpause import gc_paused
 from .host.recorder import EventLog
-from .trace import Allocation, Log, Metric, Span, Trace, new_span_id, new_trace_id
+from .trace import Allocation, Log, Metric, Span, Trace, new_trace_id
 
 K_ENTER = int(EventKind.ENTER)
 K_EXIT = int(EventKind.EXIT)
@@ -42,9 +45,10 @@ K_ERROR = int(EventKind.ERROR)
 K_END = int(EventKind.END)
 
 # A frame is an open span: [function index (negative: a manual span), start_ns, events, tags, manual name,
-# the frame under it, the frame over it (stale while it is the innermost)].  The open frames form a doubly
-# linked stack, so a span can end under others that stay open without moving them.
-_IDX, _START, _EVENTS, _TAGS, _NAME, _BELOW, _ABOVE = range(7)
+# the frame under it, the frame over it (stale while it is the innermost), its span id].  The open frames
+# form a doubly linked stack, so a span can end under others that stay open without moving them.  The id
+# is drawn when the frame opens, so a span closing names its parent at once (the frame under it then).
+_IDX, _START, _EVENTS, _TAGS, _NAME, _BELOW, _ABOVE, _ID = range(8)
 
 
 def assemble(
@@ -71,7 +75,7 @@ def _assemble(
     payloads = log.payloads
     roots: list[Any] = []
     errors: list[str] = []
-    bottom: list[Any] = [None, 0, roots, [], None, None, None]  # under the roots: its events are the roots
+    bottom: list[Any] = [None, 0, roots, [], None, None, None, 0]  # under the roots: its events are the roots
     top = bottom
     # The open frames of each kind, innermost last, so that an exit finds what it ends without
     # looking past the frames of the other kind (a guest can pile up any number of those).
@@ -80,7 +84,8 @@ def _assemble(
     open_functions, open_manuals = _OpenFrames(), _OpenFrames()
     cur = roots
     min_ns = min_span_duration_ns
-    getrandbits = new_span_id
+    next_id = span_ids().__next__
+    named: dict[int, tuple[str, str]] = {}  # names(), looked up once per function
     frame: list[Any]
 
     def close(frame: list[Any], end: int, error: str | None) -> None:
@@ -90,20 +95,15 @@ def _assemble(
         events = frame[_EVENTS]
         idx = frame[_IDX]
         if below is not bottom and error is None and end - frame[_START] < min_ns:
-            below[_EVENTS].extend(events)  # the span goes; what it held stays
-            if frame[_TAGS]:
-                below[_TAGS].extend(frame[_TAGS])
+            _drop(frame, below)
             return
         if idx < 0:
             name = raw = frame[_NAME]
-            span = Span(name, raw, 0, frame[_START], end, True, events, frame[_TAGS], error)
+            span = Span(name, raw, 0, frame[_START], end, True, events, frame[_TAGS], error, frame[_ID], below[_ID])
         else:
             name, raw = names(idx)
-            span = Span(name, raw, idx, frame[_START], end, False, events, frame[_TAGS], error)
-        sid = span.span_id = getrandbits()
-        for e in events:
-            if type(e) is Span:
-                e.parent_id = sid
+            span = Span(name, raw, idx, frame[_START], end, False, events, frame[_TAGS], error, frame[_ID],
+                        below[_ID])
         below[_EVENTS].append(span)
 
     def unlink(frame: list[Any]) -> None:
@@ -152,22 +152,32 @@ def _assemble(
     for k, a, t in zip(it, it, it, strict=False):  # the log holds whole (kind, arg, t_ns) triples
         if k == K_ENTER:
             if a >= 0:
-                frame = [a, t, [], [], None, top, None]
+                frame = [a, t, [], [], None, top, None, next_id()]
                 functions.append(frame)
             else:  # a malformed guest: a negative index cannot be a function, show it as func[<unsigned>]
-                frame = [a, t, [], [], f"func[{a & 0xFFFFFFFF}]", top, None]
+                frame = [a, t, [], [], f"func[{a & 0xFFFFFFFF}]", top, None, next_id()]
                 manuals.append(frame)
             top[_ABOVE] = frame
             top = frame
             cur = frame[_EVENTS]
         elif k == K_EXIT:
-            if top[_IDX] == a:
+            if top[_IDX] == a and a >= 0:  # the innermost function returns: close() inlined, the common case
                 frame = top
+                top = below = frame[_BELOW]
+                frame[_BELOW] = None
+                functions.pop()
+                start = frame[_START]
+                if t - start >= min_ns or below is bottom:
+                    name_raw = named.get(a)
+                    if name_raw is None:
+                        name_raw = named[a] = names(a)
+                    below[_EVENTS].append(Span(name_raw[0], name_raw[1], a, start, t, False, frame[_EVENTS],
+                                               frame[_TAGS], None, frame[_ID], below[_ID]))
+                elif frame[_EVENTS] or frame[_TAGS]:
+                    _drop(frame, below)
+            elif top[_IDX] == a:
+                frame = manuals.pop()
                 top = frame[_BELOW]
-                if a >= 0:
-                    functions.pop()
-                else:
-                    manuals.pop()
                 close(frame, t, None)
             elif open_functions.has(functions, a) if a >= 0 else open_manuals.has(manuals, a):
                 end_function(a, t)
@@ -177,7 +187,7 @@ def _assemble(
         elif k == K_GROW:
             cur.append(Allocation(a, t))
         elif k == K_SPAN_ENTER:
-            frame = [-1, t, [], [], payloads[a], top, None]
+            frame = [-1, t, [], [], payloads[a], top, None, next_id()]
             manuals.append(frame)
             top[_ABOVE] = frame
             top = frame
@@ -231,6 +241,33 @@ def _assemble(
         start_ns=ev[2] if ev else 0,
         end_ns=t,
     )
+
+
+def _drop(frame: list[Any], below: list[Any]) -> None:
+    """A span too short to keep goes; what it held (events, tags, kept child spans) moves to ``below``."""
+    events = frame[_EVENTS]
+    if events:
+        parent_id = below[_ID]
+        for e in events:
+            if type(e) is Span:
+                e.parent_id = parent_id
+        below[_EVENTS].extend(events)
+    if frame[_TAGS]:
+        below[_TAGS].extend(frame[_TAGS])
+
+
+def span_ids(batch: int = 4096) -> Iterator[int]:
+    """Random non-zero 64-bit span ids, drawn from the OS a batch at a time (a call per id costs more
+    than the rest of opening a span)."""
+    return chain.from_iterable(_span_id_batches(batch))
+
+
+def _span_id_batches(batch: int) -> Iterator[array[int]]:
+    while True:
+        ids = array("Q", os.urandom(8 * batch))
+        while 0 in ids:
+            ids[ids.index(0)] = 1
+        yield ids
 
 
 class _OpenFrames:

@@ -61,6 +61,7 @@ def _format_trace(trace: Trace) -> str:
     lines += [_one_line(f"  ! {message}") for message in trace.errors]
     add = lines.append
     names: dict[str, str] = {}
+    durations: dict[int, str] = {}  # spans of a trace share few distinct durations; each is formatted once
     n_spans = 0
     stack: list[tuple[Event, int]] = [(e, 1) for e in reversed(trace.roots)]
     pop, push = stack.pop, stack.append
@@ -72,22 +73,25 @@ def _format_trace(trace: Trace) -> str:
             name = names.get(event.name)
             if name is None:
                 name = names[event.name] = _one_line(event.name)
-            line = f"{pad}{name}  {format_duration(event.end_ns - event.start_ns)}"
+            ns = event.end_ns - event.start_ns
+            duration = durations.get(ns)
+            if duration is None:
+                duration = durations[ns] = format_duration(ns)
+            line = f"{pad}{name}  {duration}"
             events = event.events
             if events or event.tags or event.error is not None:
                 pages = 0
-                for e in events:
+                for e in reversed(events):
                     if type(e) is Allocation:
                         pages += e.pages
+                    else:
+                        push((e, depth + 1))
                 if pages:
                     line += "  " + _pages(pages)
                 if event.tags:
                     line += "  [" + _one_line(", ".join(event.tags)) + "]"
                 if event.error is not None:
                     line += "  ERROR: " + _one_line(event.error)
-                for e in reversed(events):
-                    if type(e) is not Allocation:
-                        push((e, depth + 1))
             add(line)
         elif type(event) is Log:
             add(_one_line(f"{pad}log {event.severity}: {event.message}"))
