@@ -1,0 +1,3 @@
+export {
+    StdOutAdapter,
+} from '../../src/lib/adapters/stdout/mod';

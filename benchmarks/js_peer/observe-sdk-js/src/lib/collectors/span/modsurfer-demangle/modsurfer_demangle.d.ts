@@ -1,0 +1,7 @@
+/* tslint:disable */
+/* eslint-disable */
+/**
+* @param {string} name
+* @returns {string}
+*/
+export function demangle(name: string): string;
