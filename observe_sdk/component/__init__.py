@@ -7,8 +7,12 @@ become a :class:`~observe_sdk.Trace`, exported by the same adapters as a core mo
     instance = linker.instantiate(store, component)
     ctx.call(store, instance.get_func(store, "work"), 10, name="work")
 """
-from .context import ComponentTraceContext
+from typing import TYPE_CHECKING, Any
+
 from .wit import WASI_OTEL_VERSION, is_wasi_otel
+
+if TYPE_CHECKING:
+    from .context import ComponentTraceContext
 
 COMPONENT_HEADER = b"\x00asm\x0d\x00\x01\x00"
 """Magic and version of a component binary (a core module has ``\\x01\\x00\\x00\\x00``)."""
@@ -17,6 +21,15 @@ COMPONENT_HEADER = b"\x00asm\x0d\x00\x01\x00"
 def is_component(wasm: bytes) -> bool:
     """Whether ``wasm`` is a component binary (not a core module, not text)."""
     return wasm[:8] == COMPONENT_HEADER
+
+
+def __getattr__(name: str) -> Any:
+    # the host of components is imported when first used: running a core module never needs it
+    if name == "ComponentTraceContext":
+        from .context import ComponentTraceContext
+
+        return ComponentTraceContext
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["ComponentTraceContext", "WASI_OTEL_VERSION", "is_component", "is_wasi_otel", "COMPONENT_HEADER"]

@@ -14,7 +14,6 @@ owner is looked up with ``dladdr``) and disables faulthandler, with one warning.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import faulthandler
 import logging
 import signal
@@ -50,6 +49,8 @@ def guard_trap_handlers() -> None:
     """Disable faulthandler when it would take guest traps for fatal errors."""
     if not faulthandler.is_enabled() or not sys.platform.startswith("linux"):
         return
+    import ctypes.util  # here: it imports subprocess, which a run without faulthandler never needs
+
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         libc.dladdr.argtypes = [ctypes.c_void_p, ctypes.POINTER(_DlInfo)]
