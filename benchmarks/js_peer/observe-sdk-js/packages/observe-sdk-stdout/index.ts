@@ -1,3 +1,0 @@
-export {
-    StdOutAdapter,
-} from '../../src/lib/adapters/stdout/mod';

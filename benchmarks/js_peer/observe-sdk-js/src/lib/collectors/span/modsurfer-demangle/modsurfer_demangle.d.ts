@@ -1,7 +1,0 @@
-/* tslint:disable */
-/* eslint-disable */
-/**
-* @param {string} name
-* @returns {string}
-*/
-export function demangle(name: string): string;
