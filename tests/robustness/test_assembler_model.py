@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from observe_sdk.trace import Span, Trace
@@ -90,3 +90,41 @@ def test_assembler_pairs_like_the_plain_model(ops: list[tuple[str, int]]) -> Non
             log.add(int(kinds[op]), payload, t)
     trace = assemble(log, FunctionNames({}), min_span_duration_ns=0)
     assert pairing_of(trace) == reference_pairing(ops)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=st.lists(PAIRING_OP, max_size=60), steps=st.lists(st.integers(0, 3), min_size=60, max_size=60),
+       min_ns=st.integers(0, 4))
+# function 2 still open when function 1 returns is closed as an error and kept; 1 is too short and goes
+@example(ops=[("enter", 0), ("enter", 1), ("enter", 2), ("exit", 1), ("exit", 0)], steps=[0] * 60, min_ns=1)
+def test_every_span_names_the_span_that_holds_it_as_its_parent(ops: list[tuple[str, int]], steps: list[int],
+                                                              min_ns: int) -> None:
+    """Spans too short to keep go and their children move up, spans end under others that stay open:
+    whatever happens, a span's parent_id is the id of the span whose events hold it (0 for a root)."""
+    from observe_sdk.abi import EventKind
+    from observe_sdk.assemble import assemble
+    from observe_sdk.host.recorder import EventLog
+    from observe_sdk.names import FunctionNames
+
+    log = EventLog(10_000)
+    kinds = {"enter": EventKind.ENTER, "exit": EventKind.EXIT, "span-enter": EventKind.SPAN_ENTER,
+             "span-exit": EventKind.SPAN_EXIT, "end": EventKind.END}
+    t = 0
+    for (op, idx), step in zip(ops, steps, strict=False):
+        t += step
+        payload = {"span-enter": "m", "end": ("trap: x", True)}.get(op)
+        if payload is None:
+            log.events += (int(kinds[op]), idx, t)
+        else:
+            log.add(int(kinds[op]), payload, t)
+    trace = assemble(log, FunctionNames({}), min_span_duration_ns=min_ns)
+    ids = []
+    holders: list[tuple[int, list[Any]]] = [(0, trace.roots)]
+    while holders:
+        parent_id, events = holders.pop()
+        for e in events:
+            if isinstance(e, Span):
+                assert e.parent_id == parent_id
+                ids.append(e.span_id)
+                holders.append((e.span_id, e.events))
+    assert 0 not in ids and len(set(ids)) == len(ids)
