@@ -2,7 +2,9 @@
 
 Errors are JSON ``{"Status": <http status>, "Code": <short code>, "Message": <one line>}``.
 Every parameter is bounded (:mod:`cod_reference.models.limits`); the guards of
-:mod:`cod_reference.api_guard` (body size, Host header, bearer token) run before any route.
+:mod:`cod_reference.api_guard` (body size, Host header, bearer token, submission rate) run
+before any route. Admission: a client past its submission rate, or a new job while the
+orchestrator holds its cap of unfinished jobs, is a 429 with ``Retry-After``.
 The OpenAPI description is served at ``/openapi.json`` (and browsable at ``/docs``).
 """
 from __future__ import annotations
@@ -21,13 +23,22 @@ from starlette.exceptions import HTTPException
 
 from observe_sdk.version import __version__
 
-from .api_guard import BearerAuth, BodyLimit, HostCheck
+from .api_guard import BearerAuth, BodyLimit, HostCheck, SubmitRateLimit
 from .errors import CodError
 from .models import SpecError, execution_to_dict, job_to_dict, node_state_to_dict, parse_job
-from .models.limits import MAX_BODY_BYTES, MAX_NAME, MAX_REF, MAX_TOKEN, MAX_VALUE
+from .models.limits import (
+    DEFAULT_SUBMIT_BURST,
+    DEFAULT_SUBMIT_RATE,
+    MAX_BODY_BYTES,
+    MAX_NAME,
+    MAX_RATE_CLIENTS,
+    MAX_REF,
+    MAX_TOKEN,
+    MAX_VALUE,
+)
 from .orchestrator import Orchestrator, StopError
 from .orchestrator.node_api import NodeAPI
-from .orchestrator.store import Ambiguous, NotFound
+from .orchestrator.store import Ambiguous, NotFound, TooManyUnfinishedJobs
 from .states import ComputeState, TransitionError
 from .telemetry import otlp_json
 from .traceview import render as render_trace
@@ -40,6 +51,8 @@ PREFIX = "/api/v1/orchestrator"
 COMPUTE_PATH = "/api/v1/compute/"
 #: a submission repeating an Idempotency-Key header gets the job its first one created
 MAX_IDEMPOTENCY_KEY = 256
+#: seconds a client refused for the cap of unfinished jobs is told to wait (jobs take a while to finish)
+UNFINISHED_RETRY_AFTER_S = 5
 VIEW_MEDIA_TYPES = {"html": "text/html; charset=utf-8", "chrome-trace": "application/json",
                     "folded": "text/plain; charset=utf-8"}
 
@@ -71,22 +84,27 @@ class OrchestratorDown(CodError):
     """The API is up but its orchestrator is stopped (between a stop and a restart)."""
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"Status": status, "Code": code, "Message": message}, status_code=status)
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"Status": status, "Code": code, "Message": message}, status_code=status, headers=headers)
 
 
 def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str, Any] | None = None,
                version: str = __version__, *, max_body_bytes: int = MAX_BODY_BYTES, auth_token: str = "",
-               loopback_only: bool = True) -> FastAPI:
+               loopback_only: bool = True, submit_rate: float = DEFAULT_SUBMIT_RATE,
+               submit_burst: int = DEFAULT_SUBMIT_BURST) -> FastAPI:
     """The API app; ``get_orchestrator`` returns the current orchestrator (it may be replaced
     by a restart), ``computes`` maps node ids to in-process compute nodes whose results
     and logs the API serves. With ``auth_token`` every route but liveness needs it as a
     bearer token; ``loopback_only`` (the server listens on loopback) refuses requests
-    whose Host header names anything else."""
+    whose Host header names anything else. Each client address may submit ``submit_burst``
+    jobs at once, then ``submit_rate`` a second (either 0: no limit)."""
     app = FastAPI(title="cod_reference API", version=version,
                   description="A compute-over-data network in the style of Bacalhau that runs observed Wasm jobs.")
     computes = computes if computes is not None else {}
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    if submit_rate > 0 and submit_burst > 0:  # inside the token check: a refused token takes no submission slot
+        app.add_middleware(SubmitRateLimit, rate=submit_rate, burst=submit_burst, paths=(f"{PREFIX}/jobs",),
+                           max_clients=MAX_RATE_CLIENTS)
     if auth_token:
         app.add_middleware(BearerAuth, token=auth_token)
     if loopback_only:
@@ -121,6 +139,10 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
         if exc.status_code == 404:  # no route: say which path, not just "Not Found"
             return _error(404, "NotFound", f"nothing at {request.url.path}")
         return _error(exc.status_code, "HTTPError", str(exc.detail))
+
+    @app.exception_handler(TooManyUnfinishedJobs)
+    async def _too_many(_: Request, exc: TooManyUnfinishedJobs) -> JSONResponse:
+        return _error(429, "TooManyUnfinishedJobs", str(exc), {"Retry-After": str(UNFINISHED_RETRY_AFTER_S)})
 
     @app.exception_handler(OrchestratorDown)
     async def _down(_: Request, exc: OrchestratorDown) -> JSONResponse:

@@ -7,7 +7,9 @@
   talk to the API through the user's browser);
 - :class:`BearerAuth`: with a token configured, every ``/api/`` route but liveness needs
   ``Authorization: Bearer <token>`` (401 otherwise); the web UI's page loads without it
-  and asks for the token.
+  and asks for the token;
+- :class:`SubmitRateLimit`: job submissions from one client address past its token bucket
+  (a burst, then a sustained rate) are a 429 with ``Retry-After``.
 
 Plain ASGI middlewares answering with the API's error shape
 ``{"Status", "Code", "Message"}``.
@@ -17,7 +19,10 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Collection, MutableMapping
 from typing import Any
 
 Scope = MutableMapping[str, Any]
@@ -138,5 +143,86 @@ class BearerAuth:
                                  f"this API needs 'Authorization: Bearer <token>' and got {what} "
                                  "(set COD_AUTH_TOKEN for the cod CLI)",
                                  ((b"www-authenticate", b'Bearer realm="cod"'),))
+                return
+        await self.app(scope, receive, send)
+
+
+def client_key(host: str | None) -> str:
+    """Whose bucket a request from ``host`` draws on: the IPv4 address, or the /64 of an IPv6 one
+    (one machine commonly holds a whole /64, so an address each would be a bucket each)."""
+    if not host:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+class SubmitRateLimit:
+    """A token bucket per client address (the ASGI scope's client host) on job submissions:
+    ``PUT``/``POST`` of one of ``paths``. A bucket holds at most ``burst`` tokens and gains
+    ``rate`` a second; a submission takes one, and finding none is a 429 whose ``Retry-After``
+    says in how many whole seconds the next token is there (at least 1). Other requests pass.
+
+    At most ``max_clients`` buckets are kept: a bucket left alone long enough to fill up is
+    the same as none and is dropped, and past the cap the one used least recently goes
+    (a client coming back then starts from a full bucket). It runs on the event loop: no lock."""
+
+    METHODS = ("PUT", "POST")
+
+    def __init__(self, app: ASGIApp, rate: float, burst: int, paths: Collection[str], max_clients: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if rate <= 0 or burst < 1 or max_clients < 1:
+            raise ValueError("a submission rate limit needs a rate above 0, a burst and a client cap of at least 1")
+        self.app = app
+        self.rate = float(rate)
+        self.burst = float(burst)
+        self.paths = frozenset(p.rstrip("/") for p in paths)
+        self.max_clients = max_clients
+        self.clock = clock
+        self._fill_s = self.burst / self.rate  # an empty bucket is full again after this long
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, when), oldest first
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def take(self, key: str) -> float:
+        """Take a token from ``key``'s bucket: 0 when there was one, else the seconds until there is."""
+        now = self.clock()
+        buckets = self._buckets
+        while buckets:  # ordered by last use: the front ones left alone long enough are full, i.e. as good as none
+            oldest = next(iter(buckets.values()))
+            if now - oldest[1] < self._fill_s:
+                break
+            buckets.popitem(last=False)
+        held = buckets.pop(key, None)
+        tokens = self.burst if held is None else min(self.burst, held[0] + (now - held[1]) * self.rate)
+        wait = 0.0
+        if tokens >= 1:
+            tokens -= 1
+        else:
+            wait = (1 - tokens) / self.rate
+        while len(buckets) >= self.max_clients:
+            buckets.popitem(last=False)
+        buckets[key] = (tokens, now)
+        return wait
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] == "http" and scope.get("method") in self.METHODS
+                and (scope.get("path") or "").rstrip("/") in self.paths):
+            client = scope.get("client")
+            host = client[0] if client else None
+            wait = self.take(client_key(host))
+            if wait:
+                after = max(1, math.ceil(wait))
+                await send_error(send, 429, "TooManyRequests",
+                                 f"too many job submissions from {host or 'this client'}: at most "
+                                 f"{self.burst:g} at once, then {self.rate:g} a second; retry after {after} s",
+                                 ((b"retry-after", str(after).encode()),))
                 return
         await self.app(scope, receive, send)

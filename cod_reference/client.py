@@ -23,11 +23,13 @@ PREFIX = "/api/v1/orchestrator"
 
 
 class APIError(CodError):
-    """The API answered with an error, or could not be reached; the message is one line."""
+    """The API answered with an error, or could not be reached; the message is one line.
+    ``retry_after``: the seconds its ``Retry-After`` header asked to wait (0 without one)."""
 
-    def __init__(self, message: str, status: int = 0) -> None:
+    def __init__(self, message: str, status: int = 0, retry_after: float = 0.0) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after
 
 
 class Client:
@@ -62,7 +64,8 @@ class Client:
         except httpx.HTTPError as exc:
             raise APIError(f"request to {self.base}{path} failed: {exc}") from None
         if response.status_code >= 400:
-            raise APIError(_error_message(response, self.base), response.status_code)
+            raise APIError(_error_message(response, self.base), response.status_code,
+                           _retry_after(response.headers.get("retry-after")))
         try:
             with gc_paused():  # a large answer (a 124k-span trace: millions of objects, no cycles) decodes faster
                 return response.json()
@@ -75,7 +78,10 @@ class Client:
         """Submit ``job`` (a parsed :class:`~cod_reference.models.Job`, or a spec document). With an
         ``idempotency_key`` a repeated submission returns the job the first one created, so one whose
         answer was lost (the orchestrator unreachable or restarting) is retried for up to ``retry_s``
-        seconds without creating a second job."""
+        seconds without creating a second job. A refusal for load (429: this client's submission
+        rate, or the network's cap of unfinished jobs; no job was made) is retried after its
+        ``Retry-After``, key or not, when that is still within ``retry_s``; otherwise the
+        :class:`APIError` carries the server's message, ``status`` 429 and ``retry_after``."""
         doc = spec_to_dict(job) if isinstance(job, Job) else job
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         deadline = time.monotonic() + retry_s
@@ -83,6 +89,12 @@ class Client:
             try:
                 return self._call("PUT", f"{PREFIX}/jobs", json={"Job": doc}, headers=headers)
             except APIError as exc:
+                if exc.status == 429:
+                    pause = exc.retry_after or 1.0
+                    if time.monotonic() + pause > deadline:
+                        raise
+                    time.sleep(pause)
+                    continue
                 retryable = exc.status in (0, 502, 503, 504)
                 if not (idempotency_key and retryable and time.monotonic() < deadline):
                     raise
@@ -188,6 +200,15 @@ def _error_message(response: httpx.Response, base: str) -> str:
     if isinstance(body, dict) and isinstance(body.get("Message") or body.get("detail"), str):
         return body.get("Message") or body["detail"]
     return f"HTTP {response.status_code} {response.reason_phrase} from {base} (is it a cod orchestrator?)"
+
+
+def _retry_after(value: str | None) -> float:
+    """Seconds from a ``Retry-After`` header given in seconds (0 when absent; an HTTP date counts as 1 s,
+    a value past an hour as an hour)."""
+    if not value:
+        return 0.0
+    value = value.strip()
+    return float(min(int(value), 3600)) if value.isascii() and value.isdigit() else 1.0
 
 
 def _job_path(ref: str, *rest: str) -> str:

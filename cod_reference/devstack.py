@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from .api_guard import check_exposure, is_loopback
 from .apiserver import ApiServer, reachable_host
 from .compute.node import ComputeConfig, ComputeNode, Executor, default_capacity
 from .compute.policy import NodePolicy
+from .models.limits import DEFAULT_MAX_UNFINISHED_JOBS, DEFAULT_SUBMIT_BURST, DEFAULT_SUBMIT_RATE
 from .orchestrator import Orchestrator, OrchestratorConfig, SchedulerConfig
 from .signals import wait_for_stop
 from .telemetry import Telemetry
@@ -44,7 +46,11 @@ class Devstack:
                  allowed_local_paths: list[str] | None = None, executor_factory: ExecutorFactory | None = None,
                  orchestrator_config: OrchestratorConfig | None = None, heartbeat_interval_s: float = 1.0,
                  compute_labels: dict[int, dict[str, str]] | None = None, auth_token: str = "",
-                 insecure: bool = False, node_policy: NodePolicy | None = None) -> None:
+                 insecure: bool = False, node_policy: NodePolicy | None = None,
+                 submit_rate: float = DEFAULT_SUBMIT_RATE, submit_burst: int = DEFAULT_SUBMIT_BURST,
+                 max_unfinished_jobs: int | None = None) -> None:
+        """``submit_rate``/``submit_burst``: the API's limit on each client address's job submissions
+        (either 0: none); ``max_unfinished_jobs`` (0: no cap) replaces that of ``orchestrator_config``."""
         if computes < 0 or bad_computes < 0:
             raise ValueError("the number of compute nodes cannot be negative")
         if not 0 <= port <= 65535:
@@ -61,6 +67,10 @@ class Devstack:
         self.allowed_local_paths = list(allowed_local_paths or [])
         self.executor_factory = executor_factory or wasm_executor
         self.orchestrator_config = orchestrator_config or OrchestratorConfig(disconnect_timeout_s=10.0)
+        if max_unfinished_jobs is not None:
+            self.orchestrator_config = replace(self.orchestrator_config, max_unfinished_jobs=max_unfinished_jobs)
+        self.submit_rate = submit_rate
+        self.submit_burst = submit_burst
         self.heartbeat_interval_s = heartbeat_interval_s
         self.compute_labels = compute_labels or {}
         self.node_policy = node_policy or NodePolicy()
@@ -94,7 +104,8 @@ class Devstack:
 
     def _bind(self) -> None:
         app = create_app(lambda: self.orchestrator, self.computes,  # type: ignore[arg-type, return-value]
-                         auth_token=self.auth_token, loopback_only=is_loopback(self.host))
+                         auth_token=self.auth_token, loopback_only=is_loopback(self.host),
+                         submit_rate=self.submit_rate, submit_burst=self.submit_burst)
         self._api = ApiServer(app, self.host, self.requested_port)
         self._api.bind()
         self.port = self._api.port
@@ -193,7 +204,9 @@ class Devstack:
 def run_devstack(*, computes: int, port: int, data_dir: str | None, bad_computes: int = 0,
                  allowed_local_paths: list[str] | None = None, default_queue_timeout_s: float = 0.0,
                  host: str = "127.0.0.1", auth_token: str = "", insecure: bool = False,
-                 node_policy: NodePolicy | None = None, transport: str = "nats") -> int:
+                 node_policy: NodePolicy | None = None, transport: str = "nats",
+                 submit_rate: float = DEFAULT_SUBMIT_RATE, submit_burst: int = DEFAULT_SUBMIT_BURST,
+                 max_unfinished_jobs: int = DEFAULT_MAX_UNFINISHED_JOBS) -> int:
     """Run until Ctrl-C (SIGINT) or SIGTERM; returns the process exit code. ``transport="nats"``
     runs NATS and every node as separate processes, ``"inprocess"`` everything in this one."""
     from .procstack import ProcessDevstack
@@ -203,13 +216,15 @@ def run_devstack(*, computes: int, port: int, data_dir: str | None, bad_computes
         stack = ProcessDevstack(data_dir=data_dir, computes=computes, port=port, bad_computes=bad_computes,
                                 allowed_local_paths=allowed_local_paths, host=host, auth_token=auth_token,
                                 insecure=insecure, node_policy=node_policy,
-                                default_queue_timeout_s=default_queue_timeout_s)
+                                default_queue_timeout_s=default_queue_timeout_s, submit_rate=submit_rate,
+                                submit_burst=submit_burst, max_unfinished_jobs=max_unfinished_jobs)
     elif transport == "inprocess":
-        config = OrchestratorConfig(disconnect_timeout_s=10.0,
+        config = OrchestratorConfig(disconnect_timeout_s=10.0, max_unfinished_jobs=max_unfinished_jobs,
                                     scheduler=SchedulerConfig(default_queue_timeout_s=default_queue_timeout_s))
         stack = Devstack(data_dir=data_dir, computes=computes, port=port, bad_computes=bad_computes,
                          allowed_local_paths=allowed_local_paths, orchestrator_config=config, host=host,
-                         auth_token=auth_token, insecure=insecure, node_policy=node_policy)
+                         auth_token=auth_token, insecure=insecure, node_policy=node_policy,
+                         submit_rate=submit_rate, submit_burst=submit_burst)
     else:
         raise ValueError(f"--transport {transport!r} is not nats or inprocess")
     try:

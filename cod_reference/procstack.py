@@ -23,6 +23,7 @@ from .api_guard import check_exposure
 from .apiserver import reachable_host
 from .compute.node import default_capacity
 from .compute.policy import NodePolicy
+from .models.limits import DEFAULT_MAX_UNFINISHED_JOBS, DEFAULT_SUBMIT_BURST, DEFAULT_SUBMIT_RATE
 from .natsserver import NatsAuth, NatsServer
 from .netutil import free_port
 
@@ -50,7 +51,9 @@ class ProcessDevstack:
                  disconnect_timeout_s: float = 10.0, compute_labels: dict[int, dict[str, str]] | None = None,
                  nats_auth: NatsAuth | None = None, auth_token: str = "", insecure: bool = False,
                  node_policy: NodePolicy | None = None, default_queue_timeout_s: float = 0.0,
-                 start_timeout_s: float = 30.0) -> None:
+                 start_timeout_s: float = 30.0, submit_rate: float = DEFAULT_SUBMIT_RATE,
+                 submit_burst: int = DEFAULT_SUBMIT_BURST,
+                 max_unfinished_jobs: int = DEFAULT_MAX_UNFINISHED_JOBS) -> None:
         if computes < 0 or bad_computes < 0:
             raise ValueError("the number of compute nodes cannot be negative")
         if not 0 <= port <= 65535:
@@ -74,6 +77,9 @@ class ProcessDevstack:
         self.insecure = insecure
         self.node_policy = node_policy or NodePolicy()
         self.default_queue_timeout_s = default_queue_timeout_s
+        self.submit_rate = submit_rate
+        self.submit_burst = submit_burst
+        self.max_unfinished_jobs = max_unfinished_jobs
         self.start_timeout_s = start_timeout_s
         self.nats = NatsServer(self.data_dir / "nats", host=host, port=0, auth=self.auth,
                                log_file=self.data_dir / "logs" / "nats-server.log")
@@ -109,7 +115,9 @@ class ProcessDevstack:
         self.commands[ORCHESTRATOR] = self._serve_args(
             "--orchestrator", "--data-dir", str(self.data_dir), "--api-host", self.host,
             "--api-port", str(self.port), "--disconnect-timeout", str(self.disconnect_timeout_s),
-            "--default-queue-timeout", str(self.default_queue_timeout_s))
+            "--default-queue-timeout", str(self.default_queue_timeout_s),
+            "--submit-rate", repr(float(self.submit_rate)), "--submit-burst", str(self.submit_burst),
+            "--max-unfinished-jobs", str(self.max_unfinished_jobs))
 
     def _serve_args(self, *args: str) -> list[str]:
         nats = ["--nats-url", self.nats.url]

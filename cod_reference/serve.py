@@ -24,6 +24,7 @@ from .api_guard import check_exposure, is_loopback
 from .apiserver import ApiServer, reachable_host
 from .compute.node import ComputeConfig, ComputeNode, default_capacity
 from .compute.policy import NodePolicy
+from .models.limits import DEFAULT_MAX_UNFINISHED_JOBS, DEFAULT_SUBMIT_BURST, DEFAULT_SUBMIT_RATE
 from .natsserver import NatsAuth, NatsServer
 from .orchestrator import Orchestrator, OrchestratorConfig, SchedulerConfig
 from .signals import wait_for_stop
@@ -63,6 +64,11 @@ class ServeConfig:
     insecure: bool = False
     #: compute: the operator's limits (docs/security.md)
     policy: NodePolicy = field(default_factory=NodePolicy)
+    #: orchestrator: job submissions a second per client address after a burst of submit_burst (0: no limit)
+    submit_rate: float = DEFAULT_SUBMIT_RATE
+    submit_burst: int = DEFAULT_SUBMIT_BURST
+    #: orchestrator: a new job is refused while this many are Pending, Queued or Running (0: no cap)
+    max_unfinished_jobs: int = DEFAULT_MAX_UNFINISHED_JOBS
 
 
 def batches_by_size(records: list[dict[str, Any]], max_bytes: int) -> Iterator[list[dict[str, Any]]]:
@@ -135,7 +141,8 @@ class NodeService:
                 description="messages NATS could never store (too large) or that arrived malformed")
             computes: dict[str, ComputeNode] = {}
             app = create_app(lambda: self.orchestrator, computes,  # type: ignore[arg-type, return-value]
-                             auth_token=cfg.auth_token, loopback_only=is_loopback(cfg.api_host))
+                             auth_token=cfg.auth_token, loopback_only=is_loopback(cfg.api_host),
+                             submit_rate=cfg.submit_rate, submit_burst=cfg.submit_burst)
             self.api = ApiServer(app, cfg.api_host, cfg.api_port)
             self.api.bind()
             if cfg.orchestrator:
@@ -143,7 +150,7 @@ class NodeService:
                                                  OrchestratorConfig(
                     disconnect_timeout_s=cfg.disconnect_timeout_s,
                     scheduler=SchedulerConfig(default_queue_timeout_s=cfg.default_queue_timeout_s),
-                    node_api_token=cfg.auth_token))
+                    node_api_token=cfg.auth_token, max_unfinished_jobs=cfg.max_unfinished_jobs))
                 self.orchestrator.start()
             if cfg.compute:
                 self.compute = self._start_compute()

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from .common import UsageError
-from .stack import add_node_policy_flags, node_policy
+from .stack import add_admission_flags, add_node_policy_flags, admission, node_policy
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,6 +48,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--allow-local-path", action="append", default=[], metavar="PATH[:rw]",
                    help="compute: host path jobs may mount as a local input (repeatable)")
     p.add_argument("--bad", action="store_true", help=argparse.SUPPRESS)  # fails every execution (devstack)
+    add_admission_flags(p)
     add_node_policy_flags(p)
     p.set_defaults(func=serve)
 
@@ -86,5 +87,5 @@ def serve(args: argparse.Namespace) -> int:
         default_queue_timeout_s=args.default_queue_timeout,
         labels=_labels(args.labels), capacity=capacity, allowed_local_paths=args.allow_local_path,
         public_host=args.public_host, bad=args.bad, auth_token=args.auth_token, insecure=args.insecure,
-        policy=node_policy(args))
+        policy=node_policy(args), **admission(args))
     return run_service(config)

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..compute.policy import NodePolicy, parse_byte_size, parse_count, parse_duration, parse_optional
+from ..models.limits import DEFAULT_MAX_UNFINISHED_JOBS, DEFAULT_SUBMIT_BURST, DEFAULT_SUBMIT_RATE
 
 T = TypeVar("T")
 
@@ -40,8 +42,50 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                      help="serve a non-loopback address without a token (anyone who reaches it can run jobs)")
     dev.add_argument("--transport", choices=("nats", "inprocess"), default="nats",
                      help="nats (default): NATS and each node as separate processes; inprocess: all in this process")
+    add_admission_flags(dev)
     add_node_policy_flags(dev)
     dev.set_defaults(func=devstack)
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{text!r} must be 0 or more")
+    return value
+
+
+def _whole(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise ValueError(f"{text!r} must be 0 or more")
+    return value
+
+
+def add_admission_flags(parser: argparse.ArgumentParser) -> None:
+    """What the orchestrator's API takes in (``devstack``, ``serve --orchestrator``): over a limit,
+    a submission is refused with HTTP 429 and Retry-After."""
+    api = parser.add_argument_group("orchestrator admission limits (docs/security.md)")
+    api.add_argument("--submit-rate", type=_flag(_rate), metavar="PER_SECOND", default=DEFAULT_SUBMIT_RATE,
+                     help=f"job submissions a second each client address may keep up after its burst "
+                          f"(default {DEFAULT_SUBMIT_RATE:g}; 0 = no limit)")
+    api.add_argument("--submit-burst", type=_flag(_whole), metavar="N", default=DEFAULT_SUBMIT_BURST,
+                     help=f"job submissions a client address may make at once before --submit-rate applies "
+                          f"(default {DEFAULT_SUBMIT_BURST}; 0 = no limit)")
+    api.add_argument("--max-unfinished-jobs", type=_flag(_whole), metavar="N", default=DEFAULT_MAX_UNFINISHED_JOBS,
+                     help=f"refuse new jobs while this many are Pending, Queued or Running, all clients together "
+                          f"(default {DEFAULT_MAX_UNFINISHED_JOBS}; 0 = no limit)")
+
+
+def admission(args: argparse.Namespace) -> dict[str, Any]:
+    """The admission flags as keyword arguments of ``ServeConfig``, ``Devstack`` and ``ProcessDevstack``."""
+    return {"submit_rate": args.submit_rate, "submit_burst": args.submit_burst,
+            "max_unfinished_jobs": args.max_unfinished_jobs}
 
 
 def add_node_policy_flags(parser: argparse.ArgumentParser) -> None:
@@ -90,4 +134,4 @@ def devstack(args: argparse.Namespace) -> int:
                         bad_computes=args.bad_computes, allowed_local_paths=args.allow_local_path,
                         default_queue_timeout_s=args.default_queue_timeout, host=args.host,
                         auth_token=args.auth_token, insecure=args.insecure, node_policy=node_policy(args),
-                        transport=args.transport)
+                        transport=args.transport, **admission(args))

@@ -23,3 +23,9 @@ MAX_YAML_SIZE = MAX_BODY_BYTES  # characters of a YAML document once its aliases
 
 MAX_TARBALL_MEMBERS = 10_000    # entries of an inline tarball input
 MAX_TARBALL_BYTES = 256 * 2**20  # its unpacked size
+
+# Admission: how fast and how much one API takes in (the operator's flags; 0 turns one off)
+DEFAULT_SUBMIT_RATE = 20.0      # job submissions a second per client address, sustained ...
+DEFAULT_SUBMIT_BURST = 200      # ... after a burst of this many (a full bucket)
+DEFAULT_MAX_UNFINISHED_JOBS = 10_000  # jobs Pending, Queued or Running at once, all clients together
+MAX_RATE_CLIENTS = 10_000       # client addresses whose submission rate is remembered at once

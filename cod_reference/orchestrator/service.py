@@ -25,6 +25,7 @@ from observe_sdk.adapters.traceinfo import parse_traceparent
 
 from ..errors import CodError
 from ..models import Execution, Job, NodeInfo, compute_error_from_dict, node_info_from_dict, run_result_from_dict
+from ..models.limits import DEFAULT_MAX_UNFINISHED_JOBS
 from ..states import ComputeState, DesiredState, JobState
 from ..telemetry import Telemetry
 from ..transport import Transport
@@ -34,7 +35,7 @@ from .node_api import NodeAPI
 from .nodes import CONNECTED, NodeManager
 from .reconcile import reconcile_message
 from .scheduler import Scheduler, SchedulerConfig, past_total_timeout
-from .store import JobStore
+from .store import UNFINISHED, JobStore
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,14 @@ class OrchestratorConfig:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     #: the bearer token of compute nodes' APIs (to read the logs of nodes in other processes)
     node_api_token: str = ""
+    #: a new job is refused while this many are Pending, Queued or Running (0: no cap)
+    max_unfinished_jobs: int = DEFAULT_MAX_UNFINISHED_JOBS
+
+
+def _deadline_ns(job: Job) -> int:
+    """When ``job`` passes its TotalTimeout (ns since the epoch), 0 when it has none."""
+    total = job.Task.Timeouts.TotalTimeout
+    return job.CreateTime + int(total * 1e9) if total else 0
 
 
 class StopError(CodError, ValueError):
@@ -148,7 +157,8 @@ class Orchestrator:
         with self.tracer.start_as_current_span("submit", context=parent or otel_context.Context()) as span:
             carrier: dict[str, str] = {}
             propagate.inject(carrier)
-            record, eval_id = self.store.create_job(job, carrier.get("traceparent", ""), idempotency_key)
+            record, eval_id = self.store.create_job(job, carrier.get("traceparent", ""), idempotency_key,
+                                                    self.config.max_unfinished_jobs)
             span.set_attributes({"cod.job_id": record.ID, "cod.job_name": record.Name,
                                  "cod.job_type": record.Type.value, "cod.count": record.Count})
         return {"JobID": record.ID, "EvaluationID": eval_id, "Warnings": []}
@@ -228,13 +238,23 @@ class Orchestrator:
                     log.exception("could not record evaluation status")
 
     def _housekeeping(self) -> None:
+        #: unfinished job -> when it passes its TotalTimeout (ns, 0: never): each spec is decoded once,
+        #: not on every pass (10,000 unfinished jobs holding a module each would take seconds a pass)
+        deadlines: dict[str, int] = {}
         while not self._stop.wait(self.config.housekeeping_interval_s):
             try:
                 self.nodes.check_liveness()
                 now = time.time_ns()
-                for job in self.store.jobs_in_states((JobState.PENDING, JobState.QUEUED, JobState.RUNNING)):
-                    if past_total_timeout(job, now):
-                        self.store.create_evaluation(job.ID, "job-timeout", job.TraceParent)
+                unfinished = set(self.store.job_ids_in_states(UNFINISHED))
+                for gone in deadlines.keys() - unfinished:
+                    del deadlines[gone]
+                for job_id in unfinished - deadlines.keys():
+                    deadlines[job_id] = _deadline_ns(self.store.get_job(job_id))
+                for job_id, deadline in deadlines.items():
+                    if deadline and now > deadline:
+                        job = self.store.get_job(job_id)
+                        if past_total_timeout(job, now):
+                            self.store.create_evaluation(job.ID, "job-timeout", job.TraceParent)
             except Exception:
                 if not self._stop.is_set():
                     log.exception("housekeeping failed")
@@ -242,13 +262,13 @@ class Orchestrator:
     def _node_changed(self, node_id: str, connection: str) -> None:
         """A node joined (capacity for queued jobs) or left (its executions are lost)."""
         if connection == CONNECTED:
-            jobs = self.store.jobs_in_states((JobState.QUEUED,))
+            refs = self.store.job_refs_in_states((JobState.QUEUED,))
         else:
             ids = {ex.JobID for ex in self.store.active_executions() if ex.NodeID == node_id}
-            jobs = [self.store.get_job(i) for i in ids]
-        for job in jobs:
-            self.store.create_evaluation(job.ID, "node-join" if connection == CONNECTED else "node-leave",
-                                         job.TraceParent)
+            refs = [(job.ID, job.TraceParent) for job in map(self.store.get_job, ids)]
+        for job_id, trace_parent in refs:
+            self.store.create_evaluation(job_id, "node-join" if connection == CONNECTED else "node-leave",
+                                         trace_parent)
 
     # ------------------------------------------------------------------ messages from compute nodes
 
@@ -314,6 +334,6 @@ class Orchestrator:
             job = self.store.get_job(ex.JobID)
             self.store.create_evaluation(job.ID, "exec-update", job.TraceParent)
             if freed:  # capacity came free: queued jobs may fit now (unless a pass is due anyway)
-                for queued in self.store.jobs_in_states((JobState.QUEUED,)):
-                    if queued.ID != job.ID and not self.broker.has_due(queued.ID):
-                        self.store.create_evaluation(queued.ID, "exec-limit", queued.TraceParent)
+                for queued_id, trace_parent in self.store.job_refs_in_states((JobState.QUEUED,)):
+                    if queued_id != job.ID and not self.broker.has_due(queued_id):
+                        self.store.create_evaluation(queued_id, "exec-limit", trace_parent)

@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     create_ns INTEGER NOT NULL, modify_ns INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_name ON jobs(namespace, name);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 CREATE TABLE IF NOT EXISTS executions (
     id TEXT PRIMARY KEY, job_id TEXT NOT NULL, node_id TEXT NOT NULL, partition INTEGER NOT NULL,
     compute_state TEXT NOT NULL, desired_state TEXT NOT NULL, message TEXT NOT NULL DEFAULT '',
@@ -82,6 +83,19 @@ class NotFound(CodError, LookupError):
 
 class Ambiguous(CodError, LookupError):
     pass
+
+
+#: the states of a job that is not finished (what the unfinished-jobs cap counts)
+UNFINISHED = (JobState.PENDING, JobState.QUEUED, JobState.RUNNING)
+
+
+class TooManyUnfinishedJobs(CodError):
+    """A new job refused: as many jobs as the operator allows are not finished yet."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the network already has {limit} unfinished jobs (Pending, Queued or Running), the most "
+                         f"its operator allows (--max-unfinished-jobs {limit}): submit again when some have finished")
+        self.limit = limit
 
 
 def new_job_id() -> str:
@@ -140,9 +154,12 @@ class JobStore:
 
     # ------------------------------------------------------------------ jobs
 
-    def create_job(self, spec: Job, trace_parent: str, idempotency_key: str = "") -> tuple[Job, str]:
+    def create_job(self, spec: Job, trace_parent: str, idempotency_key: str = "",
+                   max_unfinished: int = 0) -> tuple[Job, str]:
         """Store a new job (Pending), its history event and a job-register evaluation; a submission
-        repeating an ``idempotency_key`` gets the job its first one created (whatever the spec)."""
+        repeating an ``idempotency_key`` gets the job its first one created (whatever the spec).
+        With ``max_unfinished`` (0: no cap) a new job is refused (:class:`TooManyUnfinishedJobs`)
+        while that many are not finished; the count and the insert are one transaction."""
         now = time.time_ns()
         job_id = new_job_id()
         doc = spec_to_dict(replace(spec, Name=spec.Name or job_id))
@@ -151,6 +168,8 @@ class JobStore:
                 seen = self._query("SELECT job_id, eval_id FROM submissions WHERE key=?", (idempotency_key,))
                 if seen:
                     return self.get_job(seen[0]["job_id"]), seen[0]["eval_id"]
+            if max_unfinished and self.count_unfinished(max_unfinished) >= max_unfinished:
+                raise TooManyUnfinishedJobs(max_unfinished)
             self._write("INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                         (job_id, doc["Name"], doc["Namespace"], doc["Type"], JobState.PENDING.value, "", 1,
                          json.dumps(doc), trace_parent, now, now))
@@ -196,6 +215,29 @@ class JobStore:
         jobs = [_job(r) for r in self._query(f"SELECT * FROM jobs ORDER BY create_ns {order}, rowid {order}")]
         jobs = [j for j in jobs if all(j.Labels.get(k) == v for k, v in labels.items())]
         return jobs[offset:offset + limit]
+
+    def count_unfinished(self, at_most: int = 0) -> int:
+        """Jobs Pending, Queued or Running, from the index on state; with ``at_most`` the count
+        stops there (a check against a cap reads no more of the index than the cap)."""
+        marks = ",".join("?" for _ in UNFINISHED)
+        states = tuple(s.value for s in UNFINISHED)
+        if at_most:
+            sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE state IN ({marks}) LIMIT ?)"
+            return int(self._query(sql, (*states, at_most))[0][0])
+        return int(self._query(f"SELECT COUNT(*) FROM jobs WHERE state IN ({marks})", states)[0][0])
+
+    def job_ids_in_states(self, states: tuple[JobState, ...]) -> list[str]:
+        """IDs of the jobs in ``states``, from the index on state (no spec read or decoded)."""
+        marks = ",".join("?" for _ in states)
+        return [r[0] for r in self._query(f"SELECT id FROM jobs WHERE state IN ({marks})",
+                                          tuple(s.value for s in states))]
+
+    def job_refs_in_states(self, states: tuple[JobState, ...]) -> list[tuple[str, str]]:
+        """(ID, TraceParent) of the jobs in ``states``: what an evaluation of each needs, without
+        decoding their specs (a job's spec may hold a whole module)."""
+        marks = ",".join("?" for _ in states)
+        return [(r[0], r[1]) for r in self._query(f"SELECT id, trace_parent FROM jobs WHERE state IN ({marks})",
+                                                  tuple(s.value for s in states))]
 
     def jobs_in_states(self, states: tuple[JobState, ...]) -> list[Job]:
         marks = ",".join("?" for _ in states)
