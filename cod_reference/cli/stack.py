@@ -58,13 +58,7 @@ def _rate(text: str) -> float:
 
 
 def _whole(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise ValueError(f"{text!r} must be 0 or more")
-    return value
+    return parse_count(text, minimum=0)
 
 
 def add_admission_flags(parser: argparse.ArgumentParser) -> None:

@@ -59,14 +59,14 @@ def parse_duration(text: str) -> float:
     return value
 
 
-def parse_count(text: str) -> int:
-    """A whole number of at least 1."""
+def parse_count(text: str, minimum: int = 1) -> int:
+    """A whole number of at least ``minimum``."""
     try:
         value = int(text)
     except ValueError:
         raise ValueError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise ValueError(f"{text!r} must be at least 1")
+    if value < minimum:
+        raise ValueError(f"{text!r} must be at least {minimum}")
     return value
 
 
