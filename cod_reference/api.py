@@ -1,6 +1,7 @@
 """The HTTP API (FastAPI): ``/api/v1/orchestrator/...``, ``/api/v1/compute/...``, ``/api/v1/agent/...``.
 
-Errors are JSON ``{"Status": <http status>, "Code": <short code>, "Message": <one line>}``.
+Errors are JSON ``{"Status": <http status>, "Code": <short code>, "Message": <one line>}``; logs or
+results that a node's retention removed are 410 Gone, Code ``Removed``, with the removal as ``FilesRemoved``.
 Every parameter is bounded (:mod:`cod_reference.models.limits`); the guards of
 :mod:`cod_reference.api_guard` (body size, Host header, bearer token, submission rate) run
 before any route. Admission: a client past its submission rate, or a new job while the
@@ -25,7 +26,7 @@ from observe_sdk.version import __version__
 
 from .api_guard import BearerAuth, BodyLimit, HostCheck, SubmitRateLimit
 from .errors import CodError
-from .models import SpecError, execution_to_dict, job_to_dict, node_state_to_dict, parse_job
+from .models import Removed, SpecError, execution_to_dict, job_to_dict, node_state_to_dict, parse_job, removal_to_dict
 from .models.limits import (
     DEFAULT_SUBMIT_BURST,
     DEFAULT_SUBMIT_RATE,
@@ -84,8 +85,10 @@ class OrchestratorDown(CodError):
     """The API is up but its orchestrator is stopped (between a stop and a restart)."""
 
 
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"Status": status, "Code": code, "Message": message}, status_code=status, headers=headers)
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None,
+           **extra: Any) -> JSONResponse:
+    return JSONResponse({"Status": status, "Code": code, "Message": message, **extra}, status_code=status,
+                        headers=headers)
 
 
 def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str, Any] | None = None,
@@ -117,6 +120,10 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
         return _error(404, "NotFound", str(exc))
+
+    @app.exception_handler(Removed)
+    async def _removed(_: Request, exc: Removed) -> JSONResponse:
+        return _error(410, "Removed", str(exc), FilesRemoved=removal_to_dict(exc.removal))
 
     @app.exception_handler(Ambiguous)
     async def _ambiguous(_: Request, exc: Ambiguous) -> JSONResponse:
@@ -235,7 +242,8 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
 
     @app.get(f"{PREFIX}/jobs/{{job_id}}/logs", summary="Output of an execution", tags=["jobs"],
              description="Reads stdout and stderr from the given offsets; poll with the returned offsets "
-                         "until Done to follow a running execution.")
+                         "until Done to follow a running execution. 410 Gone (Code Removed, FilesRemoved: when, "
+                         "why) when the node's retention removed them: the execution's RunOutput keeps their heads.")
     def logs(job_id: JobRef, execution_id: ExecutionRef = "", stdout_offset: Offset = 0,
              stderr_offset: Offset = 0) -> dict[str, Any]:
         o = orch()
@@ -295,11 +303,17 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
     # ------------------------------------------------------------------ compute nodes and agent
 
     @app.get("/api/v1/compute/{node_id}/results/{name}", summary="Download a published result",
-             tags=["compute"], response_class=FileResponse)
+             tags=["compute"], response_class=FileResponse,
+             description="410 Gone (Code Removed) when the node's retention removed it.")
     def result_file(node_id: NodeRef, name: NodeRef) -> Response:
         compute = computes.get(node_id)
         if compute is None and (remote := _node_api(node_id)) is not None:  # a node elsewhere: passed on
-            chunks = remote.result(name)
+            try:
+                chunks = remote.result(name)
+            except Removed as exc:  # kept with the execution too, if its message has not arrived yet
+                if (current := get_orchestrator()) is not None and not current.stopped:
+                    current.record_removal(exc.removal, node_id)
+                raise
             if chunks is not None:
                 return StreamingResponse(chunks, media_type="application/gzip",
                                          headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -314,7 +328,8 @@ def create_app(get_orchestrator: Callable[[], Orchestrator], computes: dict[str,
 
     @app.get("/api/v1/compute/{node_id}/logs/{execution_id}", summary="An execution's output on this node",
              tags=["compute"], response_class=Response,
-             description="The bytes of stdout or stderr from offset; header Cod-Done says whether it has ended.")
+             description="The bytes of stdout or stderr from offset; header Cod-Done says whether it has ended. "
+                         "410 Gone (Code Removed) when the node's retention removed them.")
     def compute_logs(node_id: NodeRef, execution_id: NodeRef, stream: str = Query("stdout", pattern="^std(out|err)$"),
                      offset: Offset = 0, limit: int = Query(1 << 20, ge=1, le=1 << 24)) -> Response:
         compute = computes.get(node_id)

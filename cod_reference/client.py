@@ -24,12 +24,25 @@ PREFIX = "/api/v1/orchestrator"
 
 class APIError(CodError):
     """The API answered with an error, or could not be reached; the message is one line.
-    ``retry_after``: the seconds its ``Retry-After`` header asked to wait (0 without one)."""
+    ``retry_after``: the seconds its ``Retry-After`` header asked to wait (0 without one);
+    ``body``: the error document (``Code``, and ``FilesRemoved`` with a 410 Gone), {} without one."""
 
-    def __init__(self, message: str, status: int = 0, retry_after: float = 0.0) -> None:
+    def __init__(self, message: str, status: int = 0, retry_after: float = 0.0,
+                 body: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
+        self.body = body or {}
+
+
+class ResultsRemoved(APIError):
+    """``download_results``: a node's retention removed the results of some executions (410 Gone).
+    The message has one line for each; ``written`` are the directories of the results that were there."""
+
+    def __init__(self, messages: list[str], written: list[Path]) -> None:
+        super().__init__("\n".join(messages), 410)
+        self.messages = messages
+        self.written = written
 
 
 class Client:
@@ -65,7 +78,7 @@ class Client:
             raise APIError(f"request to {self.base}{path} failed: {exc}") from None
         if response.status_code >= 400:
             raise APIError(_error_message(response, self.base), response.status_code,
-                           _retry_after(response.headers.get("retry-after")))
+                           _retry_after(response.headers.get("retry-after")), _error_body(response))
         try:
             with gc_paused():  # a large answer (a 124k-span trace: millions of objects, no cycles) decodes faster
                 return response.json()
@@ -165,11 +178,14 @@ class Client:
             time.sleep(interval)
 
     def download_results(self, ref: str, output_dir: str | Path) -> list[Path]:
-        """Fetch and unpack the published results; one dir per execution when there are several."""
+        """Fetch and unpack the published results; one dir per execution when there are several.
+        Results a node's retention removed (410 Gone) are skipped, then :class:`ResultsRemoved` says
+        which, with the directories of the others."""
         items = self.results(ref)
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
-        written = []
+        written: list[Path] = []
+        removed: list[str] = []
         for item in items:
             url = (item.get("Params") or {}).get("URL")
             if not url:
@@ -177,6 +193,9 @@ class Client:
             try:
                 # the token goes only to the orchestrator that gave it, not to a result stored elsewhere
                 response = httpx.get(url, timeout=60, headers=self._auth if url.startswith(self.base + "/") else {})
+                if response.status_code == 410:
+                    removed.append(_error_message(response, url))
+                    continue
                 response.raise_for_status()
             except httpx.HTTPError as exc:
                 raise APIError(f"cannot download {url}: {exc}") from None
@@ -188,6 +207,8 @@ class Client:
             except tarfile.TarError as exc:
                 raise APIError(f"the result at {url} is not a readable tarball: {exc}") from None
             written.append(dest)
+        if removed:
+            raise ResultsRemoved(removed, written)
         return written
 
 
@@ -200,6 +221,14 @@ def _error_message(response: httpx.Response, base: str) -> str:
     if isinstance(body, dict) and isinstance(body.get("Message") or body.get("detail"), str):
         return body.get("Message") or body["detail"]
     return f"HTTP {response.status_code} {response.reason_phrase} from {base} (is it a cod orchestrator?)"
+
+
+def _error_body(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def _retry_after(value: str | None) -> float:

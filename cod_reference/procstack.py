@@ -38,7 +38,8 @@ def policy_flags(policy: NodePolicy) -> list[str]:
              "--max-download-size", str(policy.max_download_bytes),
              "--download-timeout", f"{policy.download_timeout_s}s",
              "--retention", "none" if policy.retention_s is None else f"{policy.retention_s}s",
-             "--retention-size", "none" if policy.retention_bytes is None else str(policy.retention_bytes)]
+             "--retention-size", "none" if policy.retention_bytes is None else str(policy.retention_bytes),
+             "--retention-sweep", f"{policy.retention_sweep_s}s"]
     for host in policy.allow_url_hosts:
         flags += ["--allow-url-host", host]
     return flags

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..client import Client
+from ..client import Client, ResultsRemoved
 from ..models import decode_data_url, job_from_dict
 from ..traceview import FORMATS, render
 from .common import UsageError, api_flags, with_client
@@ -141,8 +141,7 @@ def job_logs(args: argparse.Namespace, client: Client) -> int:
     if args.lines is not None and args.lines < 0:
         raise UsageError(f"--lines {args.lines}: the number of lines cannot be negative")
     tail = args.lines if args.lines is not None else (TAIL_LINES if args.tail else None)
-    stream_logs(client, args.id, args.execution_id or "", follow=args.follow, tail=tail)
-    return 0
+    return 0 if stream_logs(client, args.id, args.execution_id or "", follow=args.follow, tail=tail) else 1
 
 
 def job_stop(args: argparse.Namespace, client: Client) -> int:
@@ -153,7 +152,15 @@ def job_stop(args: argparse.Namespace, client: Client) -> int:
 
 
 def job_get(args: argparse.Namespace, client: Client) -> int:
-    dirs = client.download_results(args.id, args.output_dir)
+    try:
+        dirs = client.download_results(args.id, args.output_dir)
+    except ResultsRemoved as exc:  # what was there is written; each removed one is said
+        for d in exc.written:
+            print(f"Results written to {d}")
+        sys.stdout.flush()
+        for message in exc.messages:
+            print(f"Error: {message}", file=sys.stderr)
+        return 1
     if not dirs:
         raise UsageError(f"job {args.id} has no published results")
     for d in dirs:
@@ -209,6 +216,13 @@ def _describe(data: dict[str, Any]) -> None:
     table([[short(e["ID"]), e["NodeID"], e["PartitionIndex"], e["ComputeState"]["StateType"],
             (e.get("RunOutput") or {}).get("ExitCode", ""), e["ComputeState"]["Message"][:60]] for e in execs],
           ["ID", "NODE", "PART", "STATE", "EXIT", "COMMENT"])
+    removed = [e for e in execs if e.get("FilesRemoved")]
+    if removed:
+        print("\nRemoved by retention (their logs and results can no longer be read; the output heads stay)")
+        for e in removed:
+            gone = e["FilesRemoved"]
+            print(f"  {short(e['ID'])}  by node {gone.get('NodeID', '')}'s retention ({gone.get('Limit', '')}) "
+                  f"at {when(int(gone.get('Time') or 0))}")
     print("\nHistory")
     table([[h["Time"], short(h["ExecutionID"]), h["Event"]["Topic"], h["Event"]["Message"][:70]]
            for h in data.get("History", {}).get("Items", [])], ["TIME", "EXEC", "TOPIC", "EVENT"])

@@ -111,6 +111,9 @@ def add_node_policy_flags(parser: argparse.ArgumentParser) -> None:
     node.add_argument("--retention-size", type=_flag(parse_optional(parse_byte_size)), metavar="SIZE|none",
                       default=default.retention_bytes,
                       help="... and the oldest first while they take more than this on a node (default 10GiB)")
+    node.add_argument("--retention-sweep", type=_flag(parse_duration), metavar="DURATION",
+                      default=default.retention_sweep_s,
+                      help="how often a node looks for finished executions to remove (default 1m)")
 
 
 def node_policy(args: argparse.Namespace) -> NodePolicy:
@@ -118,7 +121,8 @@ def node_policy(args: argparse.Namespace) -> NodePolicy:
                       max_running_executions=args.max_running_executions, max_download_bytes=args.max_download_size,
                       download_timeout_s=args.download_timeout, max_result_bytes=args.max_result_size,
                       max_execution_timeout_s=args.max_execution_timeout,
-                      retention_s=args.retention, retention_bytes=args.retention_size)
+                      retention_s=args.retention, retention_bytes=args.retention_size,
+                      retention_sweep_s=args.retention_sweep)
 
 
 def devstack(args: argparse.Namespace) -> int:

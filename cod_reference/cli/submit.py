@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Any
 
-from ..client import Client
+from ..client import APIError, Client
 from ..models import Job
 from ..states import JobState
 from .common import UsageError
@@ -29,6 +29,8 @@ def wait_flags() -> argparse.ArgumentParser:
 
 OUTPUT_TAIL_LINES = 10
 """How much of a failed execution's stdout ``job run``/``wasm run`` show (``job logs`` has it all)."""
+OUTPUT_HEAD_TEXT = "4 KiB"
+"""What a node sends of each stream with an execution's result (``compute.runner.OUTPUT_HEAD_BYTES``)."""
 
 
 def submit_and_follow(client: Client, job: Job, args: argparse.Namespace) -> int:
@@ -110,17 +112,24 @@ def _final(client: Client, job: dict[str, Any], show_output: bool) -> int:
     return _exit_status(job)
 
 
-def stream_logs(client: Client, ref: str, execution_id: str, follow: bool = True, tail: int | None = None) -> None:
+def stream_logs(client: Client, ref: str, execution_id: str, follow: bool = True, tail: int | None = None) -> bool:
     """Print an execution's stdout and stderr from where the last page ended, until it is done;
-    ``tail``: of what is there already, only the last lines."""
+    ``tail``: of what is there already, only the last lines. False when not all of it could be
+    printed: the node's retention removed it (then what the orchestrator kept of it is printed,
+    and a line on stderr says what happened)."""
     out_off = err_off = 0
     current = execution_id
     held: list[str] | None = None if tail is None else ["", ""]  # catching up: only the last lines are kept
     while True:
-        page = client.logs(ref, current, out_off, err_off)
-        if page["ExecutionID"] and page["ExecutionID"] != current:
-            current, out_off, err_off = page["ExecutionID"], 0, 0
-            page = client.logs(ref, current, 0, 0)
+        try:
+            page = client.logs(ref, current, out_off, err_off)
+            if page["ExecutionID"] and page["ExecutionID"] != current:
+                current, out_off, err_off = page["ExecutionID"], 0, 0
+                page = client.logs(ref, current, 0, 0)
+        except APIError as exc:
+            if exc.status != 410 or exc.body.get("Code") != "Removed":
+                raise
+            return _removed_logs(client, ref, exc, out_off, err_off, held, tail)
         out_off, err_off = page["StdoutOffset"], page["StderrOffset"]
         out, err = page["Stdout"], page["Stderr"]
         got = bool(out or err)
@@ -130,17 +139,52 @@ def stream_logs(client: Client, ref: str, execution_id: str, follow: bool = True
                 continue  # more pages of what is already there
             out, err = held
             held = None
-        if out:
-            sys.stdout.write(out)
-            sys.stdout.flush()
-        if err:
-            sys.stderr.write(err)
-            sys.stderr.flush()
+        _write(out, err)
         if got:
             continue  # a page is at most 1 MiB: read on until there is nothing more
         if not follow or page["Done"]:
-            return
+            return True
         time.sleep(0.2)
+
+
+def _write(out: str, err: str) -> None:
+    if out:
+        sys.stdout.write(out)
+        sys.stdout.flush()
+    if err:
+        sys.stderr.write(err)
+        sys.stderr.flush()
+
+
+def _removed_logs(client: Client, ref: str, gone: APIError, out_off: int, err_off: int, held: list[str] | None,
+                  tail: int | None) -> bool:
+    """The node's retention removed the logs: print the heads of stdout and stderr the orchestrator kept
+    with the execution's result (past what was printed already), then one line on stderr saying so.
+    True when those heads are the whole output (nothing was lost)."""
+    exec_id = str((gone.body.get("FilesRemoved") or {}).get("ExecutionID", ""))
+    run_output = next((ex.get("RunOutput") or {} for ex in client.executions(ref) if ex["ID"] == exec_id), {})
+    heads = [(str(run_output.get("Stdout") or ""), bool(run_output.get("StdoutTruncated")), out_off),
+             (str(run_output.get("stderr") or ""), bool(run_output.get("StderrTruncated")), err_off)]
+    whole = bool(run_output) and not any(truncated for _, truncated, _ in heads)
+    cut = " and ".join(name for name, (_, truncated, _) in zip(("stdout", "stderr"), heads, strict=True) if truncated)
+    if tail is not None and not whole:  # the first bytes of a longer output are not its last lines
+        kept = f"; only the first {OUTPUT_HEAD_TEXT} of {cut} was kept with the execution's result (cod job logs " \
+               "without --tail shows it)" if run_output else ""
+        print(f"Error: {gone}{kept}", file=sys.stderr)
+        return False
+    rest = [head.encode()[offset:].decode("utf-8", "replace") for head, _, offset in heads]
+    if held is not None and tail is not None:
+        rest = [_last_lines(kept + more, tail) for kept, more in zip(held, rest, strict=True)]
+    _write(*rest)
+    if whole:
+        said = "all of it, as kept with the execution's result" if any(head for head, _, _ in heads) \
+            else "the execution's result says it printed nothing"
+        print(f"Note: {gone}; {said}", file=sys.stderr)
+        return True
+    kept = f"; only the first {OUTPUT_HEAD_TEXT} of {cut}, kept with the execution's result, is shown" \
+        if run_output else ""
+    print(f"Error: {gone}{kept}", file=sys.stderr)
+    return False
 
 
 def _last_lines(text: str, count: int) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 
-from ..models import AllowedPath, NodeInfo, node_info_to_dict
+from ..models import AllowedPath, NodeInfo, Removal, Removed, node_info_to_dict, removal_to_dict
 from ..states import ComputeState
 from ..telemetry import Telemetry
 from ..transport import Transport
@@ -58,7 +58,7 @@ class ComputeNode:
         self.store = ExecutionStore(self.dir / "executions.db")
         self.results_dir = self.dir / "results"
         self.allowed = [AllowedPath.parse(p) for p in config.allowed_local_paths]
-        self.janitor = Janitor(self.dir, self.store, config.policy)
+        self.janitor = Janitor(self.dir, self.store, config.policy, self.node_id, self._removed)
         self.runner = ExecutionRunner(self.dir, config, executor, self.store, self.allowed, self.report, tracer, meter)
         self.buffer = ExecutorBuffer(config.max_capacity, config.policy.max_running_executions, self.runner.run)
         self.bidder = Bidder(self.node_id, config.max_capacity, self.allowed, self.store, self.report, tracer, meter,
@@ -130,6 +130,10 @@ class ComputeNode:
             except Exception:
                 log.exception("heartbeat of %s failed", self.node_id)
 
+    def _removed(self, removal: Removal) -> None:
+        """Retention removed an execution's files: the orchestrator shows it with the execution and counts it."""
+        self.report(msg.FILES_REMOVED, removal_to_dict(removal), otel_context.Context())
+
     def report(self, type_: str, payload: dict[str, Any], ctx: otel_context.Context | None = None) -> None:
         """Send a message to the orchestrator."""
         self.transport.send(msg.make_message(type_, self.node_id, msg.ORCHESTRATOR, payload, ctx))
@@ -154,7 +158,8 @@ class ComputeNode:
     # ------------------------------------------------------------------ reading results and logs
 
     def read_output(self, execution_id: str, stream: str, offset: int, limit: int = 1 << 20) -> tuple[bytes, bool]:
-        """Bytes of an execution's stdout/stderr from ``offset``, and whether it has ended."""
+        """Bytes of an execution's stdout/stderr from ``offset``, and whether it has ended; raises
+        :class:`~cod_reference.models.Removed` when retention removed them."""
         if stream not in ("stdout", "stderr") or plain_name(execution_id):
             raise ValueError(f"no such stream {stream!r}")
         local = self.store.get(execution_id)
@@ -167,7 +172,18 @@ class ComputeNode:
                 fh.seek(offset)
                 return fh.read(limit), done
         except FileNotFoundError:
+            self._check_removed(execution_id, "logs")
             return b"", done
 
     def result_archive(self, execution_id: str) -> Path | None:
-        return result_archive(self.results_dir, execution_id)
+        """The published archive of an execution, None when there is none; raises
+        :class:`~cod_reference.models.Removed` when retention removed it."""
+        path = result_archive(self.results_dir, execution_id)
+        if path is None and not plain_name(execution_id):
+            self._check_removed(execution_id, "results")
+        return path
+
+    def _check_removed(self, execution_id: str, what: str) -> None:
+        removal = self.store.removal(execution_id)
+        if removal is not None:
+            raise Removed(removal, what)

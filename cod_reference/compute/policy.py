@@ -39,7 +39,7 @@ class NodePolicy:
     retention_s: float | None = 7 * 86400.0
     #: ... and the oldest are removed while they take more than this many bytes (``--retention-size``)
     retention_bytes: int | None = 10 * 2**30
-    #: how often the node looks for finished executions to remove, in seconds
+    #: how often the node looks for finished executions to remove, in seconds (``--retention-sweep``)
     retention_sweep_s: float = 60.0
     #: what is kept on disk of each stream of a failed execution: its first and last half
     failed_stream_keep_bytes: int = 1 << 20

@@ -1,7 +1,9 @@
 """The compute node's execution store (SQLite): what it was asked to run and how it went.
 
 It takes and returns :class:`LocalExecution` records; the job and the execution are kept
-as their wire JSON (:mod:`cod_reference.models.serialize`).
+as their wire JSON (:mod:`cod_reference.models.serialize`). What retention removed of a
+finished execution is a side table (``removals``): a store made before it gets it when
+opened, and an older node can still open a newer store.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from ..models import (
     ComputeError,
     Execution,
     Job,
+    Removal,
     RunResult,
     execution_from_dict,
     execution_to_dict,
@@ -32,6 +35,10 @@ CREATE TABLE IF NOT EXISTS executions (
     id TEXT PRIMARY KEY, job TEXT NOT NULL, execution TEXT NOT NULL, state TEXT NOT NULL,
     message TEXT NOT NULL DEFAULT '', result TEXT, trace TEXT NOT NULL DEFAULT '{}',
     create_ns INTEGER NOT NULL, modify_ns INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS removals (
+    id TEXT PRIMARY KEY, node_id TEXT NOT NULL, reason TEXT NOT NULL, bound TEXT NOT NULL,
+    removed_ns INTEGER NOT NULL
 );
 """
 
@@ -101,13 +108,26 @@ class ExecutionStore:
         return True
 
     def finished(self) -> list[tuple[str, int]]:
-        """``(execution ID, when it ended in ns)`` of the terminal executions, oldest first."""
+        """``(execution ID, when it ended in ns)`` of the terminal executions whose files retention
+        has not removed, oldest first."""
         terminal = tuple(s.value for s in ComputeState if s.terminal)
         marks = ",".join("?" for _ in terminal)
         with self._lock:
             rows = self._db.execute(f"SELECT id, modify_ns FROM executions WHERE state IN ({marks}) "
-                                    "ORDER BY modify_ns", terminal).fetchall()
+                                    "AND id NOT IN (SELECT id FROM removals) ORDER BY modify_ns", terminal).fetchall()
         return [(r["id"], r["modify_ns"]) for r in rows]
+
+    def record_removal(self, removal: Removal) -> None:
+        """Keep that retention removed an execution's files (the first record stays)."""
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO removals VALUES (?,?,?,?,?)",
+                             (removal.ExecutionID, removal.NodeID, removal.Reason, removal.Limit, removal.Time))
+
+    def removal(self, exec_id: str) -> Removal | None:
+        """What retention removed of ``exec_id``, None while its files are kept."""
+        with self._lock:
+            row = self._db.execute("SELECT * FROM removals WHERE id=?", (exec_id,)).fetchone()
+        return Removal(row["id"], row["node_id"], row["reason"], row["bound"], row["removed_ns"]) if row else None
 
     def live(self) -> list[LocalExecution]:
         terminal = tuple(s.value for s in ComputeState if s.terminal)

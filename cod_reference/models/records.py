@@ -5,10 +5,12 @@ writes them as the JSON of the API, the stores and the messages.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import states
+from ..errors import CodError
 from .spec import Allocation
 
 #: A finished execution's output heads, as the compute node reports them (``Stdout``,
@@ -20,6 +22,38 @@ PublishedResult = dict[str, Any]
 CONNECTED = "CONNECTED"
 DISCONNECTED = "DISCONNECTED"
 APPROVED = "APPROVED"
+
+
+@dataclass
+class Removal:
+    """What a compute node's retention did to a finished execution: it removed its files (stdout,
+    stderr, outputs, the published result archive). The node keeps this with the execution and
+    tells the orchestrator (the ``FilesRemoved`` message), so reading them says so instead of
+    finding nothing."""
+
+    ExecutionID: str
+    NodeID: str
+    #: ``age`` (older than the retention age) or ``size`` (the oldest, past the retention size)
+    Reason: str
+    #: the limit it passed, as a user reads it: ``older than 7d``, ``past 10 GiB of finished executions``
+    Limit: str
+    #: when, in ns since the epoch
+    Time: int = 0
+
+    def describe(self, what: str) -> str:
+        """One line: ``the logs of execution e-... were removed by node node-2's retention (older than 7d) at ...``."""
+        at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.Time / 1e9))
+        return f"the {what} of execution {self.ExecutionID} were removed by node {self.NodeID}'s retention " \
+               f"({self.Limit}) at {at}"
+
+
+class Removed(CodError):
+    """The logs or results asked for were removed by the node's retention (the API's 410 Gone)."""
+
+    def __init__(self, removal: Removal, what: str) -> None:
+        super().__init__(removal.describe(what))
+        self.removal = removal
+        self.what = what
 
 
 @dataclass
@@ -45,6 +79,8 @@ class Execution:
     Revision: int = 0
     CreateTime: int = 0
     ModifyTime: int = 0
+    #: set once the node's retention removed the execution's files (its logs and results)
+    FilesRemoved: Removal | None = None
 
     @property
     def state(self) -> states.ComputeState:

@@ -10,7 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from ..states import ComputeState, DesiredState, JobState
-from .records import ComputeError, Evaluation, Execution, ExecutionStatus, NodeInfo, NodeState, RunResult
+from .records import (
+    ComputeError,
+    Evaluation,
+    Execution,
+    ExecutionStatus,
+    NodeInfo,
+    NodeState,
+    Removal,
+    RunResult,
+)
 from .spec import (
     Allocation,
     Constraint,
@@ -154,6 +163,7 @@ def execution_to_dict(ex: Execution) -> Doc:
         "RunOutput": ex.RunOutput, "PublishedResult": ex.PublishedResult,
         "AllocatedResources": allocation_to_dict(ex.AllocatedResources),
         "Retryable": ex.Retryable, "Revision": ex.Revision, "CreateTime": ex.CreateTime, "ModifyTime": ex.ModifyTime,
+        "FilesRemoved": removal_to_dict(ex.FilesRemoved) if ex.FilesRemoved else None,
     }
 
 
@@ -167,7 +177,28 @@ def execution_from_dict(d: Doc) -> Execution:
         AllocatedResources=allocation_from_dict(d.get("AllocatedResources")),
         Retryable=bool(d.get("Retryable")), Revision=int(d.get("Revision", 0)),
         CreateTime=int(d.get("CreateTime", 0)), ModifyTime=int(d.get("ModifyTime", 0)),
+        FilesRemoved=removal_from_dict(d["FilesRemoved"]) if d.get("FilesRemoved") else None,
     )
+
+
+#: longest text taken from a Removal sent by a node (its ID, reason, limit: shown to users)
+MAX_REMOVAL_TEXT = 200
+
+
+def removal_to_dict(removal: Removal) -> Doc:
+    """A :class:`Removal`: the payload of a ``FilesRemoved`` message, an execution's ``FilesRemoved``."""
+    return {"ExecutionID": removal.ExecutionID, "NodeID": removal.NodeID, "Reason": removal.Reason,
+            "Limit": removal.Limit, "Time": removal.Time}
+
+
+def removal_from_dict(d: Doc) -> Removal:
+    """A :class:`Removal` (from a node: a message, or the body of its API's 410); raises ValueError
+    when it is not one."""
+    if not isinstance(d, dict) or not isinstance(d.get("ExecutionID"), str) or not d["ExecutionID"]:
+        raise ValueError("not a removal record")
+    text = {k: str(d.get(k) or "")[:MAX_REMOVAL_TEXT] for k in ("ExecutionID", "NodeID", "Reason", "Limit")}
+    moment = d.get("Time")
+    return Removal(**text, Time=moment if isinstance(moment, int) and not isinstance(moment, bool) else 0)
 
 
 def evaluation_to_dict(ev: Evaluation) -> Doc:

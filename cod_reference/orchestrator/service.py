@@ -24,7 +24,17 @@ from opentelemetry import metrics, propagate
 from observe_sdk.adapters.traceinfo import parse_traceparent
 
 from ..errors import CodError
-from ..models import Execution, Job, NodeInfo, compute_error_from_dict, node_info_from_dict, run_result_from_dict
+from ..models import (
+    Execution,
+    Job,
+    NodeInfo,
+    Removal,
+    Removed,
+    compute_error_from_dict,
+    node_info_from_dict,
+    removal_from_dict,
+    run_result_from_dict,
+)
 from ..models.limits import DEFAULT_MAX_UNFINISHED_JOBS
 from ..states import ComputeState, DesiredState, JobState
 from ..telemetry import Telemetry
@@ -43,7 +53,8 @@ TRACER_NAME = "cod_reference.orchestrator"
 
 
 class LogSource(Protocol):
-    """Where the orchestrator reads an execution's output (a compute node, here in-process)."""
+    """Where the orchestrator reads an execution's output (a compute node, here in-process); it raises
+    :class:`~cod_reference.models.Removed` when the node's retention removed it."""
 
     def read_output(self, execution_id: str, stream: str, offset: int, limit: int) -> tuple[bytes, bool]: ...
 
@@ -86,6 +97,9 @@ class OrchestratorMetrics:
         self.stale = meter.create_counter(
             "cod.messages.stale", description="late or repeated reports (about an execution already past them), "
                                               "ignored; by message type")
+        self.retention_removed = meter.create_counter(
+            "cod.retention.removed", description="finished executions whose logs and results a node's retention "
+                                                 "removed; by reason (age, size)")
         meter.create_observable_gauge(
             "cod.evaluations.pending", callbacks=[lambda _opts: [metrics.Observation(broker.pending())]],
             description="evaluations waiting in the broker")
@@ -191,20 +205,46 @@ class Orchestrator:
         return NodeAPI(node.Info.APIURL, node_id, self.config.node_api_token)
 
     def read_logs(self, execution: Execution, stream: str, offset: int, limit: int = 1 << 20) -> tuple[bytes, bool]:
+        """Bytes of the execution's ``stream`` from ``offset`` and whether it has ended; raises
+        :class:`~cod_reference.models.Removed` when the node's retention removed them."""
+        if execution.FilesRemoved is not None:
+            raise Removed(execution.FilesRemoved, "logs")
         source = self.log_sources.get(execution.NodeID)
         remote = self.node_api(execution.NodeID) if source is None else None
-        if remote is not None:
-            try:
-                return remote.read_output(execution.ID, stream, offset, limit)
-            except httpx.HTTPError as exc:  # gone or unreachable: what its result brought, if anything
-                log.info("cannot read %s of %s on %s: %s", stream, execution.ID, execution.NodeID, exc)
-        if source is None:  # the heads of the output come with the execution's result
-            if not execution.state.terminal:
-                return b"", False
-            out = (execution.RunOutput or {}).get("Stdout" if stream == "stdout" else "stderr", "")
-            data = out.encode()[offset:]
-            return data, True
-        return source.read_output(execution.ID, stream, offset, limit)
+        try:
+            if remote is not None:
+                try:
+                    return remote.read_output(execution.ID, stream, offset, limit)
+                except httpx.HTTPError as exc:  # gone or unreachable: what its result brought, if anything
+                    log.info("cannot read %s of %s on %s: %s", stream, execution.ID, execution.NodeID, exc)
+            if source is None:  # the heads of the output come with the execution's result
+                if not execution.state.terminal:
+                    return b"", False
+                out = (execution.RunOutput or {}).get("Stdout" if stream == "stdout" else "stderr", "")
+                data = out.encode()[offset:]
+                return data, True
+            return source.read_output(execution.ID, stream, offset, limit)
+        except Removed as exc:  # known here first: the node's FilesRemoved message is still on its way
+            self.record_removal(exc.removal, execution.NodeID)
+            raise
+
+    def record_removal(self, removal: Removal, node_id: str) -> None:
+        """Node ``node_id`` says its retention removed an execution's files: kept with the execution (and
+        its history), counted once in ``cod.retention.removed``; ignored unless the execution is that node's."""
+        try:
+            ex = self.store.get_execution(removal.ExecutionID)
+        except LookupError:
+            log.warning("node %s removed the files of execution %s, which is not known here", node_id,
+                        removal.ExecutionID)
+            return
+        if not ex.NodeID == removal.NodeID == node_id:
+            log.warning("node %s says node %s removed the files of execution %s, which ran on %s: ignored", node_id,
+                        removal.NodeID, ex.ID, ex.NodeID)
+            return
+        if self.store.record_removal(removal):
+            self.metrics.retention_removed.add(1, {"reason": removal.Reason})
+            log.debug("node %s removed the files of execution %s (%s)", removal.NodeID, removal.ExecutionID,
+                     removal.Limit)
 
     # ------------------------------------------------------------------ evaluations
 
@@ -276,6 +316,14 @@ class Orchestrator:
         self.metrics.stale.add(1, {"type": message.type})
         log.info("ignored %s from %s: execution %s is past it", message.type, message.source, exec_id)
 
+    def _files_removed(self, message: msg.Message) -> None:
+        try:
+            removal = removal_from_dict(message.payload)
+        except ValueError as exc:
+            log.warning("%s from %s not recorded: %s", message.type, message.source, exc)
+            return
+        self.record_removal(removal, message.source)  # once: a repeat (or one after the logs were read) changes nothing
+
     def _handle(self, message: msg.Message) -> None:
         if message.type in (msg.HEARTBEAT, msg.HANDSHAKE):
             info = node_info_from_dict(message.payload["NodeInfo"])
@@ -285,6 +333,9 @@ class Orchestrator:
             return
         if message.type == msg.SPANS:
             self.telemetry.store_spans(message.payload.get("Spans") or [])
+            return
+        if message.type == msg.FILES_REMOVED:
+            self._files_removed(message)
             return
         exec_id = message.payload.get("ExecutionID", "")
         try:

@@ -5,6 +5,8 @@ execution update and the evaluation it triggers) happens in one transaction, so 
 restarted orchestrator finds a consistent state and re-queues whatever evaluations were
 still pending. State changes are checked against :mod:`cod_reference.states`. It takes
 and returns the typed records of :mod:`cod_reference.models`; their JSON lives only here.
+What a node's retention removed of an execution is a side table (``removals``), so a store
+made before it opens as it was (the table is added) and an older orchestrator can still open it.
 """
 from __future__ import annotations
 
@@ -30,12 +32,15 @@ from ..models import (
     JobStatus,
     NodeState,
     PublishedResult,
+    Removal,
     RunOutput,
     allocation_from_dict,
     allocation_to_dict,
     job_from_dict,
     node_state_from_dict,
     node_state_to_dict,
+    removal_from_dict,
+    removal_to_dict,
     spec_to_dict,
 )
 from ..sqlite import open_db
@@ -72,7 +77,11 @@ CREATE TABLE IF NOT EXISTS history (
 CREATE INDEX IF NOT EXISTS history_job ON history(job_id, seq);
 CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS submissions (key TEXT PRIMARY KEY, job_id TEXT NOT NULL, eval_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS removals (execution_id TEXT PRIMARY KEY, removal TEXT NOT NULL);
 """
+
+#: an execution's row, with what retention removed of it (``removal``: NULL while its files are kept)
+_EXECUTIONS = "SELECT e.*, r.removal FROM executions e LEFT JOIN removals r ON r.execution_id = e.id"
 
 _FULL_ID = re.compile(r"^j-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -277,21 +286,21 @@ class JobStore:
         return self.get_execution(exec_id)
 
     def get_execution(self, exec_id: str) -> Execution:
-        rows = self._query("SELECT * FROM executions WHERE id=?", (exec_id,))
+        rows = self._query(f"{_EXECUTIONS} WHERE e.id=?", (exec_id,))
         if not rows:
             raise NotFound(f"execution {exec_id} not found")
         return _execution(rows[0])
 
     def executions(self, job_id: str) -> list[Execution]:
         return [_execution(r) for r in self._query(
-            "SELECT * FROM executions WHERE job_id=? ORDER BY create_ns, rowid", (job_id,))]
+            f"{_EXECUTIONS} WHERE e.job_id=? ORDER BY e.create_ns, e.rowid", (job_id,))]
 
     def active_executions(self) -> list[Execution]:
         """Executions holding (or about to hold) resources on a node."""
         terminal = tuple(s.value for s in ComputeState if s.terminal)
         marks = ",".join("?" for _ in terminal)
         return [_execution(r) for r in self._query(
-            f"SELECT * FROM executions WHERE compute_state NOT IN ({marks})", terminal)]
+            f"{_EXECUTIONS} WHERE e.compute_state NOT IN ({marks})", terminal)]
 
     def update_execution(self, exec_id: str, *, compute: ComputeState | None = None,
                          desired: DesiredState | None = None, message: str | None = None,
@@ -333,6 +342,20 @@ class JobStore:
                                  message or f"Execution {compute.value}",
                                  {"PreviousState": current.value, "NewState": compute.value, "NodeID": ex.NodeID})
             return self.get_execution(exec_id)
+
+    def record_removal(self, removal: Removal) -> bool:
+        """Keep that the node's retention removed an execution's files, with a history event;
+        False when it was known already (a repeated message) or the execution is not here."""
+        with self.tx():
+            rows = self._query("SELECT job_id FROM executions WHERE id=?", (removal.ExecutionID,))
+            if not rows or self._query("SELECT 1 FROM removals WHERE execution_id=?", (removal.ExecutionID,)):
+                return False
+            self._write("INSERT INTO removals VALUES (?,?)",
+                        (removal.ExecutionID, json.dumps(removal_to_dict(removal))))
+            self.add_history(rows[0]["job_id"], removal.ExecutionID, "ExecutionLevel", "Retention",
+                             f"Logs and results removed by node {removal.NodeID}'s retention ({removal.Limit})",
+                             {"NodeID": removal.NodeID, "Reason": removal.Reason})
+        return True
 
     # ------------------------------------------------------------------ evaluations
 
@@ -420,7 +443,8 @@ def _execution(row: sqlite3.Row) -> Execution:
         PublishedResult=json.loads(row["published"]) if row["published"] else None,
         AllocatedResources=allocation_from_dict(json.loads(row["allocated"])),
         Retryable=bool(row["retryable"]), Revision=row["revision"], CreateTime=row["create_ns"],
-        ModifyTime=row["modify_ns"])
+        ModifyTime=row["modify_ns"],
+        FilesRemoved=removal_from_dict(json.loads(row["removal"])) if row["removal"] else None)
 
 
 def _evaluation(row: sqlite3.Row) -> Evaluation:

@@ -29,9 +29,10 @@ COMPUTE_ERROR = "ComputeError"
 HEARTBEAT = "Heartbeat"
 HANDSHAKE = "Handshake"                     # a node (re)joining: its info; the orchestrator answers Reconcile
 SPANS = "Spans"                             # finished spans of a node whose orchestrator keeps the trace
+FILES_REMOVED = "FilesRemoved"              # the node's retention removed a finished execution's logs and results
 
 MESSAGE_TYPES = (ASK_FOR_BID, BID_ACCEPTED, BID_REJECTED, CANCEL_EXECUTION, RECONCILE, BID_RESULT, EXECUTION_RUNNING,
-                 RUN_RESULT, COMPUTE_ERROR, HEARTBEAT, HANDSHAKE, SPANS)
+                 RUN_RESULT, COMPUTE_ERROR, HEARTBEAT, HANDSHAKE, SPANS, FILES_REMOVED)
 
 ORCHESTRATOR = "orchestrator"
 

@@ -1,8 +1,12 @@
-"""Filling the node's disk: output floods, failed executions, results kept for ever."""
+"""Filling the node's disk: output floods, failed executions, results kept for ever; and what
+retention removed is said (410 Gone, the CLI's one line, describe, a metric), never silently empty."""
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+import re
+import sqlite3
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +14,20 @@ import httpx
 import pytest
 from sec_helpers import attack, wait
 
-from cod_reference.client import Client
+from cod_reference.cli import main
+from cod_reference.client import APIError, Client
 from cod_reference.compute.paths import remove_tree
 from cod_reference.compute.policy import NodePolicy
+from cod_reference.compute.store import SCHEMA as NODE_SCHEMA
+from cod_reference.compute.store import ExecutionStore
 from cod_reference.devstack import Devstack
 from cod_reference.executor.wasm import WasmExecutor
-from cod_reference.models import wasm_job
+from cod_reference.models import Removal, Removed, wasm_job
+from cod_reference.orchestrator.node_api import NodeAPI
+from cod_reference.orchestrator.store import SCHEMA as JOBS_SCHEMA
+from cod_reference.orchestrator.store import JobStore
+from cod_reference.procstack import ProcessDevstack
+from cod_reference.sqlite import open_db
 
 MiB = 1 << 20
 CAP = 8 * MiB   # the executor's cap on each stream, in this devstack
@@ -30,11 +42,26 @@ FLOOD = b"""(module
       (drop (call $w (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8)))
       (br $l))))"""
 
+# 1000 lines of 32 bytes on stdout: more than the 4 KiB head the result keeps
+LINES = b"""(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "a line of output from the guest\\n")
+  (func (export "_start") (local $i i32)
+    (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 32))
+    (loop $l
+      (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 1000))))))"""
+OUT = [{"Name": "out", "Path": "/out"}]
+AT = r" at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+
 
 @pytest.fixture(scope="module")
 def disk_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devstack]:
     """node-1 keeps finished executions 0.5 s; node-2 keeps at most 300 KiB of them, for ever;
-    node-3 keeps them as a node does by default."""
+    node-3 keeps them as a node does by default; node-4 is node-1 whose FilesRemoved messages are
+    lost (the orchestrator learns of its removals only when it reads the logs)."""
     def small_streams(node_dir: Path, telemetry: Any) -> WasmExecutor:
         return WasmExecutor(max_output_bytes=CAP, tracer_provider=telemetry.tracer_provider,
                             meter_provider=telemetry.meter_provider)
@@ -46,6 +73,7 @@ def disk_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devstack]:
     stack.add_compute(policy=NodePolicy(retention_s=0.5, retention_sweep_s=0.1))
     stack.add_compute(policy=NodePolicy(retention_s=None, retention_bytes=300 << 10, retention_sweep_s=0.1))
     stack.add_compute()
+    stack.add_compute(policy=NodePolicy(retention_s=0.5, retention_sweep_s=0.1)).janitor.on_removed = None
     yield stack
     stack.stop()
 
@@ -54,6 +82,19 @@ def disk_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devstack]:
 def disk_client(disk_stack: Devstack) -> Iterator[Client]:
     with Client(port=disk_stack.port) as client:
         yield client
+
+
+@pytest.fixture()
+def cod(disk_stack: Devstack, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[int, str, str]]:
+    """The cod command line against the devstack: ``cod(*args) -> (exit status, stdout, stderr)``."""
+    monkeypatch.setenv("COD_API_PORT", str(disk_stack.port))
+
+    def call(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+    return call
 
 
 def on(node: str, doc: dict[str, Any]) -> dict[str, Any]:
@@ -70,6 +111,28 @@ def exec_dir(stack: Devstack, client: Client, job: dict[str, Any]) -> Path:
     return stack.data_dir / "compute" / ex["NodeID"] / "executions" / ex["ID"]
 
 
+def removed(client: Client, job: dict[str, Any], timeout: float = 10) -> dict[str, Any]:
+    """The job's execution, once the orchestrator shows that retention removed its files."""
+    seen: list[dict[str, Any]] = []
+
+    def gone() -> bool:
+        seen[:] = client.executions(job["ID"])
+        return bool(seen[0]["FilesRemoved"])
+    wait(gone, "the orchestrator to show the execution's files removed", timeout)
+    return seen[0]
+
+
+def said(what: str, ex: dict[str, Any], limit: str) -> str:
+    """The pattern of the one line saying that retention removed ``what`` of ``ex``."""
+    return f"the {what} of execution {ex['ID']} were removed by node {ex['NodeID']}'s retention " \
+           f"\\({re.escape(limit)}\\){AT}"
+
+
+def counted(client: Client, reason: str) -> float:
+    return sum(p["value"] for p in client.metrics().get("cod.retention.removed", [])
+               if p["attributes"].get("reason") == reason)
+
+
 
 def test_a_flood_is_cut_on_disk_and_a_failed_run_keeps_little(disk_stack: Devstack, disk_client: Client) -> None:
     job = finish(disk_client, on("node-3", wasm_job(FLOOD)))
@@ -84,26 +147,141 @@ def test_a_flood_is_cut_on_disk_and_a_failed_run_keeps_little(disk_stack: Devsta
     assert b"bytes dropped here]" in text
 
 
-def test_finished_executions_are_removed_after_the_retention_age(disk_stack: Devstack, disk_client: Client) -> None:
-    job = finish(disk_client, on("node-1", attack("write /out/r.txt result", "cat /out/r.txt",
-                                                  ResultPaths=[{"Name": "out", "Path": "/out"}])))
+def test_finished_executions_are_removed_after_the_retention_age(disk_stack: Devstack, disk_client: Client,
+                                                                  cod: Callable[..., tuple[int, str, str]]) -> None:
+    job = finish(disk_client, on("node-1", attack("write /out/r.txt result", "cat /out/r.txt", ResultPaths=OUT)))
     assert job["State"]["StateType"] == "Completed"
     directory = exec_dir(disk_stack, disk_client, job)
     archive = directory.parent.parent / "results" / f"{directory.name}.tar.gz"
     wait(lambda: not directory.exists() and not archive.exists(), "retention to remove the files")
+    ex = removed(disk_client, job)
+    assert {k: ex["FilesRemoved"][k] for k in ("ExecutionID", "NodeID", "Reason", "Limit")} == \
+        {"ExecutionID": ex["ID"], "NodeID": "node-1", "Reason": "age", "Limit": "older than 0.5s"}
     (result,) = disk_client.results(job["ID"])
-    assert httpx.get(result["Params"]["URL"], timeout=10).status_code == 404
+    answer = httpx.get(result["Params"]["URL"], timeout=10)   # not a bare 404: said, with when and why
+    assert answer.status_code == 410 and answer.json()["Code"] == "Removed", answer.text
+    assert re.fullmatch(said("results", ex, "older than 0.5s"), answer.json()["Message"]), answer.json()
     assert disk_client.get_job(job["ID"])["Job"]["State"]["StateType"] == "Completed"   # the record stays
+    # the whole output (a few short lines) came with the result: all of it is shown, and a note says why
+    code, out, err = cod("job", "logs", job["ID"])
+    assert code == 0 and out == ex["RunOutput"]["Stdout"] and "result" in out, (code, out, err)
+    assert re.fullmatch(f"Note: {said('logs', ex, 'older than 0.5s')}; all of it, as kept with the execution's "
+                        "result\n", err), err
+
+
+def test_removed_logs_and_results_are_said_not_silently_empty(disk_stack: Devstack, disk_client: Client,
+                                                              cod: Callable[..., tuple[int, str, str]],
+                                                              tmp_path: Path) -> None:
+    before = counted(disk_client, "age")
+    job = finish(disk_client, on("node-1", wasm_job(LINES, ResultPaths=OUT)))
+    assert job["State"]["StateType"] == "Completed", job["State"]
+    ex = removed(disk_client, job)
+    logs_line = said("logs", ex, "older than 0.5s")
+    # the API: 410 Gone in its error shape, from the orchestrator and from the node's own route
+    for url in (f"{disk_stack.url}/api/v1/orchestrator/jobs/{job['ID']}/logs",
+                f"{disk_stack.url}/api/v1/orchestrator/jobs/{job['ID']}/logs?execution_id={ex['ID'][:10]}",
+                f"{disk_stack.url}/api/v1/compute/node-1/logs/{ex['ID']}?stream=stderr"):
+        answer = httpx.get(url, timeout=10)
+        assert answer.status_code == 410, (url, answer.text)
+        body = answer.json()
+        assert body["Status"] == 410 and body["Code"] == "Removed" and re.fullmatch(logs_line, body["Message"]), body
+        assert body["FilesRemoved"] == ex["FilesRemoved"]
+    with pytest.raises(APIError) as raised:
+        disk_client.logs(job["ID"])
+    assert raised.value.status == 410
+    # the CLI: the 4 KiB head kept with the result, then one line saying the rest was removed; exit 1
+    code, out, err = cod("job", "logs", job["ID"])
+    head = ex["RunOutput"]["Stdout"]
+    assert ex["RunOutput"]["StdoutTruncated"] and out == head and head.startswith("a line of output"), out[:100]
+    assert code == 1 and re.fullmatch(f"Error: {logs_line}; only the first 4 KiB of stdout, kept with the "
+                                      "execution's result, is shown\n", err), (code, err)
+    code, out, err = cod("job", "logs", job["ID"], "--tail")   # a head is not the last lines
+    assert code == 1 and out == "" and err.startswith(f"Error: the logs of execution {ex['ID']} were removed"), err
+    assert err.count("\n") == 1
+    code, out, err = cod("job", "get", job["ID"], "--output-dir", str(tmp_path / "got"))
+    assert code == 1 and out == "" and re.fullmatch(f"Error: {said('results', ex, 'older than 0.5s')}\n", err), err
+    assert not any((tmp_path / "got").iterdir())
+    # describe: the execution shows it, in text and in JSON; its history has the event
+    code, out, _ = cod("job", "describe", job["ID"])
+    assert code == 0 and "Removed by retention" in out, out
+    assert re.search(f"{ex['ID'][:10]}  by node node-1's retention \\(older than 0.5s\\){AT}", out), out
+    code, out, _ = cod("job", "describe", job["ID"], "--output", "json")
+    assert json.loads(out)["Executions"]["Items"][0]["FilesRemoved"]["Reason"] == "age"
+    history = disk_client.history(job["ID"])["Items"]
+    assert any(h["Event"]["Topic"] == "Retention" and h["ExecutionID"] == ex["ID"] for h in history), history
+    # counted where users look
+    assert counted(disk_client, "age") >= before + 1
+
+
+def test_an_execution_not_removed_reads_as_before(disk_stack: Devstack, disk_client: Client,
+                                                  cod: Callable[..., tuple[int, str, str]], tmp_path: Path) -> None:
+    job = finish(disk_client, on("node-3", wasm_job(LINES, ResultPaths=OUT)))
+    (ex,) = disk_client.executions(job["ID"])
+    assert ex["FilesRemoved"] is None
+    page = disk_client.logs(job["ID"])
+    assert len(page["Stdout"]) == 32000 and page["Done"]
+    code, out, err = cod("job", "logs", job["ID"])
+    assert code == 0 and out == page["Stdout"] and err == "", err
+    code, out, err = cod("job", "get", job["ID"], "--output-dir", str(tmp_path / "got"))
+    assert code == 0 and out.startswith("Results written to") and (tmp_path / "got" / "out").is_dir(), (out, err)
+    code, out, _ = cod("job", "describe", job["ID"])
+    assert code == 0 and "Removed by retention" not in out
+
+
+def test_a_lost_removal_message_is_learned_when_the_logs_are_read(disk_stack: Devstack, disk_client: Client) -> None:
+    before = counted(disk_client, "age")
+    job = finish(disk_client, on("node-4", wasm_job(LINES, ResultPaths=OUT)))
+    directory = exec_dir(disk_stack, disk_client, job)
+    wait(lambda: not directory.exists(), "retention to remove the files")
+    (ex,) = disk_client.executions(job["ID"])
+    wait(lambda: disk_stack.computes["node-4"].store.removal(ex["ID"]), "the node to record the removal")
+    assert ex["FilesRemoved"] is None   # no message came: the orchestrator does not know yet
+    answer = httpx.get(f"{disk_stack.url}/api/v1/orchestrator/jobs/{job['ID']}/logs", timeout=10)
+    assert answer.status_code == 410 and re.fullmatch(said("logs", ex, "older than 0.5s"), answer.json()["Message"])
+    assert removed(disk_client, job, timeout=1)["FilesRemoved"]["NodeID"] == "node-4"   # learned from the node
+    assert counted(disk_client, "age") == before + 1
 
 
 def test_the_oldest_go_first_past_the_retention_size(disk_stack: Devstack, disk_client: Client) -> None:
-    dirs = []
+    before = counted(disk_client, "size")
+    dirs, jobs = [], []
     for _ in range(4):   # 132 KiB each (two 64 KiB streams, the directories), 300 KiB allowed: the two newest stay
         job = finish(disk_client, on("node-2", wasm_job(FLOOD.replace(b"(br $l)", b""),  # 64 KiB on each stream
                                                         Publisher={"Type": "noop"})))
         assert job["State"]["StateType"] == "Completed", job["State"]
         dirs.append(exec_dir(disk_stack, disk_client, job))
+        jobs.append(job)
     wait(lambda: [d.exists() for d in dirs] == [False, False, True, True], "the oldest to be removed")
+    for job in jobs[:2]:
+        gone = removed(disk_client, job)["FilesRemoved"]
+        assert (gone["Reason"], gone["Limit"]) == ("size", "past 300 KiB of finished executions"), gone
+    for job in jobs[2:]:
+        assert disk_client.executions(job["ID"])[0]["FilesRemoved"] is None
+        assert disk_client.logs(job["ID"])["Done"]
+    assert counted(disk_client, "size") == before + 2
+
+
+def test_stores_made_before_removals_were_kept_open_and_keep_them(tmp_path: Path) -> None:
+    """A node's execution store and the orchestrator's job store of an earlier version (no ``removals``
+    table) open as they were and gain it; the earlier version can still open them afterwards."""
+    for schema, opened in ((NODE_SCHEMA, ExecutionStore), (JOBS_SCHEMA, JobStore)):
+        old_schema = re.sub(r"CREATE TABLE IF NOT EXISTS removals \(.*?\);", "", schema, flags=re.S)
+        assert old_schema != schema
+        path = tmp_path / f"{opened.__name__}.db"
+        open_db(path, old_schema).close()
+        store = opened(path)
+        store.close()
+        with sqlite3.connect(path) as db:
+            assert db.execute("SELECT count(*) FROM removals").fetchone() == (0,)
+        open_db(path, old_schema).close()
+    store = ExecutionStore(tmp_path / "ExecutionStore.db")
+    removal = Removal("e-1", "node-1", "size", "past 10 GiB of finished executions", 1_700_000_000 * 10**9)
+    store.record_removal(removal)
+    store.record_removal(Removal("e-1", "node-1", "age", "older than 7d", 0))   # the first record stays
+    assert store.removal("e-1") == removal and store.removal("e-2") is None
+    assert str(Removed(removal, "logs")) == ("the logs of execution e-1 were removed by node node-1's retention "
+                                             "(past 10 GiB of finished executions) at 2023-11-14T22:13:20Z")
+    store.close()
 
 
 def test_remove_tree_handles_any_depth_and_links(tmp_path: Path) -> None:
@@ -160,3 +338,38 @@ def test_filling_the_disk_through_a_result_path_is_stopped(disk_stack: Devstack,
     (ex,) = disk_client.executions(job["ID"])
     assert ex["RunOutput"]["ErrorKind"] == "disk", ex["RunOutput"]
     assert "disk limit of 4 MiB exceeded by the writable mounts" in ex["RunOutput"]["ErrorMsg"]
+
+
+def test_removed_on_a_node_in_its_own_process(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The multi-process devstack: the node's message crosses NATS, its API answers 410 (the remote
+    paths the orchestrator reads logs and passes results on through)."""
+    stack = ProcessDevstack(data_dir=tmp_path / "stack", computes=1, port=0, heartbeat_interval_s=0.5,
+                            capacity={"CPU": 2.0, "Memory": 2**30},
+                            node_policy=NodePolicy(retention_s=0.5, retention_sweep_s=0.1))
+    stack.start()
+    try:
+        with Client(port=stack.port) as client:
+            job = finish(client, wasm_job(LINES, ResultPaths=OUT))
+            assert job["State"]["StateType"] == "Completed", job["State"]
+            ex = removed(client, job, timeout=20)
+            assert ex["FilesRemoved"]["Reason"] == "age" and counted(client, "age") == 1
+            node = client.node(ex["NodeID"])
+            with pytest.raises(Removed) as raised:   # what the orchestrator reads a remote node's logs with
+                NodeAPI(node["Info"]["APIURL"], ex["NodeID"]).read_output(ex["ID"], "stdout", 0)
+            assert re.fullmatch(said("logs", ex, "older than 0.5s"), str(raised.value))
+            (result,) = client.results(job["ID"])
+            assert result["Params"]["URL"].startswith(stack.url)   # passed on by the orchestrator
+            answer = httpx.get(result["Params"]["URL"], timeout=10)
+            assert answer.status_code == 410 and re.fullmatch(said("results", ex, "older than 0.5s"),
+                                                              answer.json()["Message"]), answer.text
+            monkeypatch.setenv("COD_API_PORT", str(stack.port))
+            code = main(["job", "logs", job["ID"]])
+            out, err = capsys.readouterr()
+            assert code == 1 and out == ex["RunOutput"]["Stdout"], (code, err)
+            assert re.match(f"Error: {said('logs', ex, 'older than 0.5s')}; only the first 4 KiB", err), err
+            code = main(["job", "get", job["ID"], "--output-dir", str(tmp_path / "got")])
+            out, err = capsys.readouterr()
+            assert code == 1 and re.fullmatch(f"Error: {said('results', ex, 'older than 0.5s')}\n", err), err
+    finally:
+        stack.stop()

@@ -97,3 +97,25 @@ def test_with_a_token_the_page_asks_for_it_and_then_shows_the_jobs(browser: Any,
         browser.get(stack.url + "/?token=s3cret#/jobs")                          # or once in the address
         wait_for(browser, "document.getElementById('count').textContent === '0 of 0 jobs'", what="the jobs")
         assert "token" not in browser.current_url
+
+
+def test_a_job_whose_logs_retention_removed_shows_the_kept_heads_and_says_so(browser: Any, tmp_path: Path) -> None:
+    from cod_reference.client import Client
+    from cod_reference.compute.policy import NodePolicy
+    from cod_reference.devstack import Devstack
+
+    hello = (b'(module (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))'
+             b' (memory (export "memory") 1) (data (i32.const 16) "hello from before\\n")'
+             b' (func (export "_start") (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4)'
+             b' (i32.const 18)) (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))')
+    with Devstack(data_dir=tmp_path / "stack", computes=0, port=0, heartbeat_interval_s=0.2) as stack, \
+            Client(port=stack.port) as client:
+        stack.add_compute(policy=NodePolicy(retention_s=0.5, retention_sweep_s=0.1))
+        job_id = client.submit(wasm_job(hello))["JobID"]
+        assert client.wait(job_id, timeout=30, interval=0.05)["State"]["StateType"] == "Completed"
+        browser.get(f"{stack.url}/#/jobs/{job_id}")
+        wait_for(browser, "!document.getElementById('logs-note').hidden", what="the note that the logs were removed")
+        note = browser.find_element("id", "logs-note").text
+        assert "were removed by node node-1's retention (older than 0.5s)" in note and "all of it" in note, note
+        assert browser.find_element("id", "stdout").text == "hello from before"
+        assert not browser.find_elements("id", "error")

@@ -25,9 +25,11 @@
       throw new Error('the API refused the request (' + response.status + '): give it a token above');
     }
     if (!response.ok) {
-      let message = response.statusText;
-      try { message = (await response.json()).Message || message; } catch (e) { /* not JSON */ }
-      throw new Error(message);
+      let message = response.statusText, body = {};
+      try { body = await response.json(); message = body.Message || message; } catch (e) { /* not JSON */ }
+      const error = new Error(message);
+      error.body = body;   // e.g. 410 Gone, Code 'Removed': a node's retention removed the logs or results
+      throw error;
     }
     return as === 'text' ? response.text() : response.json();
   }
@@ -140,7 +142,8 @@
       '<div class="card"><h2>Spec</h2><pre id="spec"></pre></div></div>' +
       '<h2>Executions</h2><table id="executions"><thead><tr><th>ID</th><th>Node</th><th>Partition</th><th>State</th>' +
       '<th>Desired</th><th>Exit</th><th>Message</th></tr></thead><tbody></tbody></table>' +
-      '<h2>Output</h2><div class="grid"><div><div class="muted">stdout</div><pre id="stdout"></pre></div>' +
+      '<h2>Output</h2><p id="logs-note" class="muted" hidden></p>' +
+      '<div class="grid"><div><div class="muted">stdout</div><pre id="stdout"></pre></div>' +
       '<div><div class="muted">stderr</div><pre id="stderr"></pre></div></div>' +
       '<h2>Published results</h2><div id="results" class="muted">none yet</div>' +
       '<h2>Trace <small class="muted" id="trace-note"></small></h2><div id="trace"><p class="muted">shown when the job has finished</p></div>' +
@@ -168,8 +171,21 @@
       app.querySelector('#history tbody').innerHTML = data.History.Items.map((h) =>
         `<tr><td>${esc(h.Time)}</td><td class="mono">${short(h.ExecutionID)}</td><td>${esc(h.Event.Topic)}</td>` +
         `<td>${esc(h.Event.Message)}</td></tr>`).join('');
-      const logs = await api(`/jobs/${encodeURIComponent(id)}/logs`);
+      let logs, note = '';
+      try {
+        logs = await api(`/jobs/${encodeURIComponent(id)}/logs`);
+      } catch (err) {   // removed by the node's retention: the heads kept with the execution's result
+        if (!err.body || err.body.Code !== 'Removed') throw err;
+        const gone = err.body.FilesRemoved || {};
+        const out = (execs.find((e) => e.ID === gone.ExecutionID) || {}).RunOutput || {};
+        logs = { Stdout: out.Stdout, Stderr: out.stderr };
+        note = err.message + (out.StdoutTruncated || out.StderrTruncated
+          ? '; only the first 4 KiB of each stream, kept with the result, is shown' : '; shown: all of it, kept with the result');
+      }
       if (mine !== generation) return;
+      const logsNote = app.querySelector('#logs-note');
+      logsNote.textContent = note;
+      logsNote.hidden = !note;
       app.querySelector('#stdout').textContent = logs.Stdout || '(nothing)';
       app.querySelector('#stderr').textContent = logs.Stderr || '(nothing)';
       if (!TERMINAL.has(state)) return;
@@ -213,7 +229,11 @@
     e.preventDefault();
     try {
       const response = await fetch(link.href, { headers: headers() });
-      if (!response.ok) throw new Error(`${link.dataset.download}: HTTP ${response.status}`);
+      if (!response.ok) {
+        let message = `HTTP ${response.status}`;
+        try { message = (await response.json()).Message || message; } catch (err) { /* not JSON */ }
+        throw new Error(`${link.dataset.download}: ${message}`);
+      }
       const saved = document.createElement('a');
       saved.href = URL.createObjectURL(await response.blob());
       saved.download = link.dataset.download;
