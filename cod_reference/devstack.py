@@ -37,7 +37,8 @@ def wasm_executor(node_dir: Path, telemetry: Telemetry) -> Executor:
     from .executor.wasm import WasmExecutor
 
     return WasmExecutor(cache_dir=str(node_dir / "module-cache"), tracer_provider=telemetry.tracer_provider,
-                        meter_provider=telemetry.meter_provider, guest_span_sink=telemetry.guest_span_sink)
+                        meter_provider=telemetry.meter_provider, guest_span_sink=telemetry.guest_span_sink,
+                        guest_trace_exporter=telemetry.guest_trace_exporter)
 
 
 class Devstack:

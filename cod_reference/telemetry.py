@@ -11,10 +11,23 @@ job's whole trace without any APM; the store holds about ``max_spans_bytes`` (25
 most twice that: past it, the oldest traces are removed (guests choose how many spans they
 make). Telemetry never breaks the network: export errors are logged and dropped.
 
-A guest's spans do not go through the OpenTelemetry SDK's span queue (which drops spans
-when it is full): the executor hands the spans of one execution to :meth:`Telemetry.export_unit`
-as one unit, parents first (see :func:`guest_span_records`), and the store writes a unit
-as one file.
+A guest's spans never go through the OpenTelemetry SDK's span queue (``BatchSpanProcessor``,
+2,048 spans, which drops what does not fit): the executor hands the spans of one execution
+over as one unit, walked by :class:`GuestSpans` (parents first, roots under the executor's
+``call`` span, at most ``max_guest_spans``, :data:`DEFAULT_MAX_GUEST_SPANS` by default; what
+that cap drops is recorded on the execution's span as :data:`ATTR_GUEST_SPANS_DROPPED`):
+
+- without a collector, as records (:func:`guest_span_records`) to
+  :attr:`Telemetry.guest_span_sink`: the store writes a unit as one file, a compute node
+  forwards it to its orchestrator;
+- with a collector, as the finished trace to :attr:`Telemetry.guest_trace_exporter`
+  (:class:`cod_reference.guest_otlp.GuestSpanExporter`), which encodes it with the Observe
+  SDK's OTLP span encoder and sends it from a bounded queue of its own, over the protocol and
+  with the settings of the ``OTEL_*`` variables. What it cannot deliver (queue full, the
+  collector still failing after the exporter's retries, telemetry stopped first) is counted
+  in the ``cod.telemetry.guest_spans_dropped`` metric, by ``reason``, and logged. :meth:`Telemetry.flush`
+  and :meth:`Telemetry.shutdown` deliver what is queued, waiting 30 s at most each (not at all
+  for a collector that refuses connections).
 """
 from __future__ import annotations
 
@@ -27,9 +40,9 @@ import os
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -51,8 +64,11 @@ from observe_sdk.adapters.common import (
 )
 from observe_sdk.adapters.otlp_json import key_values_json
 from observe_sdk.adapters.otlp_transport import signal_protocol
-from observe_sdk.adapters.traceinfo import effective_trace_id, host_parent, trace_attributes
+from observe_sdk.adapters.traceinfo import host_parent, trace_attributes
 from observe_sdk.trace import Log, Metric, Span, Trace, new_span_id
+
+if TYPE_CHECKING:
+    from .guest_otlp import GuestSpanExporter
 
 log = logging.getLogger(__name__)
 
@@ -252,45 +268,71 @@ class ForwardingSpanExporter(SpanExporter):
 
 # ----------------------------------------------------------------------------- a guest's spans
 
+class GuestSpans:
+    """The spans of one execution as the network exports them: the one walk behind
+    :func:`guest_span_records` (the trace store, forwarding) and the OTLP guest exporter
+    (:mod:`cod_reference.guest_otlp`), so both give the same tree.
+
+    Iterating yields ``(span, parent span id or 0, is a root)`` for each kept span, parents
+    before children (depth first, in the order the guest made them); past ``max_spans`` the
+    rest are dropped, so every kept span's parent is kept, and :attr:`dropped` counts them
+    once the walk is over. Roots are parented on the trace's host span (``traceparent`` in
+    its metadata, as the Observe SDK's adapters do) and carry :attr:`root_attributes`
+    (``wasm.module``, ...); events recorded with no span open go on a ``wasm:<module>`` root.
+    """
+
+    def __init__(self, trace: Trace, max_spans: int = DEFAULT_MAX_GUEST_SPANS) -> None:
+        self.trace = trace
+        self.parent = host_parent(trace)
+        self.trace_id = self.parent.trace_id if self.parent else int.from_bytes(trace.trace_id, "big")
+        self.root_attributes = trace_attributes(trace)
+        self.max_spans = max_spans
+        self.dropped = 0
+        self.roots = [e for e in trace.roots if isinstance(e, Span)]
+        loose = [e for e in trace.roots if not isinstance(e, Span)]
+        if loose:
+            start = min(e.time_ns for e in loose)
+            self.roots.append(Span(f"wasm:{trace.module_name or 'module'}", "", 0, start, max(trace.end_ns, start),
+                                   True, [*loose], [], None, new_span_id()))
+
+    def __iter__(self) -> Iterator[tuple[Span, int, bool]]:
+        root_parent = self.parent.span_id if self.parent else 0
+        stack: list[tuple[Span, int, bool]] = [(r, root_parent, True) for r in reversed(self.roots)]
+        kept = dropped = 0
+        while stack:
+            span, parent_id, root = stack.pop()
+            if kept >= self.max_spans:
+                dropped += sum(1 for _ in span.walk())
+                continue
+            kept += 1
+            yield span, parent_id, root
+            stack.extend((c, span.span_id, False) for c in reversed(span.events) if type(c) is Span)
+        self.dropped = dropped
+
+
 def guest_span_records(trace: Trace, max_spans: int = DEFAULT_MAX_GUEST_SPANS,
                        service: str = SERVICE_NAME) -> tuple[list[dict[str, Any]], int]:
     """The spans of a guest's trace as records, parents before children, and how many were
     dropped: past ``max_spans`` the rest are dropped, so every kept span's parent is kept.
 
-    Roots are parented on the trace's host span (``traceparent`` in its metadata, as the
-    Observe SDK's adapters do) and carry the trace-level attributes (``wasm.module``, ...);
-    faults and the dropped count go on the first root; events recorded with no span open go
-    on a ``wasm:<module>`` root.
+    The spans are those of :class:`GuestSpans`: roots parented on the trace's host span and
+    carrying the trace-level attributes; faults and the dropped count go on the first root.
     """
-    parent = host_parent(trace)
-    trace_hex = f"{effective_trace_id(trace):032x}"
-    roots = [e for e in trace.roots if isinstance(e, Span)]
-    loose = [e for e in trace.roots if not isinstance(e, Span)]
-    if loose:
-        start = min(e.time_ns for e in loose)
-        roots.append(Span(f"wasm:{trace.module_name or 'module'}", "", 0, start, max(trace.end_ns, start),
-                          True, [*loose], [], None, new_span_id()))
-    root_attrs = trace_attributes(trace)
+    spans = GuestSpans(trace, max_spans)
+    trace_hex = f"{spans.trace_id:032x}"
     out: list[dict[str, Any]] = []
-    stack: list[tuple[Span, int]] = [(r, parent.span_id if parent else 0) for r in reversed(roots)]
-    dropped = 0
-    while stack:
-        span, parent_id = stack.pop()
-        if len(out) >= max_spans:
-            dropped += sum(1 for _ in span.walk())
-            continue
+    for span, parent_id, root in spans:
         record = _guest_record(span, trace_hex, parent_id, service)
-        if not parent_id or (parent is not None and parent_id == parent.span_id):
-            record["attributes"].update(root_attrs)
+        if root:
+            record["attributes"].update(spans.root_attributes)
         out.append(record)
-        stack.extend((c, span.span_id) for c in reversed(span.events) if type(c) is Span)
     if out:
         first = out[0]
         first.setdefault("events", []).extend({"name": FAULT_EVENT, "timeUnixNano": trace.end_ns,
                                 "attributes": {ATTR_FAULT_MESSAGE: m}} for m in trace.errors)
-        if dropped:
-            first["attributes"][ATTR_GUEST_SPANS_DROPPED] = dropped
-    return out, dropped
+        if spans.dropped:
+            first["attributes"][ATTR_GUEST_SPANS_DROPPED] = spans.dropped
+    return out, spans.dropped
 
 
 def _guest_record(span: Span, trace_hex: str, parent_id: int, service: str) -> dict[str, Any]:
@@ -347,15 +389,18 @@ class Telemetry:
 
     def __init__(self, data_dir: str | os.PathLike[str] | None, service_name: str = SERVICE_NAME,
                  span_sink: Callable[[list[dict[str, Any]]], None] | None = None,
-                 max_spans_bytes: int = MAX_SPANS_BYTES, instance_id: str = "") -> None:
+                 max_spans_bytes: int = MAX_SPANS_BYTES, instance_id: str = "",
+                 max_guest_queue_bytes: int | None = None) -> None:
         """Spans go to the OTLP collector when one is configured, else to ``span_sink`` when given
         (a node whose orchestrator keeps the trace), else to a :class:`TraceStore` in
         ``<data_dir>/traces``. ``instance_id`` (a node's id) is the resource's ``service.instance.id``:
-        which process wrote what."""
+        which process wrote what. ``max_guest_queue_bytes``: the most guests' spans waiting for
+        the collector hold (None: :data:`cod_reference.guest_otlp.DEFAULT_QUEUE_BYTES`)."""
         self.trace_store: TraceStore | None = None
         self._span_sink = span_sink
         self.metric_reader = InMemoryMetricReader()
         self._otlp = False
+        self.guest_exporter: GuestSpanExporter | None = None
         if _disabled():
             self.tracer_provider: trace.TracerProvider = trace.NoOpTracerProvider()
             self.meter_provider: metrics.MeterProvider = metrics.NoOpMeterProvider()
@@ -382,6 +427,8 @@ class Telemetry:
         mp = MeterProvider(resource=resource, metric_readers=readers)
         self.tracer_provider, self.meter_provider = tp, mp
         self._sdk_providers = [tp, mp]
+        if self._otlp:
+            self.guest_exporter = _guest_exporter(resource, mp, max_guest_queue_bytes)
 
     def tracer(self, name: str) -> trace.Tracer:
         return self.tracer_provider.get_tracer(name)
@@ -390,6 +437,9 @@ class Telemetry:
         return self.meter_provider.get_meter(name)
 
     def flush(self, *, spans_only: bool = False) -> None:
+        if self.guest_exporter is not None and not self.guest_exporter.flush():
+            log.warning("guest spans still queued for the OTLP collector at %s (%d bytes)",
+                        self.guest_exporter.endpoint, self.guest_exporter.queued_bytes)
         for provider in self._sdk_providers:
             if spans_only and provider is not self.tracer_provider:
                 continue
@@ -418,14 +468,22 @@ class Telemetry:
 
     @property
     def guest_span_sink(self) -> Callable[[list[dict[str, Any]]], None] | None:
-        """Where an executor hands the spans of one execution, as one unit (see
-        :func:`guest_span_records`); None when spans go to an OTLP collector (or nowhere),
-        where guests' spans go through the tracer provider instead."""
+        """Where an executor hands the spans of one execution, as one unit of records (see
+        :func:`guest_span_records`); None when spans go to an OTLP collector (see
+        :attr:`guest_trace_exporter`) or nowhere."""
         if self._otlp or isinstance(self.tracer_provider, trace.NoOpTracerProvider):
             return None
         if self._span_sink is not None:
             return self._span_sink
         return self.store_spans if self.trace_store is not None else None
+
+    @property
+    def guest_trace_exporter(self) -> Callable[[Trace, int, str], int] | None:
+        """Where an executor hands the finished trace of one execution when spans go to an OTLP
+        collector: :meth:`GuestSpanExporter.export <cod_reference.guest_otlp.GuestSpanExporter.export>`
+        (the trace, the cap, the execution's id; it returns how many spans the cap dropped).
+        None otherwise."""
+        return self.guest_exporter.export if self.guest_exporter is not None else None
 
     def metrics_snapshot(self) -> dict[str, Any]:
         """Current values of the network's metrics, by instrument name."""
@@ -445,8 +503,35 @@ class Telemetry:
 
     def shutdown(self) -> None:
         providers, self._sdk_providers = self._sdk_providers, []  # once: a second call is a no-op
+        if self.guest_exporter is not None:   # first: what it drops is counted before the metrics go
+            try:
+                self.guest_exporter.shutdown()
+            except Exception:
+                log.exception("stopping the guest span exporter failed")
         for provider in providers:
             try:
                 provider.shutdown()
             except Exception:
                 log.exception("telemetry shutdown failed")
+
+
+def _guest_exporter(resource: Resource, mp: MeterProvider, max_queue_bytes: int | None) -> GuestSpanExporter | None:
+    """The exporter of guests' spans to the configured collector (the traces endpoint and
+    protocol), counting what it drops on ``mp``; None, with a warning, when it cannot be made
+    (guests' spans then go through the tracer provider)."""
+    from observe_sdk.adapters import otlp_proto
+    from observe_sdk.adapters.otlp_transport import make_sender
+
+    from .guest_otlp import DEFAULT_QUEUE_BYTES, DROPPED_METRIC, REASONS, GuestSpanExporter
+
+    try:
+        sender = make_sender("traces", signal_protocol("traces"), None, None, None)
+    except Exception as exc:
+        log.warning("guest spans cannot be sent to the OTLP collector on their own (%s); "
+                    "they go through the OpenTelemetry SDK's span queue", exc)
+        return None
+    counter = mp.get_meter("cod_reference.telemetry").create_counter(
+        DROPPED_METRIC, unit="{span}",
+        description=f"guest spans not delivered to the OTLP collector, by reason ({', '.join(REASONS)})")
+    return GuestSpanExporter(sender, otlp_proto.attributes(0x0A, resource.attributes), counter,
+                             max_queue_bytes=DEFAULT_QUEUE_BYTES if max_queue_bytes is None else max_queue_bytes)

@@ -150,7 +150,7 @@ def execute_component(executor: WasmExecutor, run: _Run, stdout: FileOutput | Me
         else:
             code = 1 if isinstance(result, component.Variant) and result.tag == "err" else 0
         finally:
-            if context is not None and context.last_trace is not None and executor._guest_span_sink is not None:
+            if context is not None and context.last_trace is not None and executor.exports_guest_spans:
                 executor._export_guest_spans(run, context.last_trace)  # while `call` is current
         span.set_attribute(ATTR_EXIT_CODE, code)
         return code

@@ -21,7 +21,10 @@ execution span; a ``wasm execution`` root span is made when there is none). Modu
 import the Observe ABI run with the Observe SDK attached through
 :class:`observe_sdk.adapters.opentelemetry.OpenTelemetryAdapter`, so the guest's own
 function spans appear under ``call`` (or ``instantiate``, for a start function), in the
-same trace; a trap closes them as errors.
+same trace; a trap closes them as errors. With ``guest_span_sink`` (the trace store,
+forwarding) or ``guest_trace_exporter`` (an OTLP collector) the guest's spans of one execution
+go there as one unit instead, never through the tracer provider's span queue, and the adapter
+gives only the guest's logs and metrics.
 """
 
 from __future__ import annotations
@@ -139,6 +142,7 @@ class WasmExecutor:
         max_output_bytes: int | None = DEFAULT_MAX_OUTPUT_BYTES,
         guest_span_sink: Callable[[list[dict[str, Any]]], None] | None = None,
         max_guest_spans: int | None = None,
+        guest_trace_exporter: Callable[[Any, int, str], int] | None = None,
     ) -> None:
         """
         :param cache_dir: where compiled modules are kept across restarts (None: memory only).
@@ -153,9 +157,15 @@ class WasmExecutor:
         :param guest_span_sink: where the guest spans of one execution go, as one unit of span
             records, parents first (:func:`cod_reference.telemetry.guest_span_records`), instead
             of through the tracer provider's span queue, which drops spans when it is full.
-        :param max_guest_spans: spans of one execution kept (with ``guest_span_sink``; None:
-            :data:`cod_reference.telemetry.DEFAULT_MAX_GUEST_SPANS`); the number dropped past
-            it goes on the execution's span, the ``call`` span and the guest's first root span.
+        :param max_guest_spans: spans of one execution kept (with ``guest_span_sink`` or
+            ``guest_trace_exporter``; None: :data:`cod_reference.telemetry.DEFAULT_MAX_GUEST_SPANS`);
+            the number dropped past it goes on the execution's span, the ``call`` span and the
+            guest's first root span.
+        :param guest_trace_exporter: where the guest's finished trace of one execution goes when
+            spans go to an OTLP collector, instead of ``guest_span_sink`` and of the tracer
+            provider's span queue: called with the trace, ``max_guest_spans`` and the execution's
+            id, it returns how many spans that cap dropped
+            (:meth:`cod_reference.guest_otlp.GuestSpanExporter.export`).
         """
         config = wasmtime.Config()
         config.epoch_interruption = True
@@ -183,6 +193,7 @@ class WasmExecutor:
             "wasm_execution_duration", unit="s", description="Wall time of Wasm executions, by outcome")
         self._observe_options = observe_options
         self._guest_span_sink = guest_span_sink
+        self._guest_trace_exporter = guest_trace_exporter
         self.max_guest_spans = max_guest_spans
         self._adapter: Any = None
         self._adapter_lock = threading.Lock()
@@ -501,7 +512,7 @@ class WasmExecutor:
                     self._closed = True
                     return None
                 # with a span sink, the adapter gives the guest's logs and metrics; its spans go to the sink
-                tracer_provider = False if self._guest_span_sink is not None else self._tracer_provider
+                tracer_provider = False if self.exports_guest_spans else self._tracer_provider
                 self._adapter = OpenTelemetryAdapter(tracer_provider=tracer_provider,
                                                      meter_provider=self._meter_provider,
                                                      python_logging=False)  # _log_guest says whose they are
@@ -523,7 +534,7 @@ class WasmExecutor:
                 log.exception("execution %s: observe finish failed", run.request.execution_id)
                 continue
             self._log_guest(run, finished)
-            if self._guest_span_sink is not None:
+            if self.exports_guest_spans:
                 self._export_guest_spans(run, finished)
 
     def _log_guest(self, run: _Run, finished: Any) -> None:
@@ -545,14 +556,24 @@ class WasmExecutor:
                                   finished.module_name or "guest", event.message,
                                   extra={"cod_job_id": job, "cod_execution_id": request.execution_id})
 
+    @property
+    def exports_guest_spans(self) -> bool:
+        """Whether guests' spans go, one unit per execution, to a sink or an exporter of their own
+        (else through the tracer provider)."""
+        return self._guest_span_sink is not None or self._guest_trace_exporter is not None
+
     def _export_guest_spans(self, run: _Run, finished: Any) -> None:
-        """The guest's spans, as one unit, to the sink; what a limit dropped, on the current span."""
+        """The guest's spans, as one unit, to the exporter or the sink; what a limit dropped, on the current span."""
         # imported here: the Observe SDK is loaded only once a guest needs it (see _execute)
         from ..telemetry import ATTR_GUEST_SPANS_DROPPED, DEFAULT_MAX_GUEST_SPANS, guest_span_records
 
         limit = DEFAULT_MAX_GUEST_SPANS if self.max_guest_spans is None else self.max_guest_spans
         try:
-            records, dropped = guest_span_records(finished, limit)
+            records: list[dict[str, Any]] = []
+            if self._guest_trace_exporter is not None:   # an OTLP collector: encoded and queued, never waited for
+                dropped = self._guest_trace_exporter(finished, limit, run.request.execution_id)
+            else:
+                records, dropped = guest_span_records(finished, limit)
             if dropped:
                 for span in {id(s): s for s in (run.execution_span, trace.get_current_span()) if s}.values():
                     span.set_attribute(ATTR_GUEST_SPANS_DROPPED, dropped)

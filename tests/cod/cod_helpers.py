@@ -22,6 +22,28 @@ def busy(iterations: int) -> bytes:
             f'(br_if $l (i64.lt_u (local.get $i) (i64.const {iterations}))))))').encode()
 
 
+def wide_guest(branches: int, leaves: int) -> bytes:
+    """A module making ``1 + branches * (1 + leaves)`` guest spans, instrumented by hand:
+    ``_start`` (function 5) -> ``branch`` (4) x ``branches`` -> ``leaf`` (3) x ``leaves`` each
+    (run it with ``min_span_duration_us=0``: the spans are shorter than the default minimum)."""
+    return f'''(module
+  (import "dylibso:observe/instrument" "enter" (func $enter (param i32)))
+  (import "dylibso:observe/instrument" "exit" (func $exit (param i32)))
+  (import "dylibso:observe/instrument" "memory-grow" (func $grow (param i32)))
+  (memory (export "memory") 1)
+  (func $leaf (call $enter (i32.const 3)) (call $exit (i32.const 3)))
+  (func $branch (local $i i32)
+    (call $enter (i32.const 4))
+    (loop $l (call $leaf) (local.set $i (i32.add (local.get $i) (i32.const 1)))
+             (br_if $l (i32.lt_u (local.get $i) (i32.const {leaves}))))
+    (call $exit (i32.const 4)))
+  (func (export "_start") (local $i i32)
+    (call $enter (i32.const 5))
+    (loop $l (call $branch) (local.set $i (i32.add (local.get $i) (i32.const 1)))
+             (br_if $l (i32.lt_u (local.get $i) (i32.const {branches}))))
+    (call $exit (i32.const 5))))'''.encode()
+
+
 def tool_job(*args: str, **kw: Any) -> dict[str, Any]:
     return wasm_job(TOOL, args=list(args), **kw)
 

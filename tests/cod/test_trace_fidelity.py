@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cod_helpers import run, wait_for
+from cod_helpers import run, wait_for, wide_guest
 
 from cod_reference.client import Client
 from cod_reference.devstack import Devstack
@@ -15,23 +15,7 @@ from observe_sdk import Options
 from observe_sdk.adapters.common import ATTR_FUNCTION_INDEX
 
 BRANCHES, LEAVES = 1000, 299       # 1 + 1000 + 299,000 = 300,001 guest spans
-# _start (5) -> branch (4) x BRANCHES -> leaf (3) x LEAVES each, instrumented by hand
-WIDE = f'''(module
-  (import "dylibso:observe/instrument" "enter" (func $enter (param i32)))
-  (import "dylibso:observe/instrument" "exit" (func $exit (param i32)))
-  (import "dylibso:observe/instrument" "memory-grow" (func $grow (param i32)))
-  (memory (export "memory") 1)
-  (func $leaf (call $enter (i32.const 3)) (call $exit (i32.const 3)))
-  (func $branch (local $i i32)
-    (call $enter (i32.const 4))
-    (loop $l (call $leaf) (local.set $i (i32.add (local.get $i) (i32.const 1)))
-             (br_if $l (i32.lt_u (local.get $i) (i32.const {LEAVES}))))
-    (call $exit (i32.const 4)))
-  (func (export "_start") (local $i i32)
-    (call $enter (i32.const 5))
-    (loop $l (call $branch) (local.set $i (i32.add (local.get $i) (i32.const 1)))
-             (br_if $l (i32.lt_u (local.get $i) (i32.const {BRANCHES}))))
-    (call $exit (i32.const 5))))'''.encode()
+WIDE = wide_guest(BRANCHES, LEAVES)   # _start (5) -> branch (4) x BRANCHES -> leaf (3) x LEAVES each
 
 
 def every_span_executor(node_dir: Path, telemetry: Telemetry):  # type: ignore[no-untyped-def]
