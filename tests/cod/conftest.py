@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cod_reference.cli import main
+from cod_cli import cod_cli
 from cod_reference.client import Client
 from cod_reference.compute.policy import NodePolicy
 from cod_reference.devstack import Devstack
@@ -49,11 +49,4 @@ def cod_client(cod_stack: Devstack) -> Iterator[Client]:
 @pytest.fixture()
 def cod(cod_stack, capsys, monkeypatch):
     """Run the cod command line against the module's devstack: ``cod(*args) -> (code, out, err)``."""
-    monkeypatch.setenv("COD_API_PORT", str(cod_stack.port))
-
-    def call(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
+    return cod_cli(cod_stack.port, capsys, monkeypatch)

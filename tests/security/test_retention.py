@@ -14,6 +14,7 @@ import httpx
 import pytest
 from sec_helpers import attack, wait
 
+from cod_cli import cod_cli
 from cod_reference.cli import main
 from cod_reference.client import APIError, Client
 from cod_reference.compute.paths import remove_tree
@@ -88,13 +89,7 @@ def disk_client(disk_stack: Devstack) -> Iterator[Client]:
 def cod(disk_stack: Devstack, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[int, str, str]]:
     """The cod command line against the devstack: ``cod(*args) -> (exit status, stdout, stderr)``."""
-    monkeypatch.setenv("COD_API_PORT", str(disk_stack.port))
-
-    def call(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-    return call
+    return cod_cli(disk_stack.port, capsys, monkeypatch)
 
 
 def on(node: str, doc: dict[str, Any]) -> dict[str, Any]:

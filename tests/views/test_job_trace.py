@@ -7,20 +7,13 @@ from typing import Any
 
 import pytest
 
-from cod_reference.cli import main
+from cod_cli import cod_cli
 from cod_reference.traceview import records_to_trace
 
 
 @pytest.fixture()
 def cod(views_stack: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("COD_API_PORT", str(views_stack.port))
-
-    def call(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
+    return cod_cli(views_stack.port, capsys, monkeypatch)
 
 
 def test_records_become_one_trace_with_the_guest_inside_call(views_client: Any, vowels_job: str) -> None:
