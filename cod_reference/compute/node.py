@@ -33,7 +33,7 @@ from .config import ComputeConfig, Executor, default_capacity
 from .handler import MessageHandler
 from .paths import open_nofollow, plain_name
 from .publisher import result_archive
-from .reconcile import reconcile
+from .reconcile import Rounds, reconcile
 from .retention import Janitor
 from .runner import ExecutionRunner
 from .store import ExecutionStore
@@ -63,6 +63,7 @@ class ComputeNode:
         self.buffer = ExecutorBuffer(config.max_capacity, config.policy.max_running_executions, self.runner.run)
         self.bidder = Bidder(self.node_id, config.max_capacity, self.allowed, self.store, self.report, tracer, meter,
                              accepted=lambda local, message: self.buffer.enqueue(local, message.trace_context))
+        self.reconcile_rounds = Rounds()  # parts of a reconciliation round received so far
         self.handler = MessageHandler(self.node_id, {
             msg.ASK_FOR_BID: self.bidder.ask_for_bid,
             msg.BID_ACCEPTED: lambda m: self.approve(m.payload["ExecutionID"], m),

@@ -43,7 +43,7 @@ from ..transport import messages as msg
 from .broker import EvaluationBroker
 from .node_api import NodeAPI
 from .nodes import CONNECTED, NodeManager
-from .reconcile import reconcile_message
+from .reconcile import reconcile_messages
 from .scheduler import Scheduler, SchedulerConfig, past_total_timeout
 from .store import UNFINISHED, JobStore
 
@@ -329,7 +329,8 @@ class Orchestrator:
             info = node_info_from_dict(message.payload["NodeInfo"])
             self.nodes.heartbeat(info)
             if self.nodes.claim_reconcile(info.NodeID, force=message.type == msg.HANDSHAKE):
-                self.transport.send(reconcile_message(self.store, info.NodeID))
+                for part in reconcile_messages(self.store, info.NodeID):
+                    self.transport.send(part)
             return
         if message.type == msg.SPANS:
             self.telemetry.store_spans(message.payload.get("Spans") or [])

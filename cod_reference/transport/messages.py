@@ -20,7 +20,7 @@ ASK_FOR_BID = "AskForBid"
 BID_ACCEPTED = "BidAccepted"
 BID_REJECTED = "BidRejected"
 CANCEL_EXECUTION = "CancelExecution"
-RECONCILE = "Reconcile"                     # the executions the orchestrator believes the node holds
+RECONCILE = "Reconcile"                     # a part of what the orchestrator believes the node holds
 # compute -> orchestrator
 BID_RESULT = "BidResult"
 EXECUTION_RUNNING = "ExecutionRunning"     # the guest has started (for job describe/logs --follow)

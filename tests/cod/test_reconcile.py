@@ -7,8 +7,11 @@ handshake — what it sends after every reconnection — must bring both sides b
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from cod_helpers import busy, tool_job, wait_for
@@ -17,8 +20,12 @@ from cod_reference.client import Client
 from cod_reference.compute import reconcile as compute_reconcile
 from cod_reference.compute.node import ComputeNode
 from cod_reference.devstack import Devstack
-from cod_reference.models import wasm_job
+from cod_reference.models import Allocation, Job, JobType, Task, WasmEngine, wasm_job
+from cod_reference.orchestrator import reconcile as orchestrator_reconcile
+from cod_reference.orchestrator.reconcile import reconcile_messages
 from cod_reference.orchestrator.service import OrchestratorConfig
+from cod_reference.orchestrator.store import JobStore
+from cod_reference.states import ComputeState, DesiredState
 from cod_reference.transport import InProcessTransport
 from cod_reference.transport import messages as msg
 
@@ -154,3 +161,115 @@ def test_every_message_twice_changes_nothing(tmp_path: Path) -> None:
             assert len(completions) == 1
         assert client.wait(stopped, timeout=20)["State"]["StateType"] == "Stopped"
         assert any(p["value"] for p in client.metrics().get("cod.messages.stale", []))  # the repeats were counted
+
+
+# ----------------------------------------------------------------------------- a round in parts
+
+NATS_MAX_PAYLOAD = 1 << 20  # the NATS server's default: a bigger message is never stored
+
+
+def store_with(tmp_path: Path, counts: dict[str, int]) -> JobStore:
+    """A job store holding ``counts[node]`` unfinished executions on each node, in the longest state name."""
+    store = JobStore(tmp_path / "jobs.db")
+    job, _ = store.create_job(Job("many", JobType.BATCH, Task("t", WasmEngine("/m.wasm"))), "")
+    with store.tx():
+        for node_id, count in counts.items():
+            for i in range(count):
+                ex = store.create_execution(job.ID, node_id, i, DesiredState.RUNNING, Allocation(CPU=0.1))
+                store.update_execution(ex.ID, compute=ComputeState.ASK_FOR_BID_ACCEPTED)
+    return store
+
+
+def listed_ids(messages: list[msg.Message]) -> list[str]:
+    return [e["ID"] for m in messages for e in m.payload["Executions"]]
+
+
+def test_a_node_with_many_executions_gets_its_round_in_parts_under_the_payload_limit(tmp_path: Path) -> None:
+    part_size = orchestrator_reconcile.PART_SIZE
+    store = store_with(tmp_path, {"node-1": 2 * part_size + 1, "node-2": 3})
+    parts = reconcile_messages(store, "node-1")
+    assert [(m.payload["Part"], m.payload["Parts"]) for m in parts] == [(0, 3), (1, 3), (2, 3)]
+    assert len({m.payload["Round"] for m in parts}) == 1
+    assert [len(m.payload["Executions"]) for m in parts] == [part_size, part_size, 1]
+    sizes = [len(m.to_json().encode()) for m in parts]  # what the NATS transport publishes
+    assert max(sizes) < NATS_MAX_PAYLOAD // 2, sizes
+    ids = listed_ids(parts)
+    expected = [e.ID for e in store.active_executions() if e.NodeID == "node-1"]
+    assert len(ids) == len(set(ids)) and sorted(ids) == sorted(expected)  # each exactly once
+    again = reconcile_messages(store, "node-1")
+    assert again[0].payload["Round"] != parts[0].payload["Round"]  # a new round each time
+    empty = reconcile_messages(store, "node-3")  # it holds nothing it should keep: it must still hear so
+    assert [(m.payload["Part"], m.payload["Parts"], m.payload["Executions"]) for m in empty] == [(0, 1, [])]
+    store.close()
+
+
+class FakeNode:
+    """What reconciliation uses of a compute node: its executions (all live, old enough to be judged)."""
+
+    def __init__(self, live: list[str]) -> None:
+        self.node_id = "node-1"
+        self.reconcile_rounds = compute_reconcile.Rounds()
+        old = time.time_ns() - 60 * 10**9
+        self.records = {i: SimpleNamespace(ID=i, state=ComputeState.RUNNING, create_time=old) for i in live}
+        self.cancelled: list[str] = []
+        self.store = self
+
+    def get(self, exec_id: str) -> SimpleNamespace | None:
+        return self.records.get(exec_id)
+
+    def live(self) -> list[SimpleNamespace]:
+        return [r for r in self.records.values() if r.ID not in self.cancelled]
+
+    def report(self, type_: str, payload: dict[str, Any]) -> None:
+        pass
+
+    def approve(self, exec_id: str, message: msg.Message) -> None:
+        pass
+
+    def cancel(self, exec_id: str, reason: str) -> None:
+        self.cancelled.append(exec_id)
+
+
+def deliver(node: FakeNode, message: msg.Message) -> None:
+    compute_reconcile.reconcile(node, msg.Message.from_json(message.to_json()))
+
+
+@pytest.fixture
+def round_in_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[JobStore, FakeNode]]:
+    """Five executions the orchestrator counts on, sent two a part, and a node also running one it forgot."""
+    monkeypatch.setattr(orchestrator_reconcile, "PART_SIZE", 2)
+    store = store_with(tmp_path, {"node-1": 5})
+    node = FakeNode([e.ID for e in store.active_executions()] + ["e-forgotten"])
+    yield store, node
+    store.close()
+
+
+def test_the_unlisted_are_cancelled_only_once_the_last_part_arrived(round_in_parts: tuple[JobStore, FakeNode]) -> None:
+    store, node = round_in_parts
+    *first, last = reconcile_messages(store, "node-1")
+    assert len(first) == 2
+    for part in first:
+        deliver(node, part)
+        assert node.cancelled == []  # the parts still to come may list it
+    deliver(node, last)
+    assert node.cancelled == ["e-forgotten"]
+
+
+def test_a_round_missing_a_part_cancels_nothing_and_the_next_round_does(
+        round_in_parts: tuple[JobStore, FakeNode]) -> None:
+    store, node = round_in_parts
+    first, _lost, last = reconcile_messages(store, "node-1")
+    deliver(node, first)
+    deliver(node, last)
+    deliver(node, last)  # a repeat does not make up for the lost part
+    assert node.cancelled == []
+    for part in reconcile_messages(store, "node-1"):
+        deliver(node, part)
+    assert node.cancelled == ["e-forgotten"]
+
+
+def test_a_message_without_parts_is_a_whole_round(round_in_parts: tuple[JobStore, FakeNode]) -> None:
+    store, node = round_in_parts
+    listed = [e for m in reconcile_messages(store, "node-1") for e in m.payload["Executions"]]
+    deliver(node, msg.make_message(msg.RECONCILE, msg.ORCHESTRATOR, "node-1", {"Executions": listed}))
+    assert node.cancelled == ["e-forgotten"]
