@@ -29,8 +29,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from child_process import run_measured
+
 KINDS = ["none", "json", "otlp", "datadog", "zipkin", "stdout", "run-stdout", "run-otel-stdout"]
 GUEST = "guest-examples/build/fib.instr.wasm"
+RUN_TIMEOUT_S = 600.0
 
 
 # -- the worker: one measurement, in the checkout that is the working directory --------------
@@ -128,22 +131,11 @@ def worker(kind: str) -> None:
 
 # -- the driver ---------------------------------------------------------------------------
 
-def _run(args: list[str], cwd: str) -> tuple[float, float, float]:
-    """Run a process to its end: (wall s, its CPU s, its peak RSS MiB)."""
-    wall = time.perf_counter()
-    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise SystemExit(f"{' '.join(args)} in {cwd}: exit status {proc.returncode}")
-    return time.perf_counter() - wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
-
-
 def measure(checkout: str, kind: str) -> dict[str, float]:
     if kind.startswith("run-"):
         out = Path(checkout) / ".compare-run.out"
-        wall, cpu, rss = _run([sys.executable, "-m", "observe_sdk", "run", GUEST, "--adapter", kind[4:],
-                               "--out", str(out), "--min-span-us", "0", "--", "25"], checkout)
+        wall, cpu, rss = run_measured([sys.executable, "-m", "observe_sdk", "run", GUEST, "--adapter", kind[4:],
+                                       "--out", str(out), "--min-span-us", "0", "--", "25"], checkout, RUN_TIMEOUT_S)
         out.unlink()
         return {"wall": wall, "cpu": cpu, "rss": rss}
     done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", kind], cwd=checkout,

@@ -31,11 +31,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from child_process import run_measured
 
 ROOT = Path(__file__).resolve().parent.parent
 GUEST = "guest-examples/build/fib.instr.wasm"
@@ -66,27 +66,6 @@ class Side:
     spans: int = 0
 
 
-def _run(args: list[str], timeout: float, stdout: Any = subprocess.DEVNULL) -> tuple[float, float, float]:
-    """Run one process to its end: (wall s, its user + system CPU s, its peak RSS MiB)."""
-    with tempfile.TemporaryFile() as stderr:
-        wall = time.perf_counter()
-        proc = subprocess.Popen(args, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr)
-        killer = threading.Timer(timeout, proc.kill)
-        killer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            killer.cancel()
-        wall = time.perf_counter() - wall
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode:
-            stderr.seek(0)
-            tail = stderr.read().decode(errors="replace").strip().splitlines()[-15:]
-            why = f"killed after {timeout:g} s" if wall >= timeout else f"exit status {proc.returncode}"
-            raise SystemExit(f"compare_js: {' '.join(args)}: {why}\n" + "\n".join(tail))
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
-
-
 def _missing() -> str | None:
     """Why the JS side cannot run here, or None."""
     if shutil.which("node") is None:
@@ -103,7 +82,7 @@ def _check_output(sides: dict[str, Side], timeout: float) -> None:
             stdout, telemetry = Path(tmp) / f"{side.name}.stdout", Path(tmp) / f"{side.name}.telemetry"
             args = [arg.replace("{out}", str(telemetry)) for arg in side.checked]
             with open(stdout, "wb") as sink:
-                _run(args, timeout, stdout=sink)
+                run_measured(args, ROOT, timeout, stdout=sink)
             text = "".join(path.read_text(errors="replace") for path in (stdout, telemetry) if path.exists())
             side.lines = text.count("\n")
             if side.name == "ours":
@@ -158,7 +137,7 @@ def main(argv: list[str]) -> int:
         if round_no % 2:
             order.reverse()
         for side in order:
-            wall, cpu, rss = _run(side.timed, opts.timeout)
+            wall, cpu, rss = run_measured(side.timed, ROOT, opts.timeout)
             side.wall.append(wall)
             side.cpu.append(cpu)
             side.rss_mib.append(rss)

@@ -29,7 +29,6 @@ def _key(name: str) -> bytes:
 
 _K_PARENT = _key("parent_id") + b"\xcf"        # 0xcf: uint 64, always 8 bytes: ids and times fill a fixed slot
 _K_DURATION = _key("duration") + b"\xcf"
-_HEAD_SIZE = len(b"\x8c" + _key("trace_id") + b"\xcf" + bytes(8) + _key("span_id") + b"\xcf")
 
 
 def split_attributes(attrs: Mapping[str, Any], meta: dict[str, str], metrics: dict[str, float]) -> None:
@@ -81,6 +80,9 @@ class SpanPacker:
     def map(span_map: Mapping[str, Any]) -> bytes:
         """A span map built as a dict (the spans that say more than their identity)."""
         return _pack(span_map)
+
+
+_HEAD_SIZE = len(SpanPacker.head(0))  # the same for every trace: a plain span's packing has a slot this size
 
 
 def payload(chunks: Sequence[tuple[int, bytes]]) -> bytes:
